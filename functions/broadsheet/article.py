@@ -1,0 +1,152 @@
+"""An article: one Markdown file with YAML front matter, named by its slug."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import fields
+from .findings import FindingSink
+from .issue import MAX_SLUG, SLUG
+from .reader import decode_source, read_front_matter
+from .site import Site
+from .typeset import check_body
+
+ARTICLE_KEYS = (
+    "title", "language", "date", "dateline", "section", "authors", "summary",
+    "translation_of", "tags", "status", "publish_at",
+)
+REQUIRED_KEYS = ("title", "language", "date", "dateline")
+STATUSES = ("published", "draft")
+MAX_TITLE = 200
+MAX_SUMMARY = 300
+
+
+@dataclass(frozen=True)
+class Article:
+    path: str
+    issue: int
+    slug: str
+    title: str
+    language: str
+    date: dt.date
+    dateline: str
+    body: str
+    body_line: int
+    source_hash: str
+    section: str | None = None
+    authors: tuple[str, ...] = ()
+    summary: str | None = None
+    translation_of: str | None = None
+    tags: tuple[str, ...] = ()
+    status: str = "published"
+    publish_at: dt.datetime | None = None
+    # file line of each front-matter key, so archive-wide checks can point at it
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.issue, self.slug
+
+    @property
+    def published_at(self) -> dt.datetime:
+        """When readers may see it: the embargo, or midnight UTC of its date."""
+        if self.publish_at is not None:
+            return self.publish_at.astimezone(dt.UTC)
+        return dt.datetime.combine(self.date, dt.time(0, 0), tzinfo=dt.UTC)
+
+    def is_public(self, now: dt.datetime) -> bool:
+        return self.status == "published" and self.published_at <= now
+
+
+def check_slug(slug: str) -> str | None:
+    """Why a file name is not a slug, or None when it is one."""
+    if len(slug) > MAX_SLUG:
+        return f"file name '{slug}' is {len(slug)} characters; a slug has at most {MAX_SLUG}"
+    if not SLUG.fullmatch(slug):
+        return (f"file name '{slug}' is not a valid slug: use lowercase a-z, 0-9 and single "
+                "hyphens, e.g. port-workers-strike.md")
+    return None
+
+
+def source_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_article(path: str, data: bytes, issue: int, slug: str, site: Site,
+                  sink: FindingSink) -> Article | None:
+    """Check one article on its own; every problem found goes to ``sink``."""
+    problem = check_slug(slug)
+    if problem:
+        sink.add(1, 1, None, problem)
+    text = decode_source(data, sink)
+    if text is None:
+        return None
+    front = read_front_matter(text, sink)
+    if front is None:
+        return None
+    entries = front.fields.entries
+    offset = front.yaml_line - 1
+    local = FindingSink(path, line_offset=offset)
+    fields.check_keys(front.fields, ARTICLE_KEYS, REQUIRED_KEYS, local, what="front matter")
+    values: dict[str, object] = {}
+
+    def take(key: str, read: object) -> None:
+        if key in entries:
+            values[key] = read
+
+    node = {key: value for key, (_k, value) in entries.items()}
+    if "title" in node:
+        take("title", fields.text(node["title"], local, "title", max_len=MAX_TITLE))
+    if "language" in node:
+        take("language", fields.choice(node["language"], local, "language", site.languages,
+                                       where="the languages in site.yml"))
+    if "date" in node:
+        take("date", fields.date(node["date"], local, "date"))
+    if "dateline" in node:
+        take("dateline", fields.text(node["dateline"], local, "dateline", max_len=100))
+    if "section" in node:
+        take("section", fields.choice(node["section"], local, "section",
+                                      [s.id for s in site.sections],
+                                      where="the sections in site.yml"))
+    if "authors" in node:
+        authors = fields.text_list(node["authors"], local, "authors")
+        take("authors", tuple(authors) if authors is not None else None)
+    if "summary" in node:
+        take("summary", fields.text(node["summary"], local, "summary", max_len=MAX_SUMMARY))
+    if "translation_of" in node:
+        target = fields.text(node["translation_of"], local, "translation_of")
+        if target is not None and check_slug(target):
+            n = node["translation_of"]
+            local.add(n.line, n.column, "translation_of",
+                      f"'{target}' is not a slug: give the other article's file name "
+                      "without .md")
+            target = None
+        take("translation_of", target)
+    if "tags" in node:
+        tags = fields.text_list(node["tags"], local, "tags", max_len=50)
+        take("tags", tuple(tags) if tags is not None else None)
+    if "status" in node:
+        take("status", fields.choice(node["status"], local, "status", STATUSES,
+                                     where="the statuses"))
+    if "publish_at" in node:
+        take("publish_at", fields.datetime_with_offset(node["publish_at"], local,
+                                                       "publish_at"))
+    if values.get("translation_of") == slug:
+        n = node["translation_of"]
+        local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
+    sink.findings.extend(local.findings)
+    check_body(front.body, front.body_line, sink)
+    if sink or any(value is None for value in values.values()) \
+            or any(key not in values for key in REQUIRED_KEYS):
+        return None
+    lines = {key: key_node.line + offset for key, (key_node, _v) in entries.items()}
+    return Article(
+        path=path, issue=issue, slug=slug, body=front.body, body_line=front.body_line,
+        source_hash=source_hash(data), lines=lines,
+        **values,  # type: ignore[arg-type]
+    )
+
+

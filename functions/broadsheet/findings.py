@@ -1,0 +1,69 @@
+"""Findings: what the validator tells an editor, one line each, compiler style."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class FindingSink:
+    """Collects findings for one file so checks can report without knowing the path."""
+
+    def __init__(self, path: str, line_offset: int = 0) -> None:
+        self.path = path
+        self.line_offset = line_offset
+        self.findings: list[Finding] = []
+
+    def add(self, line: int, column: int, field: str | None, message: str) -> None:
+        self.findings.append(Finding(self.path, line + self.line_offset, column, field, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.findings)
+
+
+def format_text(findings: Iterable[Finding]) -> str:
+    return "".join(f"{f}\n" for f in findings)
+
+
+def _github_escape(value: str, *, property_: bool = False) -> str:
+    # GitHub's workflow-command encoding: % and newlines always, , and : inside properties.
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_:
+        value = value.replace(":", "%3A").replace(",", "%2C")
+    return value
+
+
+def format_github(findings: Iterable[Finding]) -> str:
+    lines = []
+    for f in findings:
+        title = _github_escape(f.field or "broadsheet", property_=True)
+        file = _github_escape(f.path, property_=True)
+        lines.append(
+            f"::error file={file},line={f.line},col={f.column},title={title}::"
+            f"{_github_escape(f.message)}\n"
+        )
+    return "".join(lines)
+
+
+def format_json(findings: list[Finding], files_checked: int) -> str:
+    report = {
+        "version": 1,
+        "files_checked": files_checked,
+        "ok": not findings,
+        "findings": [asdict(f) for f in findings],
+    }
+    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"

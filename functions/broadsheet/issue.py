@@ -1,0 +1,59 @@
+"""An issue of the newspaper: its number, date, optional titles and article order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from . import fields
+from .findings import FindingSink
+from .reader import YScalar, read_yaml_file
+from .site import Site
+
+ISSUE_KEYS = ("number", "date", "title", "order")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SLUG = 80
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    date: dt.date
+    titles: dict[str, str]
+    order: tuple[str, ...] = ()
+
+
+def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) -> Issue | None:
+    root = read_yaml_file(data, sink)
+    if root is None:
+        return None
+    fields.check_keys(root, ISSUE_KEYS, ("number", "date"), sink, what="issue.yml")
+    entries = root.entries
+    number = None
+    if "number" in entries:
+        node = entries["number"][1]
+        if isinstance(node, YScalar) and node.kind == "int" and isinstance(node.value, int) \
+                and node.value > 0:
+            number = node.value
+            if number != folder_number:
+                sink.add(node.line, node.column, "number",
+                         f"{number} does not match its folder issues/{folder_number}/")
+                number = None
+        else:
+            sink.add(node.line, node.column, "number",
+                     f"expected a whole number above 0, got {fields.describe(node)}")
+    date = fields.date(entries["date"][1], sink, "date") if "date" in entries else None
+    titles: dict[str, str] | None = {}
+    if "title" in entries:
+        titles = fields.per_language(entries["title"][1], sink, "title", site.languages)
+    order: list[str] | None = []
+    if "order" in entries:
+        node = entries["order"][1]
+        order = fields.text_list(node, sink, "order")
+        for slug in order or []:
+            if not SLUG.fullmatch(slug):
+                sink.add(node.line, node.column, "order", f"'{slug}' is not a valid slug")
+    if sink or number is None or date is None or titles is None or order is None:
+        return None
+    return Issue(number, date, titles, tuple(order))

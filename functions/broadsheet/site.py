@@ -1,0 +1,102 @@
+"""The publication itself: its names, languages, sections and address (``site.yml``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import fields
+from .findings import FindingSink
+from .reader import YMap, read_yaml_file
+
+_LANGUAGE = re.compile(r"[a-z]{2}")
+_SECTION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    names: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Site:
+    names: dict[str, str]
+    base_url: str
+    languages: tuple[str, ...]
+    sections: tuple[Section, ...] = ()
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def section(self, section_id: str | None) -> Section | None:
+        return next((s for s in self.sections if s.id == section_id), None)
+
+    def section_rank(self, section_id: str | None) -> int:
+        ids = [s.id for s in self.sections]
+        return ids.index(section_id) if section_id in ids else len(ids)
+
+
+SITE_KEYS = ("name", "description", "base_url", "languages", "sections")
+
+
+def parse_site(data: bytes, sink: FindingSink) -> Site | None:
+    root = read_yaml_file(data, sink)
+    if root is None:
+        return None
+    fields.check_keys(root, SITE_KEYS, ("name", "base_url", "languages"), sink,
+                      what="site.yml")
+    entries = root.entries
+    languages: list[str] = []
+    if "languages" in entries:
+        node = entries["languages"][1]
+        languages = fields.text_list(node, sink, "languages") or []
+        for lang in languages:
+            if not _LANGUAGE.fullmatch(lang):
+                sink.add(node.line, node.column, "languages",
+                         f"'{lang}' is not a two-letter language code such as en or es")
+        if not languages:
+            sink.add(node.line, node.column, "languages", "list at least one language")
+    names = (fields.per_language(entries["name"][1], sink, "name", languages)
+             if "name" in entries else None)
+    descriptions = (fields.per_language(entries["description"][1], sink, "description",
+                                        languages, max_len=300)
+                    if "description" in entries else {})
+    base_url = None
+    if "base_url" in entries:
+        node = entries["base_url"][1]
+        base_url = fields.text(node, sink, "base_url")
+        if base_url and not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", base_url):
+            sink.add(node.line, node.column, "base_url",
+                     f"'{base_url}' is not an http(s) address such as https://example.org")
+            base_url = None
+    sections: list[Section] = []
+    if "sections" in entries:
+        sections = _parse_sections(entries["sections"][1], sink, languages)
+    if sink or names is None or base_url is None or descriptions is None:
+        return None
+    for lang in languages:
+        if lang not in names:
+            sink.add(entries["name"][1].line, 1, "name", f"no name given for language '{lang}'")
+    if sink:
+        return None
+    return Site(names, base_url.rstrip("/"), tuple(languages), tuple(sections), descriptions)
+
+
+def _parse_sections(node: object, sink: FindingSink, languages: list[str]) -> list[Section]:
+    if not isinstance(node, YMap):
+        line, col = getattr(node, "line", 1), getattr(node, "column", 1)
+        sink.add(line, col, "sections", "expected a mapping of section id to names per language")
+        return []
+    sections = []
+    for section_id, (key, value) in node.entries.items():
+        if not _SECTION_ID.fullmatch(section_id):
+            sink.add(key.line, key.column, "sections",
+                     f"'{section_id}' is not a valid section id (lowercase words and hyphens)")
+            continue
+        names = fields.per_language(value, sink, f"sections.{section_id}", languages)
+        if names is not None:
+            sections.append(Section(section_id, names))
+    return sections

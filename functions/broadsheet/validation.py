@@ -1,0 +1,94 @@
+"""Checks of articles against each other: slugs, translations, issues.
+
+The archive is described by ``Entry`` facts, which the local tree and the published
+issue indexes can both supply, so the pipeline checks a commit exactly as
+``broadsheet validate`` does without re-reading every source.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .article import Article
+from .findings import Finding
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the archive knows of one article."""
+
+    issue: int
+    slug: str
+    language: str
+    translation_of: str | None
+    path: str
+
+    @classmethod
+    def of(cls, article: Article) -> Entry:
+        return cls(article.issue, article.slug, article.language, article.translation_of,
+                   article.path)
+
+
+def check_archive(candidates: Iterable[Article], archive: Iterable[Entry],
+                  broken: Iterable[tuple[int, str]] = ()) -> list[Finding]:
+    """Findings for ``candidates`` checked against every entry of ``archive``.
+
+    A candidate replaces an archive entry with its path (an edit); ``broken`` names
+    articles that exist but are invalid themselves, so a translation of one is not
+    reported as pointing at nothing.
+    """
+    candidates = list(candidates)
+    replaced = {a.path for a in candidates}
+    entries = [e for e in archive if e.path not in replaced] + [Entry.of(a) for a in candidates]
+    broken = set(broken)
+    by_key: dict[tuple[int, str], list[Entry]] = defaultdict(list)
+    by_slug: dict[str, list[Entry]] = defaultdict(list)
+    translations: dict[tuple[int, str, str], list[Entry]] = defaultdict(list)
+    for entry in entries:
+        by_key[(entry.issue, entry.slug)].append(entry)
+        by_slug[entry.slug].append(entry)
+        if entry.translation_of:
+            translations[(entry.issue, entry.translation_of, entry.language)].append(entry)
+
+    findings = []
+    for article in candidates:
+        def report(field: str | None, message: str, article: Article = article) -> None:
+            line = article.lines.get(field, 1) if field else 1
+            findings.append(Finding(article.path, line, 1, field, message))
+
+        clashes = [e for e in by_key[article.key] if e.path != article.path]
+        for other in clashes:
+            report(None, f"slug '{article.slug}' is already used in issue {article.issue} "
+                   f"by {other.path}: rename one of them")
+        target = article.translation_of
+        if not target:
+            continue
+        here = by_key.get((article.issue, target), [])
+        if not here:
+            if (article.issue, target) in broken:
+                report("translation_of", f"'{target}' has errors of its own: fix it first")
+                continue
+            elsewhere = sorted({e.issue for e in by_slug.get(target, [])})
+            if elsewhere:
+                report("translation_of", f"'{target}' is in issue "
+                       f"{', '.join(map(str, elsewhere))}, not {article.issue}: a translation "
+                       "lives in the same issue as its original")
+            else:
+                report("translation_of", f"no article '{target}' in issue {article.issue}: "
+                       "give the file name, without .md, of the article this translates")
+            continue
+        original = here[0]
+        if original.language == article.language:
+            report("translation_of", f"'{target}' is also in '{article.language}': a "
+                   "translation must be in another language")
+        elif original.translation_of:
+            report("translation_of", f"'{target}' is itself a translation of "
+                   f"'{original.translation_of}': point at '{original.translation_of}'")
+        rivals = [e for e in translations[(article.issue, target, article.language)]
+                  if e.path != article.path]
+        for rival in rivals:
+            report("translation_of", f"'{target}' already has a translation into "
+                   f"'{article.language}': {rival.path}")
+    return findings
