@@ -32,10 +32,8 @@ class Archive:
 
 def label(path: Path) -> str:
     """How a path is shown to an editor: relative to where they stand when possible."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    relative = os.path.relpath(path)
+    return str(path.resolve()) if relative.startswith("..") else relative
 
 
 @dataclass(frozen=True)
@@ -70,12 +68,16 @@ def _map(jobs: list[_Job], workers: int | None) -> Iterator[tuple[Article | None
 
 
 def _article_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".md" and p.is_file()
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix == ".md" and p.is_file() and not p.name.startswith(".")
+    )
 
 
-def load_archive(root: Path, *, keep_bodies: bool = True, workers: int | None = None,
-                 on_progress: object = None) -> Archive:
+def load_archive(
+    root: Path, *, keep_bodies: bool = True, workers: int | None = None, on_progress: object = None
+) -> Archive:
     """Read and check every source under ``root``; findings cover every file."""
     site_path = root / "site.yml"
     archive = Archive(root, None)
@@ -83,8 +85,12 @@ def load_archive(root: Path, *, keep_bodies: bool = True, workers: int | None = 
     try:
         archive.site = parse_site(site_path.read_bytes(), sink)
     except FileNotFoundError:
-        sink.add(1, 1, None, "site.yml is missing: the publication's names, languages and "
-                 "sections live there")
+        sink.add(
+            1,
+            1,
+            None,
+            "site.yml is missing: the publication's names, languages and sections live there",
+        )
     archive.files_checked += 1
     archive.findings.extend(sink.findings)
     site = archive.site
@@ -97,9 +103,16 @@ def load_archive(root: Path, *, keep_bodies: bool = True, workers: int | None = 
         if not folder.is_dir() or folder.name.startswith("."):
             continue
         if not _ISSUE_FOLDER.fullmatch(folder.name):
-            archive.findings.append(Finding(label(folder), 1, 1, None,
-                                            f"issue folder '{folder.name}' is not an issue "
-                                            "number (1, 2, … without leading zeros)"))
+            archive.findings.append(
+                Finding(
+                    label(folder),
+                    1,
+                    1,
+                    None,
+                    f"issue folder '{folder.name}' is not an issue "
+                    "number (1, 2, … without leading zeros)",
+                )
+            )
             continue
         number = int(folder.name)
         issue_file = folder / "issue.yml"
@@ -110,11 +123,13 @@ def load_archive(root: Path, *, keep_bodies: bool = True, workers: int | None = 
                 archive.issues[number] = issue
             archive.files_checked += 1
         else:
-            issue_sink.add(1, 1, None, f"issue {number} has no issue.yml: add one with its "
-                           "number and date")
+            issue_sink.add(
+                1, 1, None, f"issue {number} has no issue.yml: add one with its number and date"
+            )
         archive.findings.extend(issue_sink.findings)
-        jobs.extend(_Job(path, number, path.stem, site, keep_bodies)
-                    for path in _article_files(folder))
+        jobs.extend(
+            _Job(path, number, path.stem, site, keep_bodies) for path in _article_files(folder)
+        )
 
     broken = []
     for job, (article, findings) in zip(jobs, _map(jobs, workers), strict=True):
@@ -126,19 +141,24 @@ def load_archive(root: Path, *, keep_bodies: bool = True, workers: int | None = 
             archive.articles.append(article)
         if callable(on_progress):
             on_progress()
-    archive.findings.extend(check_archive(archive.articles,
-                                          [Entry.of(a) for a in archive.articles], broken))
+    archive.findings.extend(
+        check_archive(archive.articles, [Entry.of(a) for a in archive.articles], broken)
+    )
     archive.findings.sort()
     invalid = {f.path for f in archive.findings}
-    archive.articles = [a for a in archive.articles
-                        if a.path not in invalid and a.issue in archive.issues]
+    archive.articles = [
+        a for a in archive.articles if a.path not in invalid and a.issue in archive.issues
+    ]
     return archive
 
 
 def article_count(root: Path) -> int:
     issues_dir = root / "issues"
-    return sum(len(_article_files(f)) for f in issues_dir.iterdir() if f.is_dir()) \
-        if issues_dir.is_dir() else 0
+    return (
+        sum(len(_article_files(f)) for f in issues_dir.iterdir() if f.is_dir())
+        if issues_dir.is_dir()
+        else 0
+    )
 
 
 def select(findings: Iterable[Finding], paths: set[str]) -> list[Finding]:

@@ -15,8 +15,17 @@ from .site import Site
 from .typeset import check_body
 
 ARTICLE_KEYS = (
-    "title", "language", "date", "dateline", "section", "authors", "summary",
-    "translation_of", "tags", "status", "publish_at",
+    "title",
+    "language",
+    "date",
+    "dateline",
+    "section",
+    "authors",
+    "summary",
+    "translation_of",
+    "tags",
+    "status",
+    "publish_at",
 )
 REQUIRED_KEYS = ("title", "language", "date", "dateline")
 STATUSES = ("published", "draft")
@@ -66,8 +75,10 @@ def check_slug(slug: str) -> str | None:
     if len(slug) > MAX_SLUG:
         return f"file name '{slug}' is {len(slug)} characters; a slug has at most {MAX_SLUG}"
     if not SLUG.fullmatch(slug):
-        return (f"file name '{slug}' is not a valid slug: use lowercase a-z, 0-9 and single "
-                "hyphens, e.g. port-workers-strike.md")
+        return (
+            f"file name '{slug}' is not a valid slug: use lowercase a-z, 0-9 and single "
+            "hyphens, e.g. port-workers-strike.md"
+        )
     return None
 
 
@@ -75,8 +86,9 @@ def source_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_article(path: str, data: bytes, issue: int, slug: str, site: Site,
-                  sink: FindingSink) -> Article | None:
+def parse_article(
+    path: str, data: bytes, issue: int, slug: str, site: Site, sink: FindingSink
+) -> Article | None:
     """Check one article on its own; every problem found goes to ``sink``."""
     problem = check_slug(slug)
     if problem:
@@ -101,16 +113,31 @@ def parse_article(path: str, data: bytes, issue: int, slug: str, site: Site,
     if "title" in node:
         take("title", fields.text(node["title"], local, "title", max_len=MAX_TITLE))
     if "language" in node:
-        take("language", fields.choice(node["language"], local, "language", site.languages,
-                                       where="the languages in site.yml"))
+        take(
+            "language",
+            fields.choice(
+                node["language"],
+                local,
+                "language",
+                site.languages,
+                where="the languages in site.yml",
+            ),
+        )
     if "date" in node:
         take("date", fields.date(node["date"], local, "date"))
     if "dateline" in node:
         take("dateline", fields.text(node["dateline"], local, "dateline", max_len=100))
     if "section" in node:
-        take("section", fields.choice(node["section"], local, "section",
-                                      [s.id for s in site.sections],
-                                      where="the sections in site.yml"))
+        take(
+            "section",
+            fields.choice(
+                node["section"],
+                local,
+                "section",
+                [s.id for s in site.sections],
+                where="the sections in site.yml",
+            ),
+        )
     if "authors" in node:
         authors = fields.text_list(node["authors"], local, "authors")
         take("authors", tuple(authors) if authors is not None else None)
@@ -120,33 +147,42 @@ def parse_article(path: str, data: bytes, issue: int, slug: str, site: Site,
         target = fields.text(node["translation_of"], local, "translation_of")
         if target is not None and check_slug(target):
             n = node["translation_of"]
-            local.add(n.line, n.column, "translation_of",
-                      f"'{target}' is not a slug: give the other article's file name "
-                      "without .md")
+            local.add(
+                n.line,
+                n.column,
+                "translation_of",
+                f"'{target}' is not a slug: give the other article's file name without .md",
+            )
             target = None
         take("translation_of", target)
     if "tags" in node:
         tags = fields.text_list(node["tags"], local, "tags", max_len=50)
         take("tags", tuple(tags) if tags is not None else None)
     if "status" in node:
-        take("status", fields.choice(node["status"], local, "status", STATUSES,
-                                     where="the statuses"))
+        take(
+            "status", fields.choice(node["status"], local, "status", STATUSES, where="the statuses")
+        )
     if "publish_at" in node:
-        take("publish_at", fields.datetime_with_offset(node["publish_at"], local,
-                                                       "publish_at"))
+        take("publish_at", fields.datetime_with_offset(node["publish_at"], local, "publish_at"))
     if values.get("translation_of") == slug:
         n = node["translation_of"]
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
     sink.findings.extend(local.findings)
     check_body(front.body, front.body_line, sink)
-    if sink or any(value is None for value in values.values()) \
-            or any(key not in values for key in REQUIRED_KEYS):
+    if (
+        sink
+        or any(value is None for value in values.values())
+        or any(key not in values for key in REQUIRED_KEYS)
+    ):
         return None
     lines = {key: key_node.line + offset for key, (key_node, _v) in entries.items()}
     return Article(
-        path=path, issue=issue, slug=slug, body=front.body, body_line=front.body_line,
-        source_hash=source_hash(data), lines=lines,
+        path=path,
+        issue=issue,
+        slug=slug,
+        body=front.body,
+        body_line=front.body_line,
+        source_hash=source_hash(data),
+        lines=lines,
         **values,  # type: ignore[arg-type]
     )
-
-

@@ -36,8 +36,15 @@ def _target_findings(paths: Sequence[str]) -> tuple[dict[Path, set[str] | None],
             continue
         root = content_root_of(path if path.is_dir() else path.parent)
         if root is None:
-            problems.append(Finding(raw, 1, 1, None, "not inside a content folder (no site.yml "
-                                    "in it or any folder above it)"))
+            problems.append(
+                Finding(
+                    raw,
+                    1,
+                    1,
+                    None,
+                    "not inside a content folder (no site.yml in it or any folder above it)",
+                )
+            )
             continue
         real = path.resolve()
         if path.is_dir():
@@ -48,11 +55,21 @@ def _target_findings(paths: Sequence[str]) -> tuple[dict[Path, set[str] | None],
                 roots.setdefault(root, set()).update(files)  # type: ignore[union-attr]
             continue
         relative = real.relative_to(root).parts
-        ok = (relative in {("site.yml",)} or (len(relative) == 3 and relative[0] == "issues"
-              and (relative[2] == "issue.yml" or relative[2].endswith(".md"))))
+        ok = relative in {("site.yml",)} or (
+            len(relative) == 3
+            and relative[0] == "issues"
+            and (relative[2] == "issue.yml" or relative[2].endswith(".md"))
+        )
         if not ok:
-            problems.append(Finding(raw, 1, 1, None, "not an article: articles live at "
-                                    "<content>/issues/<number>/<slug>.md"))
+            problems.append(
+                Finding(
+                    raw,
+                    1,
+                    1,
+                    None,
+                    "not an article: articles live at <content>/issues/<number>/<slug>.md",
+                )
+            )
             continue
         if roots.get(root, set()) is not None:
             roots.setdefault(root, set()).add(label(real))  # type: ignore[union-attr]
@@ -67,8 +84,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         archive = load_archive(root, keep_bodies=False)
         checked += archive.files_checked if wanted is None else len(wanted)
         site_label = label(root / "site.yml")
-        findings.extend(f for f in archive.findings
-                        if wanted is None or f.path in wanted or f.path == site_label)
+        findings.extend(
+            f
+            for f in archive.findings
+            if wanted is None or f.path in wanted or f.path == site_label
+        )
     findings.sort()
     if args.format == "json":
         sys.stdout.write(fmt.format_json(findings, checked))
@@ -107,17 +127,26 @@ def cmd_new_article(args: argparse.Namespace) -> int:
         return 2
     folder = args.content / "issues" / str(args.issue)
     if not (folder / "issue.yml").is_file():
-        print(f"broadsheet new-article: {label(folder / 'issue.yml')} does not exist: "
-              "create the issue first", file=sys.stderr)
+        print(
+            f"broadsheet new-article: {label(folder / 'issue.yml')} does not exist: "
+            "create the issue first",
+            file=sys.stderr,
+        )
         return 2
     path = folder / f"{args.slug}.md"
     if path.exists():
         print(f"broadsheet new-article: {label(path)} already exists", file=sys.stderr)
         return 2
     title = "New article" if args.language == "en" else "Artículo nuevo"
-    path.write_text(SKELETON.format(title=title, language=args.language,
-                                    date=dt.date.today().isoformat(), dateline="City (Country)"),
-                    encoding="utf-8")
+    path.write_text(
+        SKELETON.format(
+            title=title,
+            language=args.language,
+            date=dt.date.today().isoformat(),
+            dateline="City (Country)",
+        ),
+        encoding="utf-8",
+    )
     print(label(path))
     return 0
 
@@ -127,8 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check articles before they go live")
-    validate.add_argument("paths", nargs="*", metavar="PATH",
-                          help="articles or folders to check (default: the whole content/)")
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="articles or folders to check (default: the whole content/)",
+    )
     validate.add_argument("--format", choices=("text", "github", "json"), default="text")
     validate.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
     validate.set_defaults(run=cmd_validate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import difflib
 import re
@@ -24,54 +25,77 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def check_keys(mapping: YMap, allowed: Iterable[str], required: Iterable[str],
-               sink: FindingSink, *, what: str) -> None:
+def check_keys(
+    mapping: YMap, allowed: Iterable[str], required: Iterable[str], sink: FindingSink, *, what: str
+) -> None:
     allowed = list(allowed)
     for key, (key_node, _value) in mapping.entries.items():
         if key not in allowed:
-            sink.add(key_node.line, key_node.column, key,
-                     f"unknown key in {what}{did_you_mean(key, allowed)}"
-                     f" (allowed: {', '.join(allowed)})")
+            sink.add(
+                key_node.line,
+                key_node.column,
+                key,
+                f"unknown key in {what}{did_you_mean(key, allowed)}"
+                f" (allowed: {', '.join(allowed)})",
+            )
     missing = [key for key in required if key not in mapping.entries]
     for key in missing:
         sink.add(mapping.line, 1, key, f"required key is missing from {what}")
 
 
-def text(node: YNode, sink: FindingSink, field: str, *, min_len: int = 1,
-         max_len: int | None = None, single_line: bool = True) -> str | None:
+def text(
+    node: YNode,
+    sink: FindingSink,
+    field: str,
+    *,
+    min_len: int = 1,
+    max_len: int | None = None,
+    single_line: bool = True,
+) -> str | None:
     if not isinstance(node, YScalar) or node.kind != "text":
         hint = ""
         if isinstance(node, YScalar) and node.kind in {"int", "float", "bool", "timestamp"}:
-            hint = f": put it in quotes, e.g. {field}: \"{node.raw}\""
+            hint = f': put it in quotes, e.g. {field}: "{node.raw}"'
         sink.add(node.line, node.column, field, f"expected text, got {describe(node)}{hint}")
         return None
     value = node.raw.strip()
     if single_line and "\n" in value:
         value = " ".join(value.split())
     if len(value) < min_len:
-        sink.add(node.line, node.column, field, "is empty" if not value
-                 else f"is {len(value)} characters; at least {min_len} needed")
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            "is empty" if not value else f"is {len(value)} characters; at least {min_len} needed",
+        )
         return None
     if max_len is not None and len(value) > max_len:
-        sink.add(node.line, node.column, field,
-                 f"is {len(value)} characters; at most {max_len} allowed")
+        sink.add(
+            node.line, node.column, field, f"is {len(value)} characters; at most {max_len} allowed"
+        )
         return None
     return value
 
 
 def date(node: YNode, sink: FindingSink, field: str) -> dt.date | None:
     raw = node.raw.strip() if isinstance(node, YScalar) else ""
-    if not isinstance(node, YScalar) or node.kind not in {"text", "timestamp"} \
-            or not _DATE.fullmatch(raw):
+    if (
+        not isinstance(node, YScalar)
+        or node.kind not in {"text", "timestamp"}
+        or not _DATE.fullmatch(raw)
+    ):
         shown = f"'{raw}'" if isinstance(node, YScalar) else describe(node)
-        sink.add(node.line, node.column, field,
-                 f"{shown} is not a valid date (YYYY-MM-DD)")
+        sink.add(node.line, node.column, field, f"{shown} is not a valid date (YYYY-MM-DD)")
         return None
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        sink.add(node.line, node.column, field,
-                 f"'{raw}' is not a valid date (YYYY-MM-DD): no such day")
+        year, month = int(raw[:4]), int(raw[5:7])
+        detail = ""
+        if 1 <= month <= 12:
+            days = calendar.monthrange(year, month)[1]
+            detail = f": {calendar.month_name[month]} {year} has {days} days"
+        sink.add(node.line, node.column, field, f"'{raw}' is not a valid date (YYYY-MM-DD){detail}")
         return None
 
 
@@ -79,31 +103,37 @@ def datetime_with_offset(node: YNode, sink: FindingSink, field: str) -> dt.datet
     raw = node.raw.strip() if isinstance(node, YScalar) else ""
     example = "e.g. 2025-07-25T06:00:00+02:00 or 2025-07-25T04:00:00Z"
     if not isinstance(node, YScalar) or node.kind not in {"text", "timestamp"}:
-        sink.add(node.line, node.column, field,
-                 f"expected a date-time with a UTC offset ({example}), got {describe(node)}")
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"expected a date-time with a UTC offset ({example}), got {describe(node)}",
+        )
         return None
     try:
         value = dt.datetime.fromisoformat(raw.replace(" ", "T", 1) if "T" not in raw else raw)
     except ValueError:
-        sink.add(node.line, node.column, field,
-                 f"'{raw}' is not an ISO 8601 date-time ({example})")
+        sink.add(node.line, node.column, field, f"'{raw}' is not an ISO 8601 date-time ({example})")
         return None
     if "T" not in raw and " " not in raw:
-        sink.add(node.line, node.column, field,
-                 f"'{raw}' has no time of day ({example})")
+        sink.add(node.line, node.column, field, f"'{raw}' has no time of day ({example})")
         return None
     if value.tzinfo is None:
-        sink.add(node.line, node.column, field,
-                 f"'{raw}' has no UTC offset: add one ({example})")
+        sink.add(node.line, node.column, field, f"'{raw}' has no UTC offset: add one ({example})")
         return None
     return value
 
 
-def text_list(node: YNode, sink: FindingSink, field: str, *, max_len: int = 100
-              ) -> list[str] | None:
+def text_list(
+    node: YNode, sink: FindingSink, field: str, *, max_len: int = 100
+) -> list[str] | None:
     if not isinstance(node, YSeq):
-        sink.add(node.line, node.column, field,
-                 f"expected a list (one '- item' per line), got {describe(node)}")
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"expected a list (one '- item' per line), got {describe(node)}",
+        )
         return None
     values: list[str] = []
     for item in node.items:
@@ -113,33 +143,46 @@ def text_list(node: YNode, sink: FindingSink, field: str, *, max_len: int = 100
     return values if len(values) == len(node.items) else None
 
 
-def choice(node: YNode, sink: FindingSink, field: str, choices: Iterable[str],
-           *, where: str) -> str | None:
+def choice(
+    node: YNode, sink: FindingSink, field: str, choices: Iterable[str], *, where: str
+) -> str | None:
     choices = list(choices)
     value = text(node, sink, field)
     if value is None:
         return None
     if value not in choices:
-        sink.add(node.line, node.column, field,
-                 f"'{value}' is not one of {where} ({', '.join(choices)})"
-                 f"{did_you_mean(value, choices)}")
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"'{value}' is not one of {where} ({', '.join(choices)}){did_you_mean(value, choices)}",
+        )
         return None
     return value
 
 
-def per_language(node: YNode, sink: FindingSink, field: str, languages: Iterable[str],
-                 *, max_len: int = 200) -> dict[str, str] | None:
+def per_language(
+    node: YNode, sink: FindingSink, field: str, languages: Iterable[str], *, max_len: int = 200
+) -> dict[str, str] | None:
     """A mapping language -> text, e.g. ``name: {en: ..., es: ...}``."""
     languages = list(languages)
     if not isinstance(node, YMap):
-        sink.add(node.line, node.column, field,
-                 f"expected one value per language ({', '.join(languages)}), got {describe(node)}")
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"expected one value per language ({', '.join(languages)}), got {describe(node)}",
+        )
         return None
     values: dict[str, str] = {}
     for lang, (key, value_node) in node.entries.items():
         if lang not in languages:
-            sink.add(key.line, key.column, f"{field}.{lang}",
-                     f"'{lang}' is not a language of this site ({', '.join(languages)})")
+            sink.add(
+                key.line,
+                key.column,
+                f"{field}.{lang}",
+                f"'{lang}' is not a language of this site ({', '.join(languages)})",
+            )
             continue
         value = text(value_node, sink, f"{field}.{lang}", max_len=max_len)
         if value is not None:

@@ -33,16 +33,28 @@ def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) 
     number = None
     if "number" in entries:
         node = entries["number"][1]
-        if isinstance(node, YScalar) and node.kind == "int" and isinstance(node.value, int) \
-                and node.value > 0:
+        if (
+            isinstance(node, YScalar)
+            and node.kind == "int"
+            and isinstance(node.value, int)
+            and node.value > 0
+        ):
             number = node.value
             if number != folder_number:
-                sink.add(node.line, node.column, "number",
-                         f"{number} does not match its folder issues/{folder_number}/")
+                sink.add(
+                    node.line,
+                    node.column,
+                    "number",
+                    f"{number} does not match its folder issues/{folder_number}/",
+                )
                 number = None
         else:
-            sink.add(node.line, node.column, "number",
-                     f"expected a whole number above 0, got {fields.describe(node)}")
+            sink.add(
+                node.line,
+                node.column,
+                "number",
+                f"expected a whole number above 0, got {fields.describe(node)}",
+            )
     date = fields.date(entries["date"][1], sink, "date") if "date" in entries else None
     titles: dict[str, str] | None = {}
     if "title" in entries:

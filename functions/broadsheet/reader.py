@@ -18,7 +18,7 @@ from .findings import FindingSink
 MAX_SOURCE_BYTES = 1024 * 1024
 
 _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_resolver = yaml.resolver.Resolver()
+_resolver: Any = yaml.resolver.Resolver()
 
 _TAG_KINDS = {
     "tag:yaml.org,2002:null": "null",
@@ -135,11 +135,17 @@ def _build(events: Any, sink: FindingSink, first: Any) -> YNode:
             key = _build(events, sink, event)
             value = _build(events, sink, next(events))
             if not isinstance(key, YScalar):
-                raise _Refused(key.line, key.column, "keys must be plain words, not lists or mappings")
+                raise _Refused(
+                    key.line, key.column, "keys must be plain words, not lists or mappings"
+                )
             if key.raw in entries:
                 first_line = entries[key.raw][0].line + sink.line_offset
-                sink.add(key.line, key.column, key.raw,
-                         f"appears twice (first on line {first_line}); keep one")
+                sink.add(
+                    key.line,
+                    key.column,
+                    key.raw,
+                    f"appears twice (first on line {first_line}); keep one",
+                )
                 continue
             entries[key.raw] = (key, value)
         raise _Refused(line, col, "unterminated mapping")
@@ -162,8 +168,9 @@ def parse_yaml(text: str, sink: FindingSink) -> YNode | None:
                     line, col = _pos(event)
                     sink.add(line, col, None, "only one YAML document is allowed here")
                     return None
-            elif isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent,
-                                    yaml.DocumentEndEvent)):
+            elif isinstance(
+                event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
+            ):
                 continue
             else:
                 root = _build(events, sink, event)
@@ -185,16 +192,25 @@ def parse_yaml(text: str, sink: FindingSink) -> YNode | None:
 def decode_source(data: bytes, sink: FindingSink) -> str | None:
     """UTF-8 text with the BOM dropped and every line ending made ``\\n``."""
     if len(data) > MAX_SOURCE_BYTES:
-        sink.add(1, 1, None, f"file is {len(data):,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
-                 " (1 MiB): split it or move media out of the text")
+        sink.add(
+            1,
+            1,
+            None,
+            f"file is {len(data):,} bytes; the limit is {MAX_SOURCE_BYTES:,}"
+            " (1 MiB): split it or move media out of the text",
+        )
         return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        sink.add(line, column, None,
-                 f"byte 0x{data[error.start]:02x} is not UTF-8: save the file as UTF-8")
+        sink.add(
+            line,
+            column,
+            None,
+            f"byte 0x{data[error.start]:02x} is not UTF-8: save the file as UTF-8",
+        )
         return None
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -220,16 +236,25 @@ def split_front_matter(text: str, sink: FindingSink) -> tuple[str, int, str, int
     """(yaml text, its first line, body, body's first line) or None with a finding."""
     lines = text.split("\n")
     if not lines or lines[0].rstrip() != _FENCE:
-        sink.add(1, 1, None, "missing front matter: the file must start with a line '---', "
-                 "then the YAML keys, then another '---'")
+        sink.add(
+            1,
+            1,
+            None,
+            "missing front matter: the file must start with a line '---', "
+            "then the YAML keys, then another '---'",
+        )
         return None
     for number, line in enumerate(lines[1:], start=2):
         if line.rstrip() in (_FENCE, "..."):
-            yaml_text = "\n".join(lines[1:number - 1])
+            yaml_text = "\n".join(lines[1 : number - 1])
             body = "\n".join(lines[number:])
             return yaml_text, 2, body, number + 1
-    sink.add(1, 1, None, "front matter opened on line 1 is never closed: add a line '---' "
-             "after the last key")
+    sink.add(
+        1,
+        1,
+        None,
+        "front matter opened on line 1 is never closed: add a line '---' after the last key",
+    )
     return None
 
 
@@ -243,12 +268,20 @@ def read_front_matter(text: str, sink: FindingSink) -> FrontMatter | None:
     sink.findings.extend(offset_sink.findings)
     if root is None:
         if not offset_sink:
-            sink.add(1, 1, None, "front matter is empty: it needs at least title, language, "
-                     "date and dateline")
+            sink.add(
+                1,
+                1,
+                None,
+                "front matter is empty: it needs at least title, language, date and dateline",
+            )
         return None
     if not isinstance(root, YMap):
-        sink.add(root.line + yaml_line - 1, root.column, None,
-                 f"front matter must be a mapping of keys to values, not {KIND_NAMES[root.kind]}")
+        sink.add(
+            root.line + yaml_line - 1,
+            root.column,
+            None,
+            f"front matter must be a mapping of keys to values, not {KIND_NAMES[root.kind]}",
+        )
         return None
     return FrontMatter(root, yaml_line, body, body_line)
 
@@ -264,7 +297,11 @@ def read_yaml_file(data: bytes, sink: FindingSink) -> YMap | None:
             sink.add(1, 1, None, "file is empty")
         return None
     if not isinstance(root, YMap):
-        sink.add(root.line, root.column, None,
-                 f"must be a mapping of keys to values, not {KIND_NAMES[root.kind]}")
+        sink.add(
+            root.line,
+            root.column,
+            None,
+            f"must be a mapping of keys to values, not {KIND_NAMES[root.kind]}",
+        )
         return None
     return root

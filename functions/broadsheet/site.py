@@ -46,8 +46,7 @@ def parse_site(data: bytes, sink: FindingSink) -> Site | None:
     root = read_yaml_file(data, sink)
     if root is None:
         return None
-    fields.check_keys(root, SITE_KEYS, ("name", "base_url", "languages"), sink,
-                      what="site.yml")
+    fields.check_keys(root, SITE_KEYS, ("name", "base_url", "languages"), sink, what="site.yml")
     entries = root.entries
     languages: list[str] = []
     if "languages" in entries:
@@ -55,22 +54,35 @@ def parse_site(data: bytes, sink: FindingSink) -> Site | None:
         languages = fields.text_list(node, sink, "languages") or []
         for lang in languages:
             if not _LANGUAGE.fullmatch(lang):
-                sink.add(node.line, node.column, "languages",
-                         f"'{lang}' is not a two-letter language code such as en or es")
+                sink.add(
+                    node.line,
+                    node.column,
+                    "languages",
+                    f"'{lang}' is not a two-letter language code such as en or es",
+                )
         if not languages:
             sink.add(node.line, node.column, "languages", "list at least one language")
-    names = (fields.per_language(entries["name"][1], sink, "name", languages)
-             if "name" in entries else None)
-    descriptions = (fields.per_language(entries["description"][1], sink, "description",
-                                        languages, max_len=300)
-                    if "description" in entries else {})
+    names = (
+        fields.per_language(entries["name"][1], sink, "name", languages)
+        if "name" in entries
+        else None
+    )
+    descriptions = (
+        fields.per_language(entries["description"][1], sink, "description", languages, max_len=300)
+        if "description" in entries
+        else {}
+    )
     base_url = None
     if "base_url" in entries:
         node = entries["base_url"][1]
         base_url = fields.text(node, sink, "base_url")
         if base_url and not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", base_url):
-            sink.add(node.line, node.column, "base_url",
-                     f"'{base_url}' is not an http(s) address such as https://example.org")
+            sink.add(
+                node.line,
+                node.column,
+                "base_url",
+                f"'{base_url}' is not an http(s) address such as https://example.org",
+            )
             base_url = None
     sections: list[Section] = []
     if "sections" in entries:
@@ -93,8 +105,12 @@ def _parse_sections(node: object, sink: FindingSink, languages: list[str]) -> li
     sections = []
     for section_id, (key, value) in node.entries.items():
         if not _SECTION_ID.fullmatch(section_id):
-            sink.add(key.line, key.column, "sections",
-                     f"'{section_id}' is not a valid section id (lowercase words and hyphens)")
+            sink.add(
+                key.line,
+                key.column,
+                "sections",
+                f"'{section_id}' is not a valid section id (lowercase words and hyphens)",
+            )
             continue
         names = fields.per_language(value, sink, f"sections.{section_id}", languages)
         if names is not None:

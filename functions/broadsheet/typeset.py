@@ -40,9 +40,14 @@ def is_safe_link(url: str) -> bool:
 
 
 def _parser(*, html: bool, language: str = "en") -> MarkdownIt:
-    md = MarkdownIt("commonmark", {
-        "html": html, "typographer": True, "quotes": QUOTES.get(language, QUOTES["en"]),
-    })
+    md = MarkdownIt(
+        "commonmark",
+        {
+            "html": html,
+            "typographer": True,
+            "quotes": QUOTES.get(language, QUOTES["en"]),
+        },
+    )
     md.enable(["table", "strikethrough", "replacements", "smartquotes"])
     md.use(footnote_plugin)
     return md
@@ -61,8 +66,7 @@ def _block_line(token: Token, body_line: int) -> int:
     return body_line + (token.map[0] if token.map else 0)
 
 
-def _inline_line(parent: Token, child_index: int, children: Sequence[Token],
-                 body_line: int) -> int:
+def _inline_line(parent: Token, child_index: int, children: Sequence[Token], body_line: int) -> int:
     # Inline tokens carry no map; count the soft and hard breaks before the child.
     breaks = sum(1 for t in children[:child_index] if t.type in {"softbreak", "hardbreak"})
     return _block_line(parent, body_line) + breaks
@@ -75,35 +79,46 @@ def _html_snippet(content: str) -> str:
 
 def check_body(body: str, body_line: int, sink: FindingSink) -> None:
     if not body.strip():
-        sink.add(body_line, 1, None, "the article has no body: write the text below the "
-                 "closing '---'")
+        sink.add(
+            body_line, 1, None, "the article has no body: write the text below the closing '---'"
+        )
         return
     tokens = _checker().parse(body)
     for token in tokens:
         if token.type == "html_block":
-            sink.add(_block_line(token, body_line), 1, None,
-                     f"raw HTML is not allowed ({_html_snippet(token.content)}): write "
-                     "Markdown instead")
+            sink.add(
+                _block_line(token, body_line),
+                1,
+                None,
+                f"raw HTML is not allowed ({_html_snippet(token.content)}): write Markdown instead",
+            )
         elif token.type == "inline" and token.children:
             children = token.children
             for index, child in enumerate(children):
                 if child.type == "html_inline":
-                    sink.add(_inline_line(token, index, children, body_line), 1, None,
-                             f"raw HTML is not allowed ({_html_snippet(child.content)}): "
-                             "write Markdown instead")
+                    sink.add(
+                        _inline_line(token, index, children, body_line),
+                        1,
+                        None,
+                        f"raw HTML is not allowed ({_html_snippet(child.content)}): "
+                        "write Markdown instead",
+                    )
                 elif child.type in {"link_open", "image"}:
                     attr = "href" if child.type == "link_open" else "src"
                     url = str(child.attrs.get(attr, ""))
                     scheme = link_scheme(url)
                     if scheme is not None and scheme not in ALLOWED_SCHEMES:
                         what = "link" if child.type == "link_open" else "image"
-                        sink.add(_inline_line(token, index, children, body_line), 1, None,
-                                 f"{what} to '{_html_snippet(url)}' uses the scheme "
-                                 f"'{scheme}:'; only http, https and mailto are allowed")
+                        sink.add(
+                            _inline_line(token, index, children, body_line),
+                            1,
+                            None,
+                            f"{what} '{_html_snippet(url)}' uses the scheme "
+                            f"'{scheme}:'; only http, https and mailto are allowed",
+                        )
 
 
-def _demote_heading(self: Any, tokens: Sequence[Token], idx: int, options: Any,
-                    env: Any) -> str:
+def _demote_heading(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     # The headline is the page's only h1, so body headings start at h2.
     token = tokens[idx]
     level = min(6, int(token.tag[1]) + 1)

@@ -27,12 +27,14 @@ class Entry:
 
     @classmethod
     def of(cls, article: Article) -> Entry:
-        return cls(article.issue, article.slug, article.language, article.translation_of,
-                   article.path)
+        return cls(
+            article.issue, article.slug, article.language, article.translation_of, article.path
+        )
 
 
-def check_archive(candidates: Iterable[Article], archive: Iterable[Entry],
-                  broken: Iterable[tuple[int, str]] = ()) -> list[Finding]:
+def check_archive(
+    candidates: Iterable[Article], archive: Iterable[Entry], broken: Iterable[tuple[int, str]] = ()
+) -> list[Finding]:
     """Findings for ``candidates`` checked against every entry of ``archive``.
 
     A candidate replaces an archive entry with its path (an edit); ``broken`` names
@@ -54,14 +56,18 @@ def check_archive(candidates: Iterable[Article], archive: Iterable[Entry],
 
     findings = []
     for article in candidates:
+
         def report(field: str | None, message: str, article: Article = article) -> None:
             line = article.lines.get(field, 1) if field else 1
             findings.append(Finding(article.path, line, 1, field, message))
 
         clashes = [e for e in by_key[article.key] if e.path != article.path]
         for other in clashes:
-            report(None, f"slug '{article.slug}' is already used in issue {article.issue} "
-                   f"by {other.path}: rename one of them")
+            report(
+                None,
+                f"slug '{article.slug}' is already used in issue {article.issue} "
+                f"by {other.path}: rename one of them",
+            )
         target = article.translation_of
         if not target:
             continue
@@ -72,23 +78,40 @@ def check_archive(candidates: Iterable[Article], archive: Iterable[Entry],
                 continue
             elsewhere = sorted({e.issue for e in by_slug.get(target, [])})
             if elsewhere:
-                report("translation_of", f"'{target}' is in issue "
-                       f"{', '.join(map(str, elsewhere))}, not {article.issue}: a translation "
-                       "lives in the same issue as its original")
+                report(
+                    "translation_of",
+                    f"'{target}' is in issue "
+                    f"{', '.join(map(str, elsewhere))}, not {article.issue}: a translation "
+                    "lives in the same issue as its original",
+                )
             else:
-                report("translation_of", f"no article '{target}' in issue {article.issue}: "
-                       "give the file name, without .md, of the article this translates")
+                report(
+                    "translation_of",
+                    f"no article '{target}' in issue {article.issue}: "
+                    "give the file name, without .md, of the article this translates",
+                )
             continue
         original = here[0]
         if original.language == article.language:
-            report("translation_of", f"'{target}' is also in '{article.language}': a "
-                   "translation must be in another language")
+            report(
+                "translation_of",
+                f"'{target}' is also in '{article.language}': a "
+                "translation must be in another language",
+            )
         elif original.translation_of:
-            report("translation_of", f"'{target}' is itself a translation of "
-                   f"'{original.translation_of}': point at '{original.translation_of}'")
-        rivals = [e for e in translations[(article.issue, target, article.language)]
-                  if e.path != article.path]
+            report(
+                "translation_of",
+                f"'{target}' is itself a translation of "
+                f"'{original.translation_of}': point at '{original.translation_of}'",
+            )
+        rivals = [
+            e
+            for e in translations[(article.issue, target, article.language)]
+            if e.path != article.path
+        ]
         for rival in rivals:
-            report("translation_of", f"'{target}' already has a translation into "
-                   f"'{article.language}': {rival.path}")
+            report(
+                "translation_of",
+                f"'{target}' already has a translation into '{article.language}': {rival.path}",
+            )
     return findings
