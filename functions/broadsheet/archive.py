@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .article import Article, parse_article
+from .bodycache import BodyCache
 from .findings import Finding, FindingSink
 from .issue import Issue, parse_issue
 from .site import Site, parse_site
+from .typeset import Typeset
 from .validation import Entry, check_archive
 
 _ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
@@ -43,6 +45,8 @@ class _Job:
     slug: str
     site: Site
     keep_body: bool
+    render: bool
+    cache: BodyCache | None
 
 
 def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
@@ -52,7 +56,12 @@ def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
         data = job.path.read_bytes()
     except OSError as error:
         return None, [Finding(where, 1, 1, None, f"cannot read the file: {error.strerror}")]
-    article = parse_article(where, data, job.issue, job.slug, job.site, sink)
+    known = job.cache.get(data) if job.cache else None
+    article = parse_article(
+        where, data, job.issue, job.slug, job.site, sink, render=job.render, known=known
+    )
+    if article is not None and job.cache and known is None and job.render:
+        job.cache.put(data, Typeset(article.body_html, article.summary or ""))
     if article is not None and not job.keep_body:
         article = dataclasses.replace(article, body="")
     return article, sink.findings
@@ -76,9 +85,19 @@ def _article_files(folder: Path) -> list[Path]:
 
 
 def load_archive(
-    root: Path, *, keep_bodies: bool = True, workers: int | None = None, on_progress: object = None
+    root: Path,
+    *,
+    keep_bodies: bool = True,
+    render: bool = False,
+    cache: BodyCache | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[], object] | None = None,
 ) -> Archive:
-    """Read and check every source under ``root``; findings cover every file."""
+    """Read and check every source under ``root``; findings cover every file.
+
+    With ``render`` each valid article comes back with its body's HTML, from ``cache``
+    when the same bytes were typeset before.
+    """
     site_path = root / "site.yml"
     archive = Archive(root, None)
     sink = FindingSink(label(site_path))
@@ -128,7 +147,8 @@ def load_archive(
             )
         archive.findings.extend(issue_sink.findings)
         jobs.extend(
-            _Job(path, number, path.stem, site, keep_bodies) for path in _article_files(folder)
+            _Job(path, number, path.stem, site, keep_bodies, render, cache)
+            for path in _article_files(folder)
         )
 
     broken = []
@@ -139,7 +159,7 @@ def load_archive(
             broken.append((job.issue, job.slug))
         else:
             archive.articles.append(article)
-        if callable(on_progress):
+        if on_progress is not None:
             on_progress()
     archive.findings.extend(
         check_archive(archive.articles, [Entry.of(a) for a in archive.articles], broken)

@@ -12,7 +12,7 @@ from .findings import FindingSink
 from .issue import MAX_SLUG, SLUG
 from .reader import decode_source, read_front_matter
 from .site import Site
-from .typeset import check_body
+from .typeset import Typeset, typeset
 
 ARTICLE_KEYS = (
     "title",
@@ -51,6 +51,7 @@ class Article:
     translation_of: str | None = None
     tags: tuple[str, ...] = ()
     status: str = "published"
+    body_html: str = field(default="", compare=False, repr=False)
     publish_at: dt.datetime | None = None
     # file line of each front-matter key, so archive-wide checks can point at it
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -87,9 +88,21 @@ def source_hash(data: bytes) -> str:
 
 
 def parse_article(
-    path: str, data: bytes, issue: int, slug: str, site: Site, sink: FindingSink
+    path: str,
+    data: bytes,
+    issue: int,
+    slug: str,
+    site: Site,
+    sink: FindingSink,
+    *,
+    render: bool = False,
+    known: Typeset | None = None,
 ) -> Article | None:
-    """Check one article on its own; every problem found goes to ``sink``."""
+    """Check one article on its own; every problem found goes to ``sink``.
+
+    With ``render`` the body's HTML comes back too. ``known`` is the body of these very
+    bytes checked and typeset before (a cache hit): it is used instead of parsing again.
+    """
     problem = check_slug(slug)
     if problem:
         sink.add(1, 1, None, problem)
@@ -168,13 +181,16 @@ def parse_article(
         n = node["translation_of"]
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
     sink.findings.extend(local.findings)
-    check_body(front.body, front.body_line, sink)
+    language = str(values.get("language") or site.default_language)
+    body = known or typeset(front.body, front.body_line, language, sink, render=render)
     if (
         sink
+        or body is None
         or any(value is None for value in values.values())
         or any(key not in values for key in REQUIRED_KEYS)
     ):
         return None
+    values.setdefault("summary", body.excerpt)
     lines = {key: key_node.line + offset for key, (key_node, _v) in entries.items()}
     return Article(
         path=path,
@@ -184,5 +200,6 @@ def parse_article(
         body_line=front.body_line,
         source_hash=source_hash(data),
         lines=lines,
+        body_html=body.html,
         **values,  # type: ignore[arg-type]
     )

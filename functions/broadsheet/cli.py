@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import findings as fmt
 from .archive import label, load_archive
 from .article import check_slug
+from .build import Progress, build_site
 from .findings import Finding
+from .serve import folder_fetcher, make_server
 
 DEFAULT_CONTENT = Path("content")
 
@@ -151,6 +154,74 @@ def cmd_new_article(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(enabled: bool) -> Progress | None:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def start(stage: str, total: int) -> Callable[[], object]:
+        for bar in bars:
+            bar.close()
+        bars[:] = [tqdm(total=total, desc=f"{stage:>8}", unit=" files", leave=False)]
+        return lambda: bars[0].update()
+
+    return start
+
+
+def _parse_now(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    report = build_site(
+        args.content,
+        args.out,
+        now=_parse_now(args.now),
+        cache_dir=None if args.no_cache else args.cache,
+        progress=_progress(sys.stderr.isatty() and not args.quiet),
+    )
+    sys.stderr.write(fmt.format_text(report.findings))
+    elapsed = time.perf_counter() - started
+    print(
+        f"broadsheet build: {report.articles} articles, {report.pages} files in "
+        f"{label(args.out)}/ ({report.skipped} drafts or embargoed, {report.removed} stale "
+        f"files removed, {len(report.findings)} problem(s)) in {elapsed:.2f} s",
+        file=sys.stderr,
+    )
+    return 1 if report.findings and args.strict else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not (args.dir / "index.html").is_file():
+        print(
+            f"broadsheet serve: {label(args.dir)}/ holds no built site: run broadsheet build first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        server = make_server(folder_fetcher(args.dir), args.host, args.port)
+    except OSError as error:
+        print(f"broadsheet serve: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"Serving {label(args.dir)}/ at http://{args.host}:{args.port}/  (Ctrl-C stops)",
+        file=sys.stderr,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broadsheet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +236,27 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "github", "json"), default="text")
     validate.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
     validate.set_defaults(run=cmd_validate)
+
+    build = commands.add_parser("build", help="render the whole site into a folder")
+    build.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
+    build.add_argument("--out", type=Path, default=Path("_site"))
+    build.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".broadsheet-cache"),
+        help="where typeset bodies are kept between builds",
+    )
+    build.add_argument("--no-cache", action="store_true")
+    build.add_argument("--now", help="the clock for embargoes (ISO 8601; default: now)")
+    build.add_argument("--strict", action="store_true", help="exit 1 when any article has problems")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=cmd_build)
+
+    serve = commands.add_parser("serve", help="preview a built folder like the CDN serves it")
+    serve.add_argument("--dir", type=Path, default=Path("_site"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
 
     new = commands.add_parser("new-article", help="write a valid article skeleton")
     new.add_argument("--issue", type=int, required=True)

@@ -1,0 +1,366 @@
+"""The pages of an edition: the HTML readers see, rendered from the issue indexes.
+
+Listing pages read the index documents only; an article page reads its index too, plus
+the body's HTML. The local build and the pipeline call the same functions, so the bytes
+are the same wherever they are made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+from babel import Locale
+
+from . import urls
+from .dateline import dateline, long_date
+from .index import Doc, in_language
+from .site import Site
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "skip": "Skip to content",
+        "site_nav": "Site",
+        "front_page": "Front page",
+        "archive": "Archive",
+        "issue": "Issue {n}",
+        "by": "By",
+        "read_in": "Also in",
+        "tags": "Tags",
+        "latest": "Latest issue",
+        "feed": "Atom feed",
+        "api": "Open data (JSON)",
+        "in_this_issue": "In this issue",
+        "back_to_issue": "Front page of",
+        "no_articles": "Nothing has been published in English in this issue yet.",
+        "no_issues": "No issues have been published yet.",
+        "not_found": "Page not found",
+        "not_found_text": "There is no page at this address.",
+        "other": "More in this issue",
+        "articles": "{n} articles",
+        "article": "1 article",
+    },
+    "es": {
+        "skip": "Ir al contenido",
+        "site_nav": "Sitio",
+        "front_page": "Portada",
+        "archive": "Archivo",
+        "issue": "Número {n}",
+        "by": "Por",
+        "read_in": "También en",
+        "tags": "Etiquetas",
+        "latest": "Último número",
+        "feed": "Canal Atom",
+        "api": "Datos abiertos (JSON)",
+        "in_this_issue": "En este número",
+        "back_to_issue": "Portada del",
+        "no_articles": "Todavía no se ha publicado nada en español en este número.",
+        "no_issues": "Todavía no se ha publicado ningún número.",
+        "not_found": "Página no encontrada",
+        "not_found_text": "No hay ninguna página en esta dirección.",
+        "other": "Más en este número",
+        "articles": "{n} artículos",
+        "article": "1 artículo",
+    },
+}
+
+
+def strings(language: str) -> dict[str, str]:
+    return STRINGS.get(language, STRINGS["en"])
+
+
+@cache
+def language_name(language: str) -> str:
+    name = Locale.parse(language).get_display_name(language) or language
+    return str(name[:1].upper() + name[1:])
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Assets:
+    css: Asset
+    icon: Asset
+
+    def all(self) -> tuple[Asset, ...]:
+        return self.css, self.icon
+
+
+def _fingerprinted(name: str) -> Asset:
+    body = resources.files("broadsheet").joinpath("static", name).read_bytes()
+    stem, dot, ext = name.rpartition(".")
+    digest = hashlib.sha256(body).hexdigest()[:12]
+    return Asset(f"/assets/{stem}.{digest}{dot}{ext}", body)
+
+
+@cache
+def assets() -> Assets:
+    return Assets(_fingerprinted("site.css"), _fingerprinted("favicon.svg"))
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("broadsheet", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def template_fingerprint() -> str:
+    """Changes whenever anything that shapes a page changes (templates, stylesheet, code)."""
+    digest = hashlib.sha256()
+    package = resources.files("broadsheet")
+    for folder in ("templates", "static"):
+        for item in sorted(package.joinpath(folder).iterdir(), key=lambda p: p.name):
+            digest.update(item.name.encode() + item.read_bytes())
+    digest.update(package.joinpath("edition.py").read_bytes())
+    return digest.hexdigest()
+
+
+def _json_ld(value: Any) -> str:
+    # Inside <script>, "</" would end the element: escape the characters that could.
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _render(template: str, **context: Any) -> bytes:
+    return _environment().get_template(template).render(**context).encode()
+
+
+def _common(site: Site, language: str, alternates: dict[str, str]) -> dict[str, Any]:
+    return {
+        "lang": language,
+        "t": strings(language),
+        "site_name": site.names[language],
+        "tagline": site.descriptions.get(language, ""),
+        "assets": {"css": assets().css.path, "icon": assets().icon.path},
+        "home_path": urls.home(language),
+        "archive_path": urls.archive(language),
+        "feed_path": urls.feed(language),
+        "feed_url": urls.absolute(site.base_url, urls.feed(language)),
+        "api_path": urls.ISSUES_INDEX,
+        "language_links": [
+            {"lang": lang, "path": path, "name": language_name(lang)}
+            for lang, path in alternates.items()
+            if lang != language
+        ],
+    }
+
+
+def _page(
+    site: Site,
+    path: str,
+    title: str,
+    description: str,
+    alternates: dict[str, str],
+    og_type: str = "website",
+    og_title: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "og_title": og_title or title,
+        "og_type": og_type,
+        "description": description,
+        "canonical": urls.absolute(site.base_url, path),
+        "alternates": {lang: urls.absolute(site.base_url, p) for lang, p in alternates.items()},
+    }
+
+
+def issue_label(doc: Doc, language: str) -> str:
+    return strings(language)["issue"].format(n=doc["number"])
+
+
+def _issue_context(doc: Doc, language: str) -> dict[str, Any]:
+    date = dt.date.fromisoformat(doc["date"])
+    label = issue_label(doc, language)
+    return {
+        "number": doc["number"],
+        "label": label,
+        "heading": doc["title"].get(language) or label,
+        "title": doc["title"].get(language, ""),
+        "date": doc["date"],
+        "long_date": long_date(date, language),
+        "path": urls.issue(language, doc["number"]),
+    }
+
+
+def _story(site: Site, entry: Doc) -> dict[str, Any]:
+    date = dt.date.fromisoformat(entry["date"])
+    return {**entry, "dateline": dateline(entry["dateline"], date, entry["language"])}
+
+
+def render_article(site: Site, doc: Doc, slug: str, body_html: str) -> bytes:
+    siblings = [e for e in doc["articles"]]
+    entry = next(e for e in siblings if e["slug"] == slug)
+    language = entry["language"]
+    same = in_language(doc, language)
+    position = next(i for i, e in enumerate(same) if e["slug"] == slug)
+    prev = same[position - 1] if position > 0 else None
+    next_ = same[position + 1] if position + 1 < len(same) else None
+    date = dt.date.fromisoformat(entry["date"])
+    section = site.section(entry["section"])
+    issue = _issue_context(doc, language)
+    alternates = {language: entry["path"]}
+    alternates.update({lang: t["path"] for lang, t in entry["translations"].items()})
+    alternates = dict(sorted(alternates.items()))
+    article = {
+        **entry,
+        "dateline": dateline(entry["dateline"], date, language),
+        "long_date": long_date(date, language),
+        "section_name": section.names.get(language, "") if section else "",
+        "translations": [
+            {"lang": lang, "language_name": language_name(lang), **t}
+            for lang, t in sorted(entry["translations"].items())
+        ],
+    }
+    json_ld = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": entry["title"],
+        "description": entry["summary"],
+        "inLanguage": language,
+        "datePublished": entry["published"],
+        "dateModified": entry.get("modified", entry["published"]),
+        "mainEntityOfPage": entry["url"],
+        "url": entry["url"],
+        "author": [{"@type": "Person", "name": name} for name in entry["authors"]],
+        "keywords": entry["tags"],
+        "publisher": {"@type": "Organization", "name": site.names[language]},
+        "isPartOf": {
+            "@type": "PublicationIssue",
+            "issueNumber": str(doc["number"]),
+            "datePublished": doc["date"],
+            "url": doc["urls"][language],
+            "isPartOf": {"@type": "Periodical", "name": site.names[language]},
+        },
+    }
+    if section:
+        json_ld["articleSection"] = section.names.get(language, section.id)
+    return _render(
+        "article.html",
+        **_common(site, language, alternates),
+        page=_page(
+            site,
+            entry["path"],
+            f"{entry['title']} · {site.names[language]}",
+            entry["summary"],
+            alternates,
+            "article",
+            entry["title"],
+        ),
+        a=article,
+        issue=issue,
+        prev=prev,
+        next=next_,
+        body_html=body_html,
+        json_ld=_json_ld(json_ld),
+    )
+
+
+def render_issue(site: Site, doc: Doc, language: str, *, home: bool = False) -> bytes:
+    entries = [_story(site, e) for e in in_language(doc, language)]
+    issue = _issue_context(doc, language)
+    t = strings(language)
+    lead, rest = (entries[0], entries[1:]) if entries else (None, [])
+    groups: list[dict[str, Any]] = []
+    for entry in rest:
+        section = site.section(entry["section"])
+        name = section.names.get(language, section.id) if section else t["other"]
+        if not groups or groups[-1]["name"] != name:
+            groups.append({"name": name, "entries": []})
+        groups[-1]["entries"].append(entry)
+    path = urls.home(language) if home else urls.issue(language, doc["number"])
+    alternates = {
+        lang: (urls.home(lang) if home else urls.issue(lang, doc["number"]))
+        for lang in site.languages
+    }
+    title = site.names[language] if home else f"{issue['heading']} · {site.names[language]}"
+    description = (
+        (site.descriptions.get(language) or issue["heading"])
+        if home
+        else f"{issue['label']}, {issue['long_date']}"
+    )
+    return _render(
+        "issue.html",
+        **_common(site, language, alternates),
+        page=_page(site, path, title, description, alternates),
+        issue=issue,
+        lead=lead,
+        sections=groups,
+        is_home=home,
+    )
+
+
+def render_archive(site: Site, issues: Doc, language: str) -> bytes:
+    t = strings(language)
+    listed = []
+    for summary in issues["issues"]:
+        count = summary["articles"].get(language, 0)
+        if not count:
+            continue
+        listed.append(
+            {
+                "label": t["issue"].format(n=summary["number"]),
+                "title": summary["title"].get(language, ""),
+                "date": summary["date"],
+                "long_date": long_date(dt.date.fromisoformat(summary["date"]), language),
+                "path": urls.issue(language, summary["number"]),
+                "count": t["article"] if count == 1 else t["articles"].format(n=count),
+            }
+        )
+    alternates = {lang: urls.archive(lang) for lang in site.languages}
+    return _render(
+        "archive.html",
+        **_common(site, language, alternates),
+        page=_page(
+            site,
+            urls.archive(language),
+            f"{t['archive']} · {site.names[language]}",
+            t["archive"],
+            alternates,
+        ),
+        issues=listed,
+    )
+
+
+def render_not_found(site: Site) -> bytes:
+    language = site.default_language
+    alternates = {lang: urls.home(lang) for lang in site.languages}
+    notices = [
+        {
+            "lang": lang,
+            "text": strings(lang)["not_found_text"],
+            "home": urls.home(lang),
+            "front_page": strings(lang)["front_page"],
+            "archive": urls.archive(lang),
+            "archive_name": strings(lang)["archive"],
+        }
+        for lang in site.languages
+    ]
+    context = _common(site, language, alternates)
+    page = _page(
+        site,
+        urls.NOT_FOUND,
+        f"{strings(language)['not_found']} · {site.names[language]}",
+        strings(language)["not_found"],
+        {},
+    )
+    return _render("not_found.html", **context, page=page, notices=notices)
+
+
+def render_robots(site: Site) -> bytes:
+    sitemap = urls.absolute(site.base_url, urls.SITEMAP_INDEX)
+    return f"User-agent: *\nAllow: /\nDisallow: /api/\n\nSitemap: {sitemap}\n".encode()

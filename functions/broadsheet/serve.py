@@ -1,0 +1,93 @@
+"""A preview server for a built folder, with the CDN's URL rules, 404 page and headers."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from . import urls, viewer
+
+Fetch = Callable[[str], bytes | None]
+
+
+def folder_fetcher(root: Path) -> Fetch:
+    root = root.resolve()
+
+    def fetch(key: str) -> bytes | None:
+        path = (root / key).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        return path.read_bytes()
+
+    return fetch
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fetch: Fetch
+    quiet = False
+    server_version = "broadsheet"
+    sys_version = ""
+
+    def do_HEAD(self) -> None:
+        self._respond(send_body=False)
+
+    def do_GET(self) -> None:
+        self._respond(send_body=True)
+
+    def _respond(self, *, send_body: bool) -> None:
+        decision = viewer.route(unquote(self.path))
+        if decision.redirect is not None:
+            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+            self.send_header("Location", decision.redirect)
+            self._headers("")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        key = decision.key or ""
+        body = self.fetch(key)
+        status = HTTPStatus.OK
+        if body is None:
+            status, key = HTTPStatus.NOT_FOUND, urls.NOT_FOUND.lstrip("/")
+            body = self.fetch(key) or b"Not found\n"
+        self.send_response(status)
+        self.send_header("Content-Type", urls.content_type(key))
+        self.send_header("Content-Length", str(len(body)))
+        self._headers(key)
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def _headers(self, key: str) -> None:
+        for name, value in viewer.SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        cache = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
+        self.send_header("Cache-Control", cache)
+        if key.startswith("api/"):
+            self.send_header("Access-Control-Allow-Origin", "*")
+
+    def log_message(self, format: str, *args: object) -> None:
+        if not self.quiet:
+            sys.stderr.write(f"  {self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+
+
+def make_server(
+    fetch: Fetch, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False
+) -> ThreadingHTTPServer:
+    """A server bound to (host, port); raises OSError with a plain message when taken."""
+    handler = type("Handler", (_Handler,), {"fetch": staticmethod(fetch), "quiet": quiet})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise OSError(
+                f"port {port} on {host} is already in use: stop what runs there or "
+                f"choose another port (PORT=8001 make run)"
+            ) from None
+        raise
+    server.daemon_threads = True
+    return server

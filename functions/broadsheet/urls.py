@@ -1,0 +1,81 @@
+"""The URLs readers and programs see, and the object keys that hold them.
+
+Pages are folders (``/en/issues/412/slug/``) stored as ``…/index.html``; the CDN's
+viewer-request function and the preview server map one to the other.
+"""
+
+from __future__ import annotations
+
+API = "/api/v1"
+ISSUES_INDEX = f"{API}/issues.json"
+SITEMAP_INDEX = "/sitemap.xml"
+SITE_SITEMAP = "/sitemaps/site.xml"
+ROBOTS = "/robots.txt"
+NOT_FOUND = "/404.html"
+ROOT = "/"
+
+
+def home(language: str) -> str:
+    return f"/{language}/"
+
+
+def issue(language: str, number: int) -> str:
+    return f"/{language}/issues/{number}/"
+
+
+def article(language: str, number: int, slug: str) -> str:
+    return f"/{language}/issues/{number}/{slug}/"
+
+
+def archive(language: str) -> str:
+    return f"/{language}/archive/"
+
+
+def feed(language: str) -> str:
+    return f"/{language}/feed.xml"
+
+
+def issue_index(number: int) -> str:
+    return f"{API}/issues/{number}.json"
+
+
+def sitemap(number: int) -> str:
+    return f"/sitemaps/{number}.xml"
+
+
+def object_key(path: str) -> str:
+    """The stored object behind a URL path: folders hold an index.html."""
+    key = path.lstrip("/")
+    return key + "index.html" if key == "" or key.endswith("/") else key
+
+
+def path_of_key(key: str) -> str:
+    """The inverse of ``object_key``: the URL readers use for a stored object."""
+    if key == "index.html":
+        return "/"
+    if key.endswith("/index.html"):
+        return "/" + key[: -len("index.html")]
+    return "/" + key
+
+
+def absolute(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + path
+
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".xml": "application/xml; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def content_type(key: str) -> str:
+    dot = key.rfind(".")
+    return CONTENT_TYPES.get(key[dot:], "application/octet-stream")
+
+
+def is_fingerprinted(key: str) -> bool:
+    return key.startswith("assets/")
