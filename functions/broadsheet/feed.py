@@ -11,6 +11,8 @@ from .markup import xml_document
 from .site import Site
 
 FEED_SIZE = 50
+# What an entry of the feed shows: the plan compares these to decide a feed changed.
+SHOWN = ("url", "title", "published", "modified", "authors", "section", "summary")
 ATOM = "http://www.w3.org/2005/Atom"
 
 
@@ -28,6 +30,11 @@ def latest_entries(docs: Iterable[Doc], language: str, size: int = FEED_SIZE) ->
         collected.extend(in_language(doc, language))
     collected.sort(key=lambda e: (e["published"], e["path"]), reverse=True)
     return collected[:size]
+
+
+def shown(entry: Doc) -> tuple[object, ...]:
+    translations = sorted(t["url"] for t in entry["translations"].values())
+    return (*(entry.get(key) for key in SHOWN), translations)
 
 
 def render_feed(site: Site, language: str, entries: list[Doc]) -> bytes:

@@ -77,6 +77,10 @@ class State:
     def newest_first(self) -> list[Doc]:
         return [self.docs[n] for n in self.listed() if n in self.docs]
 
+    def with_doc(self, site: Site, doc: Doc) -> State:
+        """The state after one issue's document is replaced (the list follows it)."""
+        return State(index.update_issues(site, self.issues, doc), {**self.docs, doc["number"]: doc})
+
 
 def feed_issues(issues: Doc | None, language: str, size: int = feed.FEED_SIZE) -> list[int]:
     """The issues the feed reads (newest first, until ``size`` articles): what to load."""
@@ -133,7 +137,7 @@ def inputs(site: Site, state: State, touched: Iterable[int]) -> dict[Output, Any
             ]
             scope[Output("archive", language)] = summaries
             entries = feed.latest_entries(state.newest_first(), language)
-            scope[Output("feed", language)] = entries
+            scope[Output("feed", language)] = [feed.shown(e) for e in entries]
             home = None
             if latest is not None:
                 home = (

@@ -7,6 +7,7 @@ server applies these. Tests run both against one set of request fixtures.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
 SECURITY_HEADERS = {
@@ -38,7 +39,8 @@ def route(uri: str, redirects: dict[str, str] | None = None) -> Route:
     if redirects and path in redirects:
         return Route(redirect=redirects[path])
     if "//" in path or "/../" in path or path.endswith("/..") or "\\" in path:
-        normal = posixpath.normpath(path)
+        # Never "//host": a protocol-relative Location would be an open redirect.
+        normal = posixpath.normpath(re.sub(r"[/\\]+", "/", path))
         return Route(redirect=normal + ("/" if path.endswith("/") and normal != "/" else ""))
     if path.endswith("/"):
         return Route(key=path[1:] + "index.html")

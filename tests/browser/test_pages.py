@@ -1,0 +1,83 @@
+"""Real Chromium against the built site on loopback: phones and laptops alike."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broadsheet.build import build_site
+from broadsheet.serve import folder_fetcher, make_server
+from tests.conftest import CONTENT, NOW
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "article": "/en/issues/412/fascist-deportations-provoke-resistance/",
+    "article-es": "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/",
+    "table": "/en/issues/412/dockworkers-vote-to-strike/",
+    "issue": "/en/issues/412/",
+    "home-es": "/es/",
+}
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    out = tmp_path_factory.mktemp("browser-site")
+    build_site(CONTENT, out, now=NOW, workers=1)
+    server = make_server(folder_fetcher(out), "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_page_renders_without_errors_or_overflow(
+    browser: Any, base_url: str, artifacts: Path, name: str, width: int
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in {"error", "warning"} else None
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    response = page.goto(base_url + PAGES[name], wait_until="load")
+    assert response is not None and response.status == 200
+    # CSP is sent by the server: inline styles or scripts would show up as console errors.
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    page.screenshot(path=str(artifacts / f"{name}-{width}.png"), full_page=True)
+    assert problems == []
+    assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {width}px"
+    assert page.locator("h1").count() == 1
+    page.close()
+
+
+def test_the_skip_link_is_the_first_stop_for_a_keyboard(browser: Any, base_url: str) -> None:
+    page = browser.new_page()
+    page.goto(base_url + PAGES["article"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
+    page.close()
+
+
+def test_a_reader_follows_links_from_home_to_article_to_translation(
+    browser: Any, base_url: str
+) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 800})
+    page.goto(base_url + "/")
+    page.get_by_role("link", name="Fascist deportations provoke resistance").first.click()
+    assert page.url.endswith(PAGES["article"])
+    page.locator(".translations a").click()
+    assert page.url.endswith("/es/issues/412/deportaciones-fascistas-provocan-resistencia/")
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert "25 de julio" in page.locator(".dateline").inner_text()
+    page.close()

@@ -1,0 +1,214 @@
+"""Incremental planning, case by case: what a commit rewrites and which paths it clears."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from broadsheet import index
+from broadsheet.archive import load_archive
+from broadsheet.build import published_state
+from broadsheet.plan import Output, State, invalidation_paths, make_plan
+from broadsheet.site import Site
+from tests.conftest import CONTENT, NOW
+
+ARCHIVE = load_archive(CONTENT)
+SITE: Site = ARCHIVE.site  # type: ignore[assignment]
+
+
+@pytest.fixture
+def state() -> State:
+    return published_state(SITE, ARCHIVE, NOW)
+
+
+def entry_of(state: State, number: int, slug: str) -> index.Doc:
+    return copy.deepcopy(next(e for e in state.docs[number]["articles"] if e["slug"] == slug))
+
+
+def commit(
+    state: State,
+    number: int,
+    upserts: list[index.Doc] = (),  # type: ignore[assignment]
+    removals: list[tuple[str, str]] = (),
+) -> State:  # type: ignore[assignment]
+    return state.with_doc(SITE, index.apply(SITE, state.docs[number], upserts, removals))
+
+
+def paths(state: State, after: State, *touched: int) -> set[str]:
+    return set(make_plan(SITE, state, after, touched).paths)
+
+
+def test_a_body_edit_rewrites_the_article_and_its_issue_index(state: State) -> None:
+    edited = entry_of(state, 412, "fascist-deportations-provoke-resistance")
+    edited["source_sha256"] = "f" * 64  # the summary is set in front matter, so it stays
+    assert paths(state, commit(state, 412, [edited]), 412) == {
+        "/en/issues/412/fascist-deportations-provoke-resistance/",
+        "/api/v1/issues/412.json",
+    }
+
+
+def test_a_body_edit_that_changes_the_summary_reaches_the_listings(state: State) -> None:
+    edited = entry_of(state, 412, "dockworkers-vote-to-strike")
+    edited["summary"] = "A new first paragraph."
+    edited["source_sha256"] = "e" * 64
+    assert paths(state, commit(state, 412, [edited]), 412) == {
+        "/en/issues/412/dockworkers-vote-to-strike/",
+        "/en/issues/412/",
+        "/en/",
+        "/",
+        "/en/feed.xml",
+        "/api/v1/issues/412.json",
+    }
+
+
+def test_a_title_edit_reaches_neighbours_and_translations(state: State) -> None:
+    edited = entry_of(state, 412, "rent-strike-enters-third-month")
+    edited["title"] = "Rent strike enters its fourth month"
+    changed = paths(state, commit(state, 412, [edited]), 412)
+    assert changed == {
+        "/en/issues/412/rent-strike-enters-third-month/",
+        "/en/issues/412/dockworkers-vote-to-strike/",  # its "next" link shows the title
+        "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/",  # "also in" shows it
+        "/en/issues/412/",
+        "/en/",
+        "/",
+        "/en/feed.xml",
+        "/api/v1/issues/412.json",
+    }
+
+
+def test_a_new_article_in_the_latest_issue(state: State) -> None:
+    new = entry_of(state, 412, "dockworkers-vote-to-strike")
+    new.update(
+        slug="port-of-genoa",
+        title="Genoa joins",
+        path="/en/issues/412/port-of-genoa/",
+        url="https://broadsheet.example.org/en/issues/412/port-of-genoa/",
+        source="issues/412/port-of-genoa.md",
+    )
+    changed = paths(state, commit(state, 412, [new]), 412)
+    assert "/en/issues/412/port-of-genoa/" in changed
+    assert {
+        "/en/issues/412/",
+        "/en/",
+        "/",
+        "/en/feed.xml",
+        "/sitemaps/412.xml",
+        "/api/v1/issues/412.json",
+        "/api/v1/issues.json",
+        "/en/archive/",
+    } <= changed
+    assert not any(p.startswith("/es/") for p in changed)
+    assert "/sitemap.xml" not in changed
+
+
+def test_a_new_article_in_an_old_issue_leaves_the_front_page_alone(state: State) -> None:
+    new = entry_of(state, 410, "why-we-print")
+    new.update(
+        slug="letters",
+        title="Letters",
+        path="/en/issues/410/letters/",
+        url="https://broadsheet.example.org/en/issues/410/letters/",
+        source="issues/410/letters.md",
+        published="2025-06-20T00:00:00Z",
+    )
+    changed = paths(state, commit(state, 410, [new]), 410)
+    assert {
+        "/en/issues/410/letters/",
+        "/en/issues/410/",
+        "/api/v1/issues/410.json",
+        "/api/v1/issues.json",
+        "/en/archive/",
+        "/sitemaps/410.xml",
+    } <= changed
+    assert "/en/" not in changed and "/" not in changed
+
+
+def test_a_delete_unpublishes_the_page_and_updates_every_listing(state: State) -> None:
+    after = commit(state, 412, removals=[("en", "dockworkers-vote-to-strike")])
+    plan = make_plan(SITE, state, after, [412])
+    assert [o.path for o in plan.delete] == ["/en/issues/412/dockworkers-vote-to-strike/"]
+    assert {
+        "/en/issues/412/",
+        "/en/",
+        "/en/feed.xml",
+        "/sitemaps/412.xml",
+        "/api/v1/issues.json",
+    } <= set(plan.paths)
+
+
+def test_a_rename_deletes_the_old_page_and_writes_the_new(state: State) -> None:
+    renamed = entry_of(state, 411, "a-library-run-by-its-readers")
+    renamed.update(
+        slug="the-readers-library",
+        path="/en/issues/411/the-readers-library/",
+        url="https://broadsheet.example.org/en/issues/411/the-readers-library/",
+    )
+    after = commit(state, 411, [renamed], [("en", "a-library-run-by-its-readers")])
+    plan = make_plan(SITE, state, after, [411])
+    assert [o.slug for o in plan.delete] == ["a-library-run-by-its-readers"]
+    assert Output("article", "en", 411, "the-readers-library") in plan.write
+
+
+def test_a_translation_added_links_both_ways(state: State) -> None:
+    original = entry_of(state, 412, "dockworkers-vote-to-strike")
+    spanish = copy.deepcopy(original)
+    spanish.update(
+        slug="estibadores-votan-la-huelga",
+        language="es",
+        title="Los estibadores",
+        translation_of="dockworkers-vote-to-strike",
+        path="/es/issues/412/estibadores-votan-la-huelga/",
+        url="https://broadsheet.example.org/es/issues/412/estibadores-votan-la-huelga/",
+    )
+    changed = paths(state, commit(state, 412, [spanish]), 412)
+    assert {
+        "/es/issues/412/estibadores-votan-la-huelga/",
+        "/en/issues/412/dockworkers-vote-to-strike/",  # gains its "also in" link
+        "/en/feed.xml",  # the feed entry gains an hreflang alternate
+        "/es/issues/412/",
+        "/es/",
+        "/es/feed.xml",
+        "/sitemaps/412.xml",
+    } <= changed
+
+
+def test_a_republished_commit_plans_nothing(state: State) -> None:
+    same = entry_of(state, 412, "dockworkers-vote-to-strike")
+    assert paths(state, commit(state, 412, [same]), 412) == set()
+
+
+def test_the_work_is_bounded_to_the_touched_issue(state: State) -> None:
+    edited = entry_of(state, 410, "why-we-print")
+    edited["title"] = "Why paper"
+    changed = paths(state, commit(state, 410, [edited]), 410)
+    assert not any("/issues/411/" in p or "/issues/412/" in p for p in changed)
+
+
+def test_invalidation_collapses_an_issue_folder_into_one_wildcard() -> None:
+    assert invalidation_paths(
+        [
+            "/en/issues/412/a/",
+            "/en/issues/412/",
+            "/en/",
+            "/",
+            "/en/feed.xml",
+            "/api/v1/issues/412.json",
+        ]
+    ) == [
+        "/api/v1/issues/412.json",
+        "/en/feed.xml",
+        "/en/index.html",
+        "/en/issues/412/*",
+        "/index.html",
+    ]
+    assert invalidation_paths(["/en/issues/412/a/"]) == ["/en/issues/412/a/index.html"]
+    assert invalidation_paths([f"/x/{i}.json" for i in range(300)]) == ["/*"]
+
+
+def test_a_one_article_commit_clears_at_most_eight_paths(state: State) -> None:
+    edited = entry_of(state, 412, "dockworkers-vote-to-strike")
+    edited["title"] = "Dockworkers strike"
+    edited["summary"] = "Changed."
+    assert len(invalidation_paths(paths(state, commit(state, 412, [edited]), 412))) <= 8

@@ -1,0 +1,253 @@
+"""The reader's site built from the demo content: every page, byte for byte, and its rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import jsonschema
+import pytest
+
+from broadsheet import index, typeset, viewer
+from broadsheet.build import build_site
+from tests.conftest import CONTENT, NOW, REPO
+
+GOLDEN = REPO / "tests" / "golden" / "site"
+SCHEMAS = REPO / "functions" / "broadsheet" / "schemas"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    report = build_site(CONTENT, out, now=NOW, workers=1)
+    assert report.findings == []
+    return out
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_the_build_matches_the_golden_files(site: Path) -> None:
+    """UPDATE_GOLDEN=1 pytest tests/unit/test_site.py rewrites them after a deliberate change."""
+    built = files(site)
+    if os.environ.get("UPDATE_GOLDEN"):
+        import shutil
+
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        shutil.copytree(site, GOLDEN)
+    golden = files(GOLDEN)
+    assert sorted(built) == sorted(golden)
+    for name, data in built.items():
+        assert data == golden[name], f"{name} differs from tests/golden/site/{name}"
+
+
+def test_every_page_in_the_url_table_exists(site: Path) -> None:
+    for path in [
+        "index.html",
+        "en/index.html",
+        "es/index.html",
+        "en/archive/index.html",
+        "es/archive/index.html",
+        "en/feed.xml",
+        "es/feed.xml",
+        "sitemap.xml",
+        "sitemaps/412.xml",
+        "robots.txt",
+        "404.html",
+        "api/v1/issues.json",
+        "api/v1/issues/412.json",
+        "en/issues/412/index.html",
+        "es/issues/410/index.html",
+        "en/issues/412/dockworkers-vote-to-strike/index.html",
+    ]:
+        assert (site / path).is_file(), path
+    assert list(site.glob("assets/site.*.css"))
+
+
+def test_drafts_and_embargoed_articles_are_not_published(site: Path) -> None:
+    everything = b"".join(files(site).values())
+    assert b"notes-on-the-general-strike" not in everything
+    assert b"heat-and-the-warehouse-floor" not in everything
+
+
+def test_an_embargoed_article_appears_once_its_time_has_come(tmp_path: Path) -> None:
+    import datetime as dt
+
+    build_site(CONTENT, tmp_path, now=dt.datetime(2030, 8, 1, 4, 0, tzinfo=dt.UTC), workers=1)
+    assert (tmp_path / "en/issues/412/heat-and-the-warehouse-floor/index.html").is_file()
+    assert not (tmp_path / "en/issues/412/notes-on-the-general-strike/index.html").exists()
+
+
+@pytest.mark.parametrize("name", ["issue", "issues"])
+def test_every_index_validates_against_its_published_schema(site: Path, name: str) -> None:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    documents = (
+        sorted((site / "api/v1/issues").glob("*.json"))
+        if name == "issue"
+        else [site / "api/v1/issues.json"]
+    )
+    assert documents
+    for path in documents:
+        validator.validate(json.loads(path.read_bytes()))
+    assert (site / "api/v1" / f"{name}.schema.json").read_bytes() == (
+        SCHEMAS / f"{name}.schema.json"
+    ).read_bytes()
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.h1 = 0
+        self.lang: str | None = None
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "html":
+            self.lang = values.get("lang")
+        if tag == "h1":
+            self.h1 += 1
+        if values.get("id"):
+            self.ids.add(str(values["id"]))
+        for attr in ("href", "src"):
+            if values.get(attr):
+                self.links.append(str(values[attr]))
+
+
+def parse_html(data: bytes) -> Links:
+    parser = Links()
+    parser.feed(data.decode())
+    return parser
+
+
+def test_every_internal_link_and_asset_resolves(site: Path) -> None:
+    base = "https://broadsheet.example.org"
+    checked = 0
+    for name, data in files(site).items():
+        if not name.endswith(".html"):
+            continue
+        page = parse_html(data)
+        for link in page.links:
+            if link.startswith(base):
+                link = link[len(base) :]
+            if link.startswith("#"):
+                assert link[1:] in page.ids, f"{name}: no #{link[1:]}"
+                continue
+            if not link.startswith("/"):
+                assert re.match(r"(https?|mailto):", link), f"{name}: odd link {link}"
+                continue
+            route = viewer.route(link)
+            assert route.redirect is None, f"{name}: {link} redirects"
+            assert (site / str(route.key)).is_file(), f"{name}: {link} is broken"
+            checked += 1
+    assert checked > 300
+
+
+def test_pages_are_accessible_and_light(site: Path) -> None:
+    css = next(site.glob("assets/site.*.css")).read_bytes()
+    for name, data in files(site).items():
+        if not name.endswith(".html"):
+            continue
+        page = parse_html(data)
+        assert page.h1 == 1, f"{name} has {page.h1} h1"
+        assert page.lang in {"en", "es"}
+        assert b'class="skip" href="#main"' in data and b'id="main"' in data
+        assert b"<script" not in data.replace(b'<script type="application/ld+json">', b"")
+        if "/issues/" in name and name.count("/") == 4:
+            assert len(data) + len(css) < 30 * 1024, f"{name} weighs {len(data) + len(css)}"
+
+
+def test_article_metadata(site: Path) -> None:
+    data = (
+        site / "es/issues/412/deportaciones-fascistas-provocan-resistencia/index.html"
+    ).read_text()
+    assert '<html lang="es">' in data
+    assert "LOS ÁNGELES (EE. UU.), 25 de julio—" in data
+    assert 'hreflang="en" href="https://broadsheet.example.org/en/issues/412/' in data
+    assert '<meta property="og:type" content="article">' in data
+    assert '<meta name="twitter:card" content="summary">' in data
+    ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', data)[1])
+    assert ld["@type"] == "NewsArticle" and ld["inLanguage"] == "es"
+    assert ld["isPartOf"] == {
+        "@type": "PublicationIssue",
+        "issueNumber": "412",
+        "datePublished": "2025-07-25",
+        "url": "https://broadsheet.example.org/es/issues/412/",
+        "isPartOf": {"@type": "Periodical", "name": "La Hoja Obrera"},
+    }
+    assert [a["name"] for a in ld["author"]] == ["Marta Quiroga", "Dan Whitfield"]
+    assert ld["datePublished"] and ld["dateModified"]
+
+
+def test_issue_front_page_puts_the_lead_first_then_sections(site: Path) -> None:
+    data = (site / "en/issues/412/index.html").read_text()
+    lead = data.index("Fascist deportations provoke resistance")
+    labour = data.index("<h2>Labour</h2>")
+    housing = data.index("<h2>Housing</h2>")
+    assert lead < labour < data.index("Dockworkers vote") < housing < data.index("Rent strike")
+
+
+def test_feeds_and_sitemaps_are_well_formed(site: Path) -> None:
+    feed = ET.parse(site / "en/feed.xml").getroot()
+    entries = feed.findall("{http://www.w3.org/2005/Atom}entry")
+    assert [e.findtext("{http://www.w3.org/2005/Atom}published") for e in entries] == sorted(
+        (e.findtext("{http://www.w3.org/2005/Atom}published") for e in entries), reverse=True
+    )
+    assert len(entries) == 7  # every public English article
+    sitemap_index = ET.parse(site / "sitemap.xml").getroot()
+    locs = [e.text for e in sitemap_index.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    assert "https://broadsheet.example.org/sitemaps/412.xml" in locs
+    issue = ET.parse(site / "sitemaps/412.xml").getroot()
+    links = issue.findall(".//{http://www.w3.org/1999/xhtml}link")
+    assert any(link.get("hreflang") == "es" for link in links)
+
+
+def test_a_rebuild_removes_pages_that_no_longer_exist(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    import shutil
+
+    shutil.copytree(CONTENT, content)
+    out = tmp_path / "out"
+    build_site(content, out, now=NOW, workers=1)
+    (content / "issues/412/dockworkers-vote-to-strike.md").unlink()
+    report = build_site(content, out, now=NOW, workers=1)
+    assert report.removed == 1
+    assert not (out / "en/issues/412/dockworkers-vote-to-strike/index.html").exists()
+
+
+def test_a_template_only_rebuild_reuses_typeset_bodies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first, second = tmp_path / "first", tmp_path / "second"
+    build_site(CONTENT, first, now=NOW, cache_dir=cache, workers=1)
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached body was parsed again")
+
+    monkeypatch.setattr("broadsheet.article.typeset", no_parsing)
+    report = build_site(CONTENT, second, now=NOW, cache_dir=cache, workers=1)
+    assert report.findings == [] and report.articles == 13
+    assert files(first) == files(second)
+
+
+def test_the_parallel_build_writes_the_same_bytes(tmp_path: Path, site: Path) -> None:
+    build_site(CONTENT, tmp_path, now=NOW, workers=2)
+    assert files(tmp_path) == files(site)
+
+
+def test_summaries_default_to_the_first_paragraph(site: Path) -> None:
+    doc = index.loads((site / "api/v1/issues/412.json").read_bytes())
+    dock = next(e for e in doc["articles"] if e["slug"] == "dockworkers-vote-to-strike")
+    assert dock["summary"].startswith("Crane operators and lashers")
+    assert len(typeset.shorten("word " * 100)) <= 300

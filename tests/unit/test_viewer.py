@@ -1,0 +1,87 @@
+"""The preview server behaves like the CDN: pretty URLs, redirects, 404 page, headers."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broadsheet import viewer
+from broadsheet.build import build_site
+from broadsheet.cli import main
+from broadsheet.serve import folder_fetcher, make_server
+from tests.conftest import CONTENT, NOW
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/", viewer.Route(key="index.html")),
+        ("/en/", viewer.Route(key="en/index.html")),
+        ("/en/issues/412/x/?utm=1", viewer.Route(key="en/issues/412/x/index.html")),
+        ("/en/issues/412", viewer.Route(redirect="/en/issues/412/")),
+        ("/en/feed.xml", viewer.Route(key="en/feed.xml")),
+        ("/assets/site.abc.css", viewer.Route(key="assets/site.abc.css")),
+        ("/en/issues/412/a.b/", viewer.Route(key="en/issues/412/a.b/index.html")),
+        ("/en/../../etc/passwd", viewer.Route(redirect="/etc/passwd")),
+        ("//evil.example/", viewer.Route(redirect="/evil.example/")),
+    ],
+)
+def test_routes(uri: str, expected: viewer.Route) -> None:
+    assert viewer.route(uri) == expected
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    out = tmp_path_factory.mktemp("served")
+    build_site(CONTENT, out, now=NOW, workers=1)
+    httpd = make_server(folder_fetcher(out), "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[0], httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def get(server: tuple[str, int], path: str) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(*server, timeout=5)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def test_a_pretty_url_serves_the_page_with_the_cdn_headers(server) -> None:
+    response = get(server, "/en/issues/412/")
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    for name, value in viewer.SECURITY_HEADERS.items():
+        assert response.getheader(name) == value
+
+
+def test_a_folder_without_slash_redirects(server) -> None:
+    response = get(server, "/en/issues/412")
+    assert (response.status, response.getheader("Location")) == (301, "/en/issues/412/")
+
+
+def test_a_missing_page_gets_the_404_page_with_status_404(server) -> None:
+    response = get(server, "/en/issues/999/nothing/")
+    assert response.status == 404
+
+
+def test_the_api_allows_cross_origin_reads(server) -> None:
+    assert get(server, "/api/v1/issues.json").getheader("Access-Control-Allow-Origin") == "*"
+
+
+def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path, capsys) -> None:
+    (tmp_path / "index.html").write_text("x")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--dir", str(tmp_path), "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
