@@ -10,12 +10,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .article import Article, parse_article
-from .bodycache import BodyCache
+from .article import Article, check_slug, parse_article, source_hash
+from .articlecache import ArticleCache
 from .findings import Finding, FindingSink
 from .issue import Issue, parse_issue
 from .site import Site, parse_site
-from .typeset import Typeset
 from .validation import Entry, check_archive
 
 _ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
@@ -34,8 +33,11 @@ class Archive:
 
 def label(path: Path) -> str:
     """How a path is shown to an editor: relative to where they stand when possible."""
-    relative = os.path.relpath(path)
-    return str(path.resolve()) if relative.startswith("..") else relative
+    text = os.path.normpath(path)
+    if not os.path.isabs(text):
+        return text if not text.startswith("..") else str(Path(text).resolve())
+    here = os.getcwd() + os.sep
+    return text[len(here) :] if text.startswith(here) else text
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class _Job:
     site: Site
     keep_body: bool
     render: bool
-    cache: BodyCache | None
+    cache: ArticleCache | None
 
 
 def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
@@ -56,14 +58,18 @@ def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
         data = job.path.read_bytes()
     except OSError as error:
         return None, [Finding(where, 1, 1, None, f"cannot read the file: {error.strerror}")]
-    known = job.cache.get(data) if job.cache else None
-    article = parse_article(
-        where, data, job.issue, job.slug, job.site, sink, render=job.render, known=known
-    )
-    if article is not None and job.cache and known is None and job.render:
-        job.cache.put(data, Typeset(article.body_html, article.summary or ""))
+    article = None
+    if job.cache is not None and check_slug(job.slug) is None:
+        article = job.cache.get(source_hash(data), where, job.issue, job.slug)
+        if article is not None and job.render and not article.body_html:
+            article = None
+    if article is None:
+        article = parse_article(where, data, job.issue, job.slug, job.site, sink, render=job.render)
+        if article is not None and job.cache is not None and job.render:
+            job.cache.put(article)
     if article is not None and not job.keep_body:
-        article = dataclasses.replace(article, body="")
+        # What travels back from a worker process stays small: bodies stay in the cache.
+        article = dataclasses.replace(article, body="", body_html="")
     return article, sink.findings
 
 
@@ -89,14 +95,14 @@ def load_archive(
     *,
     keep_bodies: bool = True,
     render: bool = False,
-    cache: BodyCache | None = None,
+    cache: ArticleCache | None = None,
     workers: int | None = None,
     on_progress: Callable[[], object] | None = None,
 ) -> Archive:
     """Read and check every source under ``root``; findings cover every file.
 
-    With ``render`` each valid article comes back with its body's HTML, from ``cache``
-    when the same bytes were typeset before.
+    With ``render`` each valid article is typeset and put in ``cache`` (a hit skips the
+    work); ``keep_bodies=False`` leaves bodies there instead of returning them.
     """
     site_path = root / "site.yml"
     archive = Archive(root, None)

@@ -12,7 +12,7 @@ from .findings import FindingSink
 from .issue import MAX_SLUG, SLUG
 from .reader import decode_source, read_front_matter
 from .site import Site
-from .typeset import Typeset, typeset
+from .typeset import typeset
 
 ARTICLE_KEYS = (
     "title",
@@ -96,12 +96,10 @@ def parse_article(
     sink: FindingSink,
     *,
     render: bool = False,
-    known: Typeset | None = None,
 ) -> Article | None:
     """Check one article on its own; every problem found goes to ``sink``.
 
-    With ``render`` the body's HTML comes back too. ``known`` is the body of these very
-    bytes checked and typeset before (a cache hit): it is used instead of parsing again.
+    With ``render`` the body's HTML comes back too.
     """
     problem = check_slug(slug)
     if problem:
@@ -182,7 +180,7 @@ def parse_article(
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
     sink.findings.extend(local.findings)
     language = str(values.get("language") or site.default_language)
-    body = known or typeset(front.body, front.body_line, language, sink, render=render)
+    body = typeset(front.body, front.body_line, language, sink, render=render)
     if (
         sink
         or body is None

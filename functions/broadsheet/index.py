@@ -170,7 +170,8 @@ def schema_bytes(name: str) -> bytes:
 
 
 def dumps(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode()
+    # Compact: the C encoder is ten times faster than indented output, and clients parse it.
+    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def loads(data: bytes) -> Doc:

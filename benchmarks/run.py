@@ -1,0 +1,124 @@
+"""`make bench`: measure, print the figures, and write benchmarks/results/latest.json.
+
+Each figure is the median of several runs of the real command in a fresh process, on a
+generated archive (benchmarks/archive.py). Nothing here is a test: there are no
+thresholds, only numbers, with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.archive import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BROADSHEET = [sys.executable, "-m", "broadsheet.cli"]
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def timed(command: list[str], *, expect: int = 0) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != expect:
+        raise SystemExit(
+            f"bench: {' '.join(command)} exited {result.returncode}:\n{result.stderr[-2000:]}"
+        )
+    return elapsed
+
+
+def median_of(runs: int, command: list[str], before: Any = None) -> dict[str, Any]:
+    samples = []
+    for _ in range(runs):
+        if before:
+            before()
+        samples.append(timed(command))
+    return {
+        "median_s": round(statistics.median(samples), 3),
+        "runs_s": [round(s, 3) for s in samples],
+    }
+
+
+def bench_site(work: Path, articles: int, runs: int) -> dict[str, Any]:
+    content = generate(work / f"content-{articles}", articles)
+    out, cache = work / "out", work / "cache"
+
+    def clean() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+
+    figures: dict[str, Any] = {"articles": articles}
+    figures["validate"] = median_of(runs, [*BROADSHEET, "validate", "--content", str(content)])
+    build = [
+        *BROADSHEET,
+        "build",
+        "--quiet",
+        "--content",
+        str(content),
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+    ]
+    figures["full_build_cold"] = median_of(runs, build, before=clean)
+    # A template-only change: the Markdown is the same, so every body comes from the cache.
+    figures["template_only_rebuild"] = median_of(runs, build)
+    clean()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
+        results["site"] = bench_site(Path(folder), args.articles, args.runs)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    site = results["site"]
+    print(
+        f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+        f"Python {results['machine']['python']}"
+    )
+    print(f"archive: {site['articles']:,} generated articles (~800 words, 50 per issue)")
+    for name in ("validate", "full_build_cold", "template_only_rebuild"):
+        print(f"  {name:<24} median {site[name]['median_s']:7.2f} s   runs {site[name]['runs_s']}")
+    print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Checked articles kept by the hash of their source, so a rebuild after a template
+change re-renders pages without reading YAML or parsing Markdown again.
+
+An entry is stored only for a source that passed every check. Its key covers the exact
+bytes, the site's configuration (languages and sections decide what is valid) and the
+code that reads and typesets, so a hit is as good as doing the work again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from .article import Article
+
+_CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py")
+
+
+@cache
+def code_version() -> str:
+    digest = hashlib.sha256()
+    package = resources.files("broadsheet")
+    for name in _CODE:
+        digest.update(package.joinpath(name).read_bytes())
+    for dependency in ("PyYAML", "markdown-it-py", "mdit-py-plugins"):
+        digest.update(f"{dependency}={metadata.version(dependency)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _encode(article: Article) -> dict[str, Any]:
+    return {
+        "title": article.title,
+        "language": article.language,
+        "date": article.date.isoformat(),
+        "dateline": article.dateline,
+        "body": article.body,
+        "body_line": article.body_line,
+        "source_hash": article.source_hash,
+        "section": article.section,
+        "authors": list(article.authors),
+        "summary": article.summary,
+        "translation_of": article.translation_of,
+        "tags": list(article.tags),
+        "status": article.status,
+        "publish_at": article.publish_at.isoformat() if article.publish_at else None,
+        "lines": dict(article.lines),
+        "body_html": article.body_html,
+    }
+
+
+def _decode(stored: dict[str, Any], path: str, issue: int, slug: str) -> Article:
+    publish_at = stored["publish_at"]
+    return Article(
+        path=path,
+        issue=issue,
+        slug=slug,
+        title=stored["title"],
+        language=stored["language"],
+        date=dt.date.fromisoformat(stored["date"]),
+        dateline=stored["dateline"],
+        body=stored["body"],
+        body_line=stored["body_line"],
+        source_hash=stored["source_hash"],
+        section=stored["section"],
+        authors=tuple(stored["authors"]),
+        summary=stored["summary"],
+        translation_of=stored["translation_of"],
+        tags=tuple(stored["tags"]),
+        status=stored["status"],
+        publish_at=dt.datetime.fromisoformat(publish_at) if publish_at else None,
+        lines=stored["lines"],
+        body_html=stored["body_html"],
+    )
+
+
+class ArticleCache:
+    def __init__(self, folder: Path, site_config: bytes) -> None:
+        version = hashlib.sha256(code_version().encode() + site_config).hexdigest()[:16]
+        self.folder = folder / f"articles-{version}"
+
+    def _path(self, source_hash: str) -> Path:
+        return self.folder / source_hash[:2] / f"{source_hash}.json"
+
+    def get(self, source_hash: str, path: str, issue: int, slug: str) -> Article | None:
+        try:
+            stored = json.loads(self._path(source_hash).read_bytes())
+            return _decode(stored, path, issue, slug)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def body_html(self, source_hash: str) -> str:
+        stored = json.loads(self._path(source_hash).read_bytes())
+        return str(stored["body_html"])
+
+    def put(self, article: Article) -> None:
+        path = self._path(article.source_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a reader in another process never sees half an entry.
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(_encode(article), ensure_ascii=False))
+        partial.replace(path)
