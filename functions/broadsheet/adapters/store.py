@@ -1,0 +1,151 @@
+"""Object storage: S3 buckets, with the conditional writes the index relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class PreconditionFailed(Exception):
+    """The object changed (If-Match) or already exists (If-None-Match)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    body: bytes
+    etag: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(Protocol):
+    def get(self, key: str) -> Stored | None: ...
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
+
+
+class MemoryStore:
+    """A bucket in a dict, with S3's conditional-write semantics; counts requests."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Stored] = {}
+        self.content_types: dict[str, str] = {}
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Stored | None:
+        self.requests += 1
+        return self.objects.get(key)
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        self.requests += 1
+        with self._lock:
+            current = self.objects.get(key)
+            if if_match is not None and (current is None or current.etag != if_match):
+                raise PreconditionFailed(key)
+            if if_none_match and current is not None:
+                raise PreconditionFailed(key)
+            etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            self.objects[key] = Stored(body, etag, dict(metadata or {}))
+            self.content_types[key] = content_type
+            return etag
+
+    def delete(self, key: str) -> None:
+        self.requests += 1
+        self.objects.pop(key, None)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        self.requests += 1
+        yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class S3Store:
+    """One bucket through boto3."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.requests = 0
+
+    def get(self, key: str) -> Stored | None:
+        self.requests += 1
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return Stored(
+            response["Body"].read(), response["ETag"].strip('"'), response.get("Metadata", {})
+        )
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        self.requests += 1
+        arguments: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+            "Metadata": dict(metadata or {}),
+        }
+        if cache_control:
+            arguments["CacheControl"] = cache_control
+        if if_match is not None:
+            arguments["IfMatch"] = f'"{if_match}"'
+        if if_none_match:
+            arguments["IfNoneMatch"] = "*"
+        try:
+            response = self.client.put_object(**arguments)
+        except self.client.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
+                raise PreconditionFailed(key) from error
+            if code == "NoSuchKey" and if_match is not None:
+                raise PreconditionFailed(key) from error
+            raise
+        return str(response["ETag"]).strip('"')
+
+    def delete(self, key: str) -> None:
+        self.requests += 1
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            self.requests += 1
+            for item in page.get("Contents", []):
+                yield item["Key"]

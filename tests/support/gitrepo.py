@@ -1,0 +1,35 @@
+"""A throwaway git repository holding a copy of the demo content."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import CONTENT
+
+
+class Repo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.content = root / "content"
+        shutil.copytree(CONTENT, self.content)
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "user.name", "Ed Itor")
+        self.git("config", "user.email", "editor@example.org")
+        self.commit("Issue 410 to 412")
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.root), *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    def write(self, path: str, text: str) -> None:
+        target = self.content / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
