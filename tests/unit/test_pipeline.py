@@ -131,7 +131,7 @@ def test_invariant_3_concurrent_index_updates_of_one_issue_both_land(stack: Stac
     first, second = stack.manifests()
     messages = []
     for manifest in (first, second):
-        report, message = validate_commit(manifest, stack.buckets)
+        _report, message = validate_commit(manifest, stack.buckets)
         messages.append(render_commit(message, stack.buckets, NOW))  # type: ignore[arg-type]
     # The second writer saves its state between the first one's read and write.
     store = stack.buckets.sources

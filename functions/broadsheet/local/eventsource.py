@@ -1,0 +1,152 @@
+"""A local event source mapping: SQS queues polled into handlers the way Lambda does it.
+
+moto runs no Lambda code without Docker, so the real handlers run in this process. Per
+mapping: batches of up to ``batch_size`` records in the JSON shape Lambda sends,
+``ReportBatchItemFailures`` honoured (only the failed records come back), failed records
+hidden for ``retry_after`` seconds (the queue's visibility timeout in the cloud), and the
+queue's redrive policy moving a record that keeps failing to its dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class FunctionMapping:
+    name: str
+    queue_url: str
+    handler: Handler
+    environment: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int = 10
+    retry_after: int = 0
+
+
+@dataclass
+class Context:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deadline: float = field(default_factory=lambda: time.monotonic() + 60)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return time.strftime("%Y/%m/%d/[$LATEST]") + self.aws_request_id.replace("-", "")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class LocalEventSource:
+    def __init__(
+        self, sqs: Any, mappings: list[FunctionMapping], region: str = "us-east-1"
+    ) -> None:
+        self.sqs = sqs
+        self.mappings = mappings
+        self.region = region
+        self.invocations = 0
+        self.failures = 0
+
+    def _record(self, mapping: FunctionMapping, message: dict[str, Any]) -> dict[str, Any]:
+        arn = self.sqs.get_queue_attributes(
+            QueueUrl=mapping.queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {
+                "ApproximateReceiveCount": message["Attributes"].get(
+                    "ApproximateReceiveCount", "1"
+                ),
+                "SentTimestamp": message["Attributes"].get("SentTimestamp", "0"),
+                "SenderId": message["Attributes"].get("SenderId", "AIDAEXAMPLE"),
+                "ApproximateFirstReceiveTimestamp": message["Attributes"].get(
+                    "ApproximateFirstReceiveTimestamp", "0"
+                ),
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": self.region,
+        }
+
+    def poll(self, mapping: FunctionMapping) -> int:
+        """One receive and one invocation; the number of records delivered."""
+        received = self.sqs.receive_message(
+            QueueUrl=mapping.queue_url,
+            MaxNumberOfMessages=min(10, mapping.batch_size),
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not received:
+            return 0
+        event = {"Records": [self._record(mapping, m) for m in received]}
+        self.invocations += 1
+        failed: set[str]
+        try:
+            with environment(mapping.environment):
+                response = mapping.handler(event, Context(mapping.name))
+            failed = {
+                item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])
+            }
+        except Exception:
+            failed = {m["MessageId"] for m in received}  # a crash fails the whole batch
+        self.failures += len(failed)
+        for message in received:
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=mapping.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=mapping.retry_after,
+                )
+            else:
+                self.sqs.delete_message(
+                    QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return len(received)
+
+    def drain(self, rounds: int = 200) -> int:
+        """Poll every queue in turn until all are empty; the records delivered."""
+        delivered = 0
+        for _ in range(rounds):
+            moved = sum(self.poll(mapping) for mapping in self.mappings)
+            delivered += moved
+            if moved == 0:
+                return delivered
+        raise RuntimeError(f"queues still busy after {rounds} rounds")

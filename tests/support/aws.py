@@ -1,0 +1,150 @@
+"""Resources for handler tests against moto, and the four functions wired to them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
+
+REGION = "us-east-1"
+STAGES = ("validate", "render", "index", "invalidate")
+
+
+def fake_credentials() -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_METRICS_NAMESPACE": "Broadsheet",
+        "POWERTOOLS_DEV": "false",
+    }.items():
+        os.environ[key] = value
+
+
+@dataclass
+class Resources:
+    sources: str
+    site: str
+    table: str
+    distribution: str
+    queues: dict[str, str]
+    dead_letters: dict[str, str]
+
+    def environment(self, stage: str) -> dict[str, str]:
+        following = STAGES[STAGES.index(stage) + 1] if stage != "invalidate" else None
+        env = {
+            "SOURCE_BUCKET": self.sources,
+            "SITE_BUCKET": self.site,
+            "IDEMPOTENCY_TABLE": self.table,
+            "DISTRIBUTION_ID": self.distribution,
+        }
+        if following:
+            env["NEXT_QUEUE_URL"] = self.queues[following]
+        return env
+
+
+def create_resources(max_receive: int = 3) -> Resources:
+    s3, sqs = boto3.client("s3", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    for bucket in ("broadsheet-sources", "broadsheet-site"):
+        s3.create_bucket(Bucket=bucket)
+    queues, dead = {}, {}
+    for stage in STAGES:
+        dlq = sqs.create_queue(QueueName=f"broadsheet-{stage}-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+        policy = {
+            "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": str(max_receive),
+        }
+        queues[stage] = sqs.create_queue(
+            QueueName=f"broadsheet-{stage}",
+            Attributes={"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": "60"},
+        )["QueueUrl"]
+        dead[stage] = dlq
+    validate_arn = sqs.get_queue_attributes(
+        QueueUrl=queues["validate"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket="broadsheet-sources",
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "manifests",
+                    "QueueArn": validate_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "manifests/"}]}},
+                }
+            ]
+        },
+    )
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="broadsheet-idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "broadsheet-tests",
+            "Comment": "tests",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "site",
+                        "DomainName": "broadsheet-site.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "site",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                "MinTTL": 0,
+            },
+        }
+    )["Distribution"]["Id"]
+    return Resources(
+        "broadsheet-sources",
+        "broadsheet-site",
+        "broadsheet-idempotency",
+        distribution,
+        queues,
+        dead,
+    )
+
+
+def event_source(
+    resources: Resources, *, retry_after: int = 0, handlers: dict[str, Any] | None = None
+) -> LocalEventSource:
+    from broadsheet.handlers import index, invalidate, render, validate
+
+    chosen = {
+        "validate": validate.handler,
+        "render": render.handler,
+        "index": index.handler,
+        "invalidate": invalidate.handler,
+        **(handlers or {}),
+    }
+    mappings = [
+        FunctionMapping(
+            f"broadsheet-{stage}",
+            resources.queues[stage],
+            chosen[stage],
+            resources.environment(stage),
+            batch_size=10,
+            retry_after=retry_after,
+        )
+        for stage in STAGES
+    ]
+    return LocalEventSource(boto3.client("sqs", region_name=REGION), mappings)
