@@ -107,8 +107,9 @@ def test_a_redelivered_message_is_processed_once(aws: Resources, tmp_path: Path)
         VisibilityTimeout=0,
     )
     runner = event_source(aws)
-    delivered = runner.drain()
-    assert delivered == 5  # two copies to validate, then one message to each later stage
+    runner.drain()
+    assert runner.delivered["broadsheet-validate"] >= 2
+    assert runner.delivered["broadsheet-render"] == 1
     # Validate ran once (idempotency), so render saw one message: one invalidation.
     [invalidation] = invalidations(aws)
     assert invalidation["InvalidationBatch"]["CallerReference"] == f"broadsheet-{commit}"

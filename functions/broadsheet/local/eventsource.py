@@ -14,6 +14,7 @@ import hashlib
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,7 @@ class LocalEventSource:
         self.region = region
         self.invocations = 0
         self.failures = 0
+        self.delivered: Counter[str] = Counter()  # records per function
 
     def _record(self, mapping: FunctionMapping, message: dict[str, Any]) -> dict[str, Any]:
         arn = self.sqs.get_queue_attributes(
@@ -118,6 +120,7 @@ class LocalEventSource:
             return 0
         event = {"Records": [self._record(mapping, m) for m in received]}
         self.invocations += 1
+        self.delivered[mapping.name] += len(received)
         failed: set[str]
         try:
             with environment(mapping.environment):
