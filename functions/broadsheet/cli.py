@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import findings as fmt
 from .archive import label, load_archive
@@ -222,6 +225,83 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack(args: argparse.Namespace) -> Any:
+    from .operations import Stack
+
+    return Stack.find(args.stack, args.endpoint_url)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .publisher import Git, PublishError, publish
+
+    stack = _stack(args)
+    try:
+        publish(Git(args.repo, args.content_dir), stack.buckets().sources)
+    except PublishError as error:
+        print(f"broadsheet publish: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .operations import format_status, resolve_commit, status
+
+    stack = _stack(args)
+    commit = resolve_commit(stack, args.commit)
+    if commit is None:
+        print(
+            f"broadsheet status: no published commit matches {args.commit or 'HEAD'!r}",
+            file=sys.stderr,
+        )
+        return 1
+    found = status(stack, commit)
+    if args.format == "json":
+        print(json.dumps(found, indent=2))
+    else:
+        sys.stdout.write(format_status(found))
+    return 1 if found["findings"] else 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from .operations import dead_letters, replay
+
+    stack = _stack(args)
+    if args.action == "replay":
+        moved = replay(stack, args.stage)
+        print(f"{moved} message(s) replayed", file=sys.stderr)
+        return 0
+    found = dead_letters(stack, args.stage)
+    for item in found:
+        print(
+            f"{item['stage']:<11} {item['message_id']}  commit {item['commit'][:12]}  "
+            f"{item['reason']}"
+        )
+    if not found:
+        print("the dead-letter queues are empty", file=sys.stderr)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from .operations import rebuild
+
+    count = rebuild(_stack(args))
+    print(f"rebuild: {count} issue(s) sent to the render queue", file=sys.stderr)
+    return 0
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("BROADSHEET_STACK", "broadsheet"),
+        help="CloudFormation stack name (default: $BROADSHEET_STACK or broadsheet)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL"),
+        help="the local stack's endpoint, e.g. http://127.0.0.1:5000",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broadsheet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +337,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=cmd_serve)
+
+    publish = commands.add_parser("publish", help="upload the commits since the last publish")
+    _stack_options(publish)
+    publish.add_argument("--repo", type=Path, default=Path("."))
+    publish.add_argument(
+        "--content-dir", default="content", help="the content folder inside the repository"
+    )
+    publish.set_defaults(run=cmd_publish)
+
+    status = commands.add_parser("status", help="each stage of a published commit")
+    _stack_options(status)
+    status.add_argument("commit", nargs="?", help="a commit or its prefix (default: latest)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.set_defaults(run=cmd_status)
+
+    dlq = commands.add_parser("dlq", help="show or replay dead-lettered messages")
+    _stack_options(dlq)
+    dlq.add_argument("action", choices=("list", "replay"))
+    dlq.add_argument("--stage", choices=("validate", "render", "index", "invalidate"))
+    dlq.set_defaults(run=cmd_dlq)
+
+    rebuild = commands.add_parser("rebuild", help="re-render the whole archive in the cloud")
+    _stack_options(rebuild)
+    rebuild.set_defaults(run=cmd_rebuild)
 
     new = commands.add_parser("new-article", help="write a valid article skeleton")
     new.add_argument("--issue", type=int, required=True)

@@ -60,6 +60,10 @@ def status_key(commit: str, stage: str) -> str:
     return f"status/{commit}/{stage}.json"
 
 
+def failure_key(message_id: str) -> str:
+    return f"failures/{message_id}.json"
+
+
 def body_key(blob: str) -> str:
     return f"bodies/{blob}.html"
 
@@ -92,6 +96,7 @@ class IssueState:
     revisions: dict[str, int] = field(default_factory=dict)  # slug -> sequence last applied
     held: dict[str, index.Doc] = field(default_factory=dict)  # valid but not yet public
     issue_revision: int = -1
+    issue_blob: str | None = None  # the issue.yml last applied, for a rebuild
     etag: str | None = None
 
     def entries(self) -> list[Entry]:
@@ -116,6 +121,7 @@ class IssueState:
                 "revisions": self.revisions,
                 "held": self.held,
                 "issue_revision": self.issue_revision,
+                "issue_blob": self.issue_blob,
             }
         )
 
@@ -126,7 +132,13 @@ def load_state(store: ObjectStore, number: int) -> IssueState:
         return IssueState(number)
     data = json.loads(stored.body)
     return IssueState(
-        number, data["doc"], data["revisions"], data["held"], data["issue_revision"], stored.etag
+        number,
+        data["doc"],
+        data["revisions"],
+        data["held"],
+        data["issue_revision"],
+        data.get("issue_blob"),
+        stored.etag,
     )
 
 
@@ -319,6 +331,7 @@ def render_commit(message: dict[str, Any], buckets: Buckets, now: dt.datetime) -
         "site_blob": message["site_blob"],
         "issues": issues_out,
         "written": written,
+        "rebuild": bool(message.get("rebuild")),
     }
 
 
@@ -356,6 +369,7 @@ def _apply(
     if issue is not None and sequence >= state.issue_revision:
         state.doc = index.with_issue(site, state.doc or index.empty(site, issue), issue)
         state.issue_revision = sequence
+        state.issue_blob = work.get("issue_blob")
     if state.doc is None:
         raise Retry(f"issue {state.number} has no metadata yet (issue.yml not applied)")
     upserts, removals = [], []
@@ -425,7 +439,10 @@ def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
     # Feeds read the newest issues: load any that the new list needs and we lack.
     wanted = {n for lang in site.languages for n in feed_issues(after.issues, lang)}
     after.docs.update(_load_public(buckets.site, wanted - set(after.docs)))
-    plan = make_plan(site, before, after, touched)
+    rebuild = bool(message.get("rebuild"))
+    # A rebuild re-renders everything in scope (the templates changed, not the state);
+    # writes of unchanged bytes are skipped all the same.
+    plan = make_plan(site, State(None) if rebuild else before, after, touched)
     bodies: dict[tuple[int, str], str] = {}
 
     def body(number: int, slug: str) -> str:
@@ -438,7 +455,8 @@ def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
         return bodies[(number, slug)]
 
     changed: list[str] = list(message.get("written", []))
-    if issues_before is None:  # the very first publish: the site-wide files too
+    _remember_site(buckets, message["site_blob"], sequence)
+    if issues_before is None or rebuild:  # the first publish, or new templates
         for path, data in site_files(site).items():
             if put_output(buckets.site, path.lstrip("/"), data, sequence):
                 changed.append(path)
@@ -450,6 +468,67 @@ def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
             buckets.site.delete(output.key)
             changed.append(output.path)
     return {"commit": message["commit"], "sequence": sequence, "paths": sorted(set(changed))}
+
+
+SITE_STATE = "state/site.json"
+
+
+def _remember_site(buckets: Buckets, site_blob: str, sequence: int) -> None:
+    """Keep the newest site.yml applied, so a rebuild renders with it."""
+    stored = buckets.sources.get(SITE_STATE)
+    if stored is not None and json.loads(stored.body)["sequence"] >= sequence:
+        return
+    buckets.sources.put(
+        SITE_STATE,
+        _json({"blob": site_blob, "sequence": sequence}),
+        content_type="application/json",
+    )
+
+
+def rebuild_messages(buckets: Buckets, rebuild_id: str) -> list[dict[str, Any]]:
+    """One render message per published issue: the fan-out of a full rebuild.
+
+    Each carries the issue's current articles at its current sequence, so a commit that
+    lands meanwhile (with a higher sequence) still wins.
+    """
+    stored = buckets.sources.get(SITE_STATE)
+    if stored is None:
+        return []
+    site_blob = json.loads(stored.body)["blob"]
+    messages = []
+    for key in buckets.sources.keys("state/issues/"):
+        number = int(key.rsplit("/", 1)[1].removesuffix(".json"))
+        state = load_state(buckets.sources, number)
+        if state.doc is None:
+            continue
+        entries = list(state.doc["articles"]) + list(state.held.values())
+        articles = [
+            {
+                "path": f"issues/{number}/{e['slug']}.md",
+                "slug": e["slug"],
+                "blob": e["source_sha256"],
+            }
+            for e in entries
+        ]
+        sequence = max([state.issue_revision, *state.revisions.values()])
+        messages.append(
+            {
+                "commit": f"rebuild-{rebuild_id}-{number}",
+                "issue": number,
+                "rebuild": True,
+                "sequence": sequence,
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+                "site_blob": site_blob,
+                "issues": {
+                    str(number): {
+                        "issue_blob": state.issue_blob,
+                        "articles": articles,
+                        "removals": [],
+                    }
+                },
+            }
+        )
+    return messages
 
 
 # --- invalidate --------------------------------------------------------------------------

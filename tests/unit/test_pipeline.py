@@ -239,3 +239,24 @@ def test_an_embargoed_article_is_held_back(stack: Stack) -> None:
     stack.publish()
     assert stack.page("en/issues/412/embargoed/index.html") is None
     assert "embargoed" in load_state(stack.buckets.sources, 412).held
+
+
+def test_a_rebuild_fans_out_one_message_per_issue_and_rewrites_what_differs(stack: Stack) -> None:
+    from broadsheet.pipeline import rebuild_messages
+
+    stack.buckets.site.put("en/issues/410/index.html", b"stale template output")
+    stack.buckets.site.delete(
+        "assets/"
+        + next(k for k in stack.buckets.site.objects if k.startswith("assets/site.")).split("/")[1]
+    )
+    messages = rebuild_messages(stack.buckets, "r1")
+    assert sorted(m["issue"] for m in messages) == [410, 411, 412]
+    changed: list[str] = []
+    for message in messages:
+        indexed = index_commit(render_commit(message, stack.buckets, NOW), stack.buckets)
+        changed += indexed["paths"]
+    assert "/en/issues/410/" in changed
+    assert any(p.startswith("/assets/site.") for p in changed)
+    assert stack.page("en/issues/410/index.html") != "stale template output"
+    # Nothing else differed, so nothing else was written.
+    assert len(set(changed)) == 2

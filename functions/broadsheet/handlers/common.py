@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ..adapters.cdn import CloudFrontCDN
 from ..adapters.queue import SQSQueue
 from ..adapters.store import S3Store
-from ..pipeline import Buckets
+from ..pipeline import Buckets, failure_key
 
 SERVICE = "broadsheet"
 
@@ -119,9 +122,27 @@ def sqs_handler(
     jobs_of = jobs or jobs_from_body(stage)
 
     def record_handler(record: SQSRecord) -> None:
-        for job in jobs_of(record):
-            logger.set_correlation_id(job["commit"])
-            idempotent(work)(job=job)
+        try:
+            for job in jobs_of(record):
+                logger.set_correlation_id(job["commit"])
+                idempotent(work)(job=job)
+        except Exception as error:
+            # Kept by message id (a dead-lettered message keeps it), so `broadsheet dlq
+            # list` can say why a message ended there.
+            with contextlib.suppress(Exception):
+                runtime().buckets.sources.put(
+                    failure_key(record.message_id),
+                    json.dumps(
+                        {
+                            "stage": stage,
+                            "error": f"{type(error).__name__}: {error}",
+                            "receive_count": record.attributes.approximate_receive_count,
+                            "at": dt.datetime.now(dt.UTC).isoformat(),
+                        }
+                    ).encode(),
+                    content_type="application/json",
+                )
+            raise
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
