@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
+from benchmarks.pipeline import cold_starts, one_article_commits
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -106,6 +107,11 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
+        results["publish_one_article"] = {
+            str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 5)
+            for size in (100, 1_000, args.articles)
+        }
+    results["cold_start_ms"] = cold_starts(7)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     site = results["site"]
@@ -116,6 +122,19 @@ def main() -> int:
     print(f"archive: {site['articles']:,} generated articles (~800 words, 50 per issue)")
     for name in ("validate", "full_build_cold", "template_only_rebuild"):
         print(f"  {name:<24} median {site[name]['median_s']:7.2f} s   runs {site[name]['runs_s']}")
+    print("publish one changed article (in-memory adapters; CPU of all four stages):")
+    for size, figures in results["publish_one_article"].items():
+        print(
+            f"  archive {int(size):>6,}: CPU {figures['cpu_ms_median']:6.1f} ms, "
+            f"S3 requests {figures['s3_requests_median']}, CDN paths {figures['cdn_paths_max']}"
+        )
+    small, large = (
+        results["publish_one_article"][k]["cpu_ms_median"] for k in ("100", str(args.articles))
+    )
+    print(f"  CPU ratio {args.articles:,} / 100 articles: {large / small:.2f}")
+    print("cold start (import and client set-up, median of 7 fresh processes):")
+    for stage, ms in results["cold_start_ms"].items():
+        print(f"  {stage:<11} {ms:6.1f} ms")
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0
 

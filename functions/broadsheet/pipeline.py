@@ -19,19 +19,20 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import index, urls, viewer
 from .adapters.cdn import CDN
 from .adapters.queue import Queue
 from .adapters.store import ObjectStore, PreconditionFailed
 from .article import Article, parse_article
-from .edition import render_article
 from .findings import Finding, FindingSink
 from .issue import Issue, parse_issue
 from .manifest import ARTICLE_PATH, SITE_PATH, Manifest, blob_key, issue_of
-from .plan import State, feed_issues, invalidation_paths, make_plan, render, site_files
 from .site import Site, parse_site
+
+if TYPE_CHECKING:
+    pass
 from .validation import Entry, check_archive
 
 MAX_ATTEMPTS = 12
@@ -264,6 +265,9 @@ def _remove(work: dict[str, Any], report: Report, path: str) -> None:
 
 def render_commit(message: dict[str, Any], buckets: Buckets, now: dt.datetime) -> dict[str, Any]:
     """Typeset each accepted article, keep its body, write its page; the index message."""
+    # Imported here: validate and invalidate never load Jinja and Babel (cold start).
+    from .edition import render_article
+
     sink = FindingSink("site.yml")
     site = parse_site(_blob(buckets.sources, message["site_blob"]), sink)
     if site is None:
@@ -403,6 +407,8 @@ def _load_public(store: ObjectStore, numbers: Iterable[int]) -> dict[int, index.
 
 def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
     """Update the touched issues and every listing; the invalidate message."""
+    from .plan import State, feed_issues, make_plan, render, site_files
+
     sink = FindingSink("site.yml")
     site = parse_site(_blob(buckets.sources, message["site_blob"]), sink)
     if site is None:
@@ -537,7 +543,7 @@ def rebuild_messages(buckets: Buckets, rebuild_id: str) -> list[dict[str, Any]]:
 def invalidate_commit(message: dict[str, Any], cdn: CDN) -> dict[str, Any]:
     """One invalidation per commit; the commit is its CallerReference, so a retry of the
     same message is answered with the same invalidation."""
-    paths = invalidation_paths(message["paths"])
+    paths = urls.invalidation_paths(message["paths"])
     if not paths:
         return {"commit": message["commit"], "paths": [], "invalidation": None}
     invalidation = cdn.invalidate(paths, reference=f"broadsheet-{message['commit']}")

@@ -182,31 +182,6 @@ def make_plan(
     return Plan(write, delete)
 
 
-def invalidation_paths(paths: Iterable[str], *, limit: int = 200) -> list[str]:
-    """The CDN paths to clear for changed URL paths, as few as stays exact enough.
-
-    The viewer-request function rewrites ``/x/`` to ``/x/index.html`` before the cache
-    is consulted, so the cached object is the rewritten one and that is what is cleared.
-    Two or more changes inside one issue folder become one wildcard for that folder: a
-    wildcard costs one path, and re-fetching the rest of one issue is cheap.
-    """
-    objects = sorted({"/" + urls.object_key(p) for p in paths})
-    by_issue: dict[str, list[str]] = {}
-    loose: list[str] = []
-    for path in objects:
-        parts = path.split("/")
-        if len(parts) >= 5 and parts[2] == "issues" and parts[3].isdigit():
-            by_issue.setdefault("/".join(parts[:4]) + "/*", []).append(path)
-        else:
-            loose.append(path)
-    result = list(loose)
-    for wildcard, members in by_issue.items():
-        result.extend(members if len(members) == 1 else [wildcard])
-    if len(result) > limit:
-        return ["/*"]
-    return sorted(result)
-
-
 BodyLookup = Callable[[int, str], str]
 
 

@@ -6,6 +6,8 @@ viewer-request function and the preview server map one to the other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 API = "/api/v1"
 ISSUES_INDEX = f"{API}/issues.json"
 SITEMAP_INDEX = "/sitemap.xml"
@@ -60,6 +62,31 @@ def path_of_key(key: str) -> str:
 
 def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
+
+
+def invalidation_paths(paths: Iterable[str], *, limit: int = 200) -> list[str]:
+    """The CDN paths to clear for changed URL paths, as few as stays exact enough.
+
+    The viewer-request function rewrites ``/x/`` to ``/x/index.html`` before the cache
+    is consulted, so the cached object is the rewritten one and that is what is cleared.
+    Two or more changes inside one issue folder become one wildcard for that folder: a
+    wildcard costs one path, and re-fetching the rest of one issue is cheap.
+    """
+    objects = sorted({"/" + object_key(p) for p in paths})
+    by_issue: dict[str, list[str]] = {}
+    loose: list[str] = []
+    for path in objects:
+        parts = path.split("/")
+        if len(parts) >= 5 and parts[2] == "issues" and parts[3].isdigit():
+            by_issue.setdefault("/".join(parts[:4]) + "/*", []).append(path)
+        else:
+            loose.append(path)
+    result = list(loose)
+    for wildcard, members in by_issue.items():
+        result.extend(members if len(members) == 1 else [wildcard])
+    if len(result) > limit:
+        return ["/*"]
+    return sorted(result)
 
 
 CONTENT_TYPES = {

@@ -9,8 +9,9 @@ import pytest
 from broadsheet import index
 from broadsheet.archive import load_archive
 from broadsheet.build import published_state
-from broadsheet.plan import Output, State, invalidation_paths, make_plan
+from broadsheet.plan import Output, State, make_plan
 from broadsheet.site import Site
+from broadsheet.urls import invalidation_paths
 from tests.conftest import CONTENT, NOW
 
 ARCHIVE = load_archive(CONTENT)
