@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,25 +15,16 @@ from broadsheet import viewer
 from broadsheet.build import build_site
 from broadsheet.cli import main
 from broadsheet.serve import folder_fetcher, make_server
-from tests.conftest import CONTENT, NOW
+from tests.conftest import CONTENT, NOW, REPO
+
+FIXTURES = json.loads((REPO / "tests" / "fixtures" / "viewer_requests.json").read_text())
 
 
-@pytest.mark.parametrize(
-    ("uri", "expected"),
-    [
-        ("/", viewer.Route(key="index.html")),
-        ("/en/", viewer.Route(key="en/index.html")),
-        ("/en/issues/412/x/?utm=1", viewer.Route(key="en/issues/412/x/index.html")),
-        ("/en/issues/412", viewer.Route(redirect="/en/issues/412/")),
-        ("/en/feed.xml", viewer.Route(key="en/feed.xml")),
-        ("/assets/site.abc.css", viewer.Route(key="assets/site.abc.css")),
-        ("/en/issues/412/a.b/", viewer.Route(key="en/issues/412/a.b/index.html")),
-        ("/en/../../etc/passwd", viewer.Route(redirect="/etc/passwd")),
-        ("//evil.example/", viewer.Route(redirect="/evil.example/")),
-    ],
-)
-def test_routes(uri: str, expected: viewer.Route) -> None:
-    assert viewer.route(uri) == expected
+@pytest.mark.parametrize("case", FIXTURES, ids=lambda case: case["uri"])
+def test_routes_match_the_edge_function_fixtures(case: dict) -> None:
+    uri = case["uri"] + (f"?{case['query']}" if case.get("query") else "")
+    expected = viewer.Route(key=case.get("key"), redirect=case.get("redirect"))
+    assert viewer.route(uri, case.get("redirects")) == expected
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,153 @@
+"""The real SAM template, transformed offline and deployed into moto; a commit through it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from broadsheet.adapters.store import S3Store
+from broadsheet.local import template as sam
+from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
+from broadsheet.local.stack import Deployed, Resolver, deploy
+from broadsheet.publisher import Git, publish
+from tests.support.aws import REGION, fake_credentials
+from tests.support.gitrepo import Repo
+
+PARAMETERS = {
+    "GitHubRepository": "workers/broadsheet-content",
+    "CreateGitHubOidcProvider": "true",
+    "AlarmEmail": "",
+}
+
+
+def deploy_template() -> tuple[Deployed, Resolver]:
+    session = boto3.session.Session(region_name=REGION)
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="broadsheet-artifacts")
+    s3.put_object(
+        Bucket="broadsheet-artifacts",
+        Key="package.zip",
+        Body=sam.code_zip(Path(importlib.import_module("broadsheet").__file__).parent),
+    )
+    template = sam.transform(
+        sam.parse(sam.template_text()),
+        PARAMETERS,
+        "s3://broadsheet-artifacts/package.zip",
+        session.client("iam"),
+    )
+    return deploy(template, "broadsheet", PARAMETERS, session, REGION)
+
+
+@pytest.fixture
+def stack() -> Iterator[tuple[Deployed, Resolver]]:
+    fake_credentials()
+    with mock_aws():
+        from broadsheet.handlers import common
+
+        common._runtime.cache_clear()
+        common.idempotent.cache_clear()
+        yield deploy_template()
+
+
+def runner_for(deployed: Deployed, resolver: Resolver) -> LocalEventSource:
+    """The template's own event source mappings, each to its function's real handler."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    urls = {
+        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]: u
+        for u in sqs.list_queues()["QueueUrls"]
+    }
+    mappings = []
+    for function in deployed.functions(resolver):
+        module, name = function["handler"].rsplit(".", 1)
+        handler = getattr(importlib.import_module(module), name)
+        assert function["report_failures"]
+        mappings.append(
+            FunctionMapping(
+                function["name"],
+                urls[function["queue_arn"]],
+                handler,
+                function["environment"],
+                function["batch_size"],
+            )
+        )
+    order = ["Validate", "Render", "Index", "Invalidate"]
+    mappings.sort(key=lambda m: next(i for i, s in enumerate(order) if s in m.name))
+    return LocalEventSource(sqs, mappings)
+
+
+def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, Any]) -> None:
+    deployed, _ = stack
+    assert {
+        "Distribution",
+        "OriginAccessControl",
+        "ViewerRequestFunction",
+        "RedirectStore",
+        "ValidateQueuePolicy",
+        "GitHubOidcProvider",
+        "ValidateDeadLetterAlarm",
+        "SourceBucket.NotificationConfiguration",
+        "SiteBucket.VersioningConfiguration",
+        "IdempotencyTable.TimeToLiveSpecification",
+    } <= set(deployed.applied)
+    assert set(deployed.not_emulated) == {
+        "HtmlCachePolicy",
+        "AssetCachePolicy",
+        "SecurityHeadersPolicy",
+        "ApiHeadersPolicy",
+        "SourceBucketPolicy",
+        "SiteBucketPolicy",
+    }
+    s3 = boto3.client("s3", region_name=REGION)
+    source = deployed.outputs["SourceBucketName"]
+    assert s3.get_bucket_versioning(Bucket=source)["Status"] == "Enabled"
+    notification = s3.get_bucket_notification_configuration(Bucket=source)
+    assert (
+        notification["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"]
+        == [{"Name": "Prefix", "Value": "manifests/"}]
+        or notification["QueueConfigurations"]
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    policy = json.loads(
+        sqs.get_queue_attributes(
+            QueueUrl=deployed.outputs["ValidateQueueUrl"], AttributeNames=["Policy"]
+        )["Attributes"]["Policy"]
+    )
+    assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    config = cloudfront.get_distribution(Id=deployed.outputs["DistributionId"])["Distribution"][
+        "DistributionConfig"
+    ]
+    assert config["HttpVersion"] == "http2and3"
+    assert deployed.outputs["DistributionDomainName"].endswith("cloudfront.net")
+
+
+def test_a_commit_is_published_through_the_deployed_stack(
+    stack: tuple[Deployed, Resolver], tmp_path: Path
+) -> None:
+    deployed, resolver = stack
+    repo = Repo(tmp_path / "repo")
+    s3 = boto3.client("s3", region_name=REGION)
+    [commit] = publish(
+        Git(repo.root), S3Store(s3, deployed.outputs["SourceBucketName"]), say=lambda _: None
+    )
+    runner = runner_for(deployed, resolver)
+    runner.drain()
+    site = deployed.outputs["SiteBucketName"]
+    page = s3.get_object(Bucket=site, Key="es/issues/412/index.html")["Body"].read()
+    assert b"La resistencia se extiende" in page
+    doc = json.loads(s3.get_object(Bucket=site, Key="api/v1/issues/411.json")["Body"].read())
+    assert doc["number"] == 411
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
+    listed = cloudfront.list_invalidations(DistributionId=deployed.outputs["DistributionId"])
+    assert listed["InvalidationList"]["Quantity"] == 1
+    assert runner.failures == 0
+    assert commit
