@@ -75,7 +75,11 @@ def one_article_commits(content: Path, runs: int) -> dict[str, Any]:
     }
 
 
-def cold_starts(runs: int) -> dict[str, float]:
+def package_size(package: Path) -> float:
+    return round(sum(p.stat().st_size for p in package.rglob("*") if p.is_file()) / 1e6, 2)
+
+
+def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
     env = {
         **os.environ,
         "SOURCE_BUCKET": "b",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
-from benchmarks.pipeline import cold_starts, one_article_commits
+from benchmarks.pipeline import cold_starts, one_article_commits, package_size
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -112,6 +112,12 @@ def main() -> int:
             for size in (100, 1_000, args.articles)
         }
     results["cold_start_ms"] = cold_starts(7)
+    package = ROOT / "build" / "package"
+    if package.is_dir():
+        results["package"] = {
+            "unzipped_mb_without_boto3": package_size(package),
+            "cold_start_ms": cold_starts(7, package),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     site = results["site"]
@@ -135,6 +141,14 @@ def main() -> int:
     print("cold start (import and client set-up, median of 7 fresh processes):")
     for stage, ms in results["cold_start_ms"].items():
         print(f"  {stage:<11} {ms:6.1f} ms")
+    if "package" in results:
+        built = results["package"]
+        print(
+            f"deployment package (make build): {built['unzipped_mb_without_boto3']} MB "
+            "unzipped, without boto3 (one package, all four handlers)"
+        )
+        for stage, ms in built["cold_start_ms"].items():
+            print(f"  {stage:<11} {ms:6.1f} ms cold start from the package")
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0
 

@@ -105,6 +105,7 @@ def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, A
         "ApiHeadersPolicy",
         "SourceBucketPolicy",
         "SiteBucketPolicy",
+        "LogsBucketPolicy",
     }
     s3 = boto3.client("s3", region_name=REGION)
     source = deployed.outputs["SourceBucketName"]

@@ -1,0 +1,190 @@
+"""The SAM template read as data: queues, buckets, permissions, and the CDN's headers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from broadsheet import viewer
+from broadsheet.local import template as sam
+
+TEMPLATE = sam.parse(sam.template_text())
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def of_type(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    return [
+        s for policy in FUNCTIONS[function]["Properties"]["Policies"] for s in policy["Statement"]
+    ]
+
+
+def actions(function: str) -> set[str]:
+    found: set[str] = set()
+    for statement in statements(function):
+        action = statement["Action"]
+        found |= {action} if isinstance(action, str) else set(action)
+    return found
+
+
+def resources_for(function: str, action: str) -> list[str]:
+    found = []
+    for statement in statements(function):
+        acts = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if action in acts:
+            targets = (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+            found += [
+                t["Fn::Sub"] if isinstance(t, dict) and "Fn::Sub" in t else str(t) for t in targets
+            ]
+    return found
+
+
+def test_every_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
+    queues = of_type("AWS::SQS::Queue")
+    working = {n for n, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    assert working == {"ValidateQueue", "RenderQueue", "IndexQueue", "InvalidateQueue"}
+    alarmed = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+    }
+    for name in working:
+        dead = queues[name]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dead in queues and dead in alarmed
+
+
+def test_buckets_are_private_encrypted_and_tls_only() -> None:
+    buckets = of_type("AWS::S3::Bucket")
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+        for p in of_type("AWS::S3::BucketPolicy").values()
+    }
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values()), name
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        deny = policies[name]["Statement"][0]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {
+            "Bool": {"aws:SecureTransport": "false"}
+        }, name
+    site = policies["SiteBucket"]["Statement"][1]
+    assert site["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert (
+        "distribution/${Distribution}"
+        in site["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    )
+
+
+def test_no_function_is_granted_a_wildcard_action_or_a_whole_account() -> None:
+    for function in FUNCTIONS:
+        assert not any("*" in a for a in actions(function)), function
+        for statement in statements(function):
+            targets = (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+            assert "*" not in targets, function
+
+
+@pytest.mark.parametrize(
+    ("function", "allowed"),
+    [
+        ("ValidateFunction", {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"}),
+        ("RenderFunction", {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"}),
+        (
+            "IndexFunction",
+            {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject", "sqs:SendMessage"},
+        ),
+        ("InvalidateFunction", {"s3:PutObject", "cloudfront:CreateInvalidation"}),
+    ],
+)
+def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: set[str]) -> None:
+    idempotency = {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
+    assert actions(function) == allowed | idempotency
+
+
+def test_only_render_and_index_write_pages_and_render_only_article_pages() -> None:
+    assert resources_for("ValidateFunction", "s3:PutObject") == [
+        "${SourceBucket.Arn}/reports/*",
+        "${SourceBucket.Arn}/status/*",
+        "${SourceBucket.Arn}/failures/*",
+    ]
+    render_site = [r for r in resources_for("RenderFunction", "s3:PutObject") if "SiteBucket" in r]
+    assert render_site == ["${SiteBucket.Arn}/*/issues/*/*/index.html"]
+    assert "${SiteBucket.Arn}/*" in resources_for("IndexFunction", "s3:DeleteObject")
+    assert not any("SiteBucket" in r for r in resources_for("InvalidateFunction", "s3:PutObject"))
+    [target] = resources_for("InvalidateFunction", "cloudfront:CreateInvalidation")
+    assert target.endswith(":distribution/${Distribution}")
+
+
+def test_index_runs_one_at_a_time_and_every_source_reports_batch_failures() -> None:
+    assert FUNCTIONS["IndexFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    for name, function in FUNCTIONS.items():
+        for event in function["Properties"]["Events"].values():
+            assert event["Type"] == "SQS", name
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_cdn_sends_the_headers_the_preview_server_sends() -> None:
+    config = RESOURCES["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    headers = config["SecurityHeadersConfig"]
+    assert (
+        headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+        == viewer.SECURITY_HEADERS["Content-Security-Policy"]
+    )
+    hsts = headers["StrictTransportSecurity"]
+    assert viewer.SECURITY_HEADERS["Strict-Transport-Security"] == (
+        f"max-age={hsts['AccessControlMaxAgeSec']}; includeSubDomains; preload"
+    )
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == viewer.SECURITY_HEADERS["Referrer-Policy"]
+    assert headers["FrameOptions"]["FrameOption"] == viewer.SECURITY_HEADERS["X-Frame-Options"]
+    assert "frame-ancestors 'none'" in viewer.SECURITY_HEADERS["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in viewer.SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def test_the_distribution_matches_the_brief() -> None:
+    config = RESOURCES["Distribution"]["Properties"]["DistributionConfig"]
+    assert config["HttpVersion"] == "http2and3"
+    assert config["Origins"][0]["OriginAccessControlId"] == {
+        "Fn::GetAtt": ["OriginAccessControl", "Id"]
+    }
+    assert config["DefaultCacheBehavior"]["Compress"] is True
+    assets = next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/assets/*")
+    policy = RESOURCES[assets["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
+    assert policy["MinTTL"] == policy["DefaultTTL"] == 31536000
+    assert {r["ResponsePagePath"] for r in config["CustomErrorResponses"]} == {"/404.html"}
+    assert "Logging" in config
+
+
+def test_the_viewer_function_source_is_inlined() -> None:
+    code = RESOURCES["ViewerRequestFunction"]["Properties"]["FunctionCode"]
+    assert code == (sam.INFRA / "viewer-request.js").read_text()
+    assert re.search(r"async function handler\(event\)", code)
+
+
+def test_the_publish_role_trusts_only_the_content_repositorys_main_branch() -> None:
+    role = RESOURCES["PublishRole"]["Properties"]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+    assert condition["token.actions.githubusercontent.com:sub"] == {
+        "Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/main"
+    }
