@@ -65,8 +65,10 @@ validate: setup ## check every article in content/
 build-site: setup ## render the whole site into _site/
 	$(BIN)/broadsheet build --content $(CONTENT) --out $(OUT)
 
-run: setup ## publish content/ locally and serve it at http://127.0.0.1:$(PORT)
-	$(BIN)/broadsheet build --content $(CONTENT) --out $(OUT)
+run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.1:$(PORT)
+	$(BIN)/broadsheet run --port $(PORT)
+
+serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:$(PORT)
 	$(BIN)/broadsheet serve --dir $(OUT) --port $(PORT)
 
 bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json

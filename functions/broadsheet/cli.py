@@ -289,6 +289,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .local.devstack import run
+
+    return run(args.repo, args.content_dir, args.port)
+
+
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
@@ -357,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=("list", "replay"))
     dlq.add_argument("--stage", choices=("validate", "render", "index", "invalidate"))
     dlq.set_defaults(run=cmd_dlq)
+
+    local = commands.add_parser("run", help="the whole stack on this machine, serving the site")
+    local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    local.add_argument("--repo", type=Path, default=Path("."))
+    local.add_argument("--content-dir", default="content")
+    local.set_defaults(run=cmd_run)
 
     rebuild = commands.add_parser("rebuild", help="re-render the whole archive in the cloud")
     _stack_options(rebuild)

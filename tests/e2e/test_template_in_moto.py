@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,36 +12,16 @@ import pytest
 from moto import mock_aws
 
 from broadsheet.adapters.store import S3Store
-from broadsheet.local import template as sam
-from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
-from broadsheet.local.stack import Deployed, Resolver, deploy
+from broadsheet.local.devstack import deploy_local, event_source
+from broadsheet.local.eventsource import LocalEventSource
+from broadsheet.local.stack import Deployed, Resolver
 from broadsheet.publisher import Git, publish
 from tests.support.aws import REGION, fake_credentials
 from tests.support.gitrepo import Repo
 
-PARAMETERS = {
-    "GitHubRepository": "workers/broadsheet-content",
-    "CreateGitHubOidcProvider": "true",
-    "AlarmEmail": "",
-}
-
 
 def deploy_template() -> tuple[Deployed, Resolver]:
-    session = boto3.session.Session(region_name=REGION)
-    s3 = session.client("s3")
-    s3.create_bucket(Bucket="broadsheet-artifacts")
-    s3.put_object(
-        Bucket="broadsheet-artifacts",
-        Key="package.zip",
-        Body=sam.code_zip(Path(importlib.import_module("broadsheet").__file__).parent),
-    )
-    template = sam.transform(
-        sam.parse(sam.template_text()),
-        PARAMETERS,
-        "s3://broadsheet-artifacts/package.zip",
-        session.client("iam"),
-    )
-    return deploy(template, "broadsheet", PARAMETERS, session, REGION)
+    return deploy_local(boto3.session.Session(region_name=REGION))
 
 
 @pytest.fixture
@@ -57,31 +36,7 @@ def stack() -> Iterator[tuple[Deployed, Resolver]]:
 
 
 def runner_for(deployed: Deployed, resolver: Resolver) -> LocalEventSource:
-    """The template's own event source mappings, each to its function's real handler."""
-    sqs = boto3.client("sqs", region_name=REGION)
-    urls = {
-        sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]: u
-        for u in sqs.list_queues()["QueueUrls"]
-    }
-    mappings = []
-    for function in deployed.functions(resolver):
-        module, name = function["handler"].rsplit(".", 1)
-        handler = getattr(importlib.import_module(module), name)
-        assert function["report_failures"]
-        mappings.append(
-            FunctionMapping(
-                function["name"],
-                urls[function["queue_arn"]],
-                handler,
-                function["environment"],
-                function["batch_size"],
-            )
-        )
-    order = ["Validate", "Render", "Index", "Invalidate"]
-    mappings.sort(key=lambda m: next(i for i, s in enumerate(order) if s in m.name))
-    return LocalEventSource(sqs, mappings)
+    return event_source(deployed, resolver, boto3.client("sqs", region_name=REGION))
 
 
 def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, Any]) -> None:

@@ -248,6 +248,7 @@ def deploy(
     parameters: dict[str, str],
     session: Any,
     region: str = "us-east-1",
+    endpoint_url: str | None = None,
 ) -> tuple[Deployed, Resolver]:
     """Create the stack in moto and apply what moto skipped; the result and its resolver."""
     supported = get_model_map()
@@ -255,7 +256,7 @@ def deploy(
     skipped = {name for name, r in resources.items() if r["Type"] not in supported}
     deployed = Deployed(stack_name, resources)
     client = {
-        name: session.client(name, region_name=region)
+        name: session.client(name, region_name=region, endpoint_url=endpoint_url)
         for name in (
             "cloudformation",
             "s3",
