@@ -54,8 +54,11 @@ class Git:
         return result.returncode == 0
 
     def commits_since(self, last: str | None) -> list[str]:
-        span = f"{last}..HEAD" if last else "HEAD"
-        return self.run("rev-list", "--reverse", "--first-parent", span).split()
+        """The commits to publish, oldest first. The first publish is HEAD alone: a
+        snapshot of everything, not a replay of the repository's history."""
+        if last is None:
+            return [self.run("rev-parse", "HEAD").strip()]
+        return self.run("rev-list", "--reverse", "--first-parent", f"{last}..HEAD").split()
 
     def changes(self, commit: str, parent: str | None) -> list[Change]:
         prefix = self.content.rstrip("/") + "/"
@@ -84,9 +87,9 @@ def _upload(store: ObjectStore, data: bytes) -> str:
     return digest
 
 
-def manifest_for(git: Git, store: ObjectStore, commit: str) -> Manifest:
+def manifest_for(git: Git, store: ObjectStore, commit: str, *, first: bool = False) -> Manifest:
     parents = git.run("rev-list", "--parents", "-n", "1", commit).split()[1:]
-    parent = parents[0] if parents else None
+    parent = parents[0] if parents and not first else None
     changes = []
     for change in git.changes(commit, parent):
         blob = None if change.status == "D" else _upload(store, git.show(commit, change.path))
@@ -123,7 +126,7 @@ def publish(git: Git, store: ObjectStore, *, say: Callable[[str], object] = prin
         )
     commits = git.commits_since(last)
     for commit in commits:
-        manifest = manifest_for(git, store, commit)
+        manifest = manifest_for(git, store, commit, first=last is None)
         store.put(manifest_key(commit), manifest.to_json(), content_type="application/json")
         store.put(HEAD_KEY, commit.encode(), content_type="text/plain")
         say(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import logging
 import os
 import socket
 import subprocess
@@ -227,6 +228,9 @@ def run(
             f"or choose another port (PORT=8001 make run)"
         )
         return 2
+    # moto's request log and its attempts to reach Docker say nothing an editor needs.
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
@@ -236,6 +240,10 @@ def run(
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
+        # The terminal report says what an editor needs; CloudWatch metric lines and
+        # handler logs would bury it.
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
     }.items():
         os.environ[key] = value
     server = None

@@ -324,7 +324,8 @@ def deploy(
     # 4. moto would hand queued messages to Lambda, which it cannot run without Docker, and
     #    lose them: the local event source runs the handlers instead (Deployed.functions).
     for mapping in client["lambda"].list_event_source_mappings()["EventSourceMappings"]:
-        client["lambda"].delete_event_source_mapping(UUID=mapping["UUID"])
+        # Disabled rather than deleted: moto keeps a deleted mapping on its queue.
+        client["lambda"].update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
 
     deployed.outputs = {
         k: str(resolver.resolve(v["Value"])) for k, v in template.get("Outputs", {}).items()
