@@ -1,0 +1,119 @@
+"""`broadsheet run` as an editor meets it: the real pipeline on loopback, in Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broadsheet.local.devstack import free_port
+from broadsheet.viewer import SECURITY_HEADERS
+from tests.support.gitrepo import Repo
+
+pytestmark = pytest.mark.browser
+
+
+class Running:
+    def __init__(self, repo: Repo, port: int, log: Path) -> None:
+        self.repo, self.port, self.log = repo, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "broadsheet.cli", "run", "--repo", str(repo.root),
+             "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the output:\n{self.output()}")
+            time.sleep(0.2)
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return str(response.read().decode())
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Running]:
+    running = Running(Repo(tmp_path / "repo"), free_port(), tmp_path / "run.log")
+    try:
+        running.wait_for("Serving the site at")
+        yield running
+    finally:
+        running.process.terminate()
+        running.process.wait(timeout=20)
+
+
+def test_a_reader_browses_and_an_editor_publishes_a_change(stack: Running, browser: Any,
+                                                          artifacts: Path) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 800})
+    response = page.goto(stack.url + "/")
+    assert response is not None and response.status == 200
+    headers = response.headers
+    for name in ("Content-Security-Policy", "Strict-Transport-Security",
+                 "X-Content-Type-Options"):
+        assert headers[name.lower()] == SECURITY_HEADERS[name]
+    page.get_by_role("link", name="Fascist deportations provoke resistance").first.click()
+    assert page.url.endswith("/en/issues/412/fascist-deportations-provoke-resistance/")
+    assert page.locator(".translations a").get_attribute("href") == \
+        "/es/issues/412/deportaciones-fascistas-provocan-resistencia/"
+    page.locator(".issue-line a").first.click()
+    assert page.url.endswith("/en/issues/412/")
+    page.screenshot(path=str(artifacts / "local-stack-issue.png"), full_page=True)
+
+    path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
+    path.write_text(path.read_text().replace("Dockworkers vote to strike over automation plan",
+                                             "Dockworkers vote to strike against automation"))
+    commit = stack.repo.commit("Sharper headline")
+    stack.wait_for(f"{commit[:12]}: ", timeout=30)
+    page.reload()
+    assert "Dockworkers vote to strike against automation" in page.content()
+    assert "invalidated /en/issues/412/*" in stack.output()
+    page.close()
+
+
+def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -> None:
+    before = stack.get("/en/issues/412/dockworkers-vote-to-strike/")
+    path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
+    path.write_text(path.read_text().replace("date: 2025-07-24", "date: 2025-13-40"))
+    commit = stack.repo.commit("A broken date")
+    stack.wait_for(f"{commit[:12]}: ", timeout=30)
+    stack.wait_for("issues/412/dockworkers-vote-to-strike.md:4:7: date: '2025-13-40' is not "
+                   "a valid date (YYYY-MM-DD)")
+    assert stack.get("/en/issues/412/dockworkers-vote-to-strike/") == before
+    status = stack.get("/_broadsheet/")
+    assert commit[:12] in status and "2025-13-40" in status
+
+
+def test_an_uncommitted_edit_changes_nothing(stack: Running) -> None:
+    before = stack.get("/en/issues/412/")
+    path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
+    path.write_text(path.read_text().replace("Dockworkers", "Nobody"))
+    time.sleep(3)
+    assert stack.get("/en/issues/412/") == before
+
+
+def test_a_taken_port_is_a_clear_message(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "broadsheet.cli", "run", "--port",
+                                 str(port), "--repo", str(tmp_path)], capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
