@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
+from benchmarks.localstack import local_stack
 from benchmarks.pipeline import cold_starts, one_article_commits, package_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,7 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
+        results["local_stack"] = local_stack(Path(folder), 3)
         results["publish_one_article"] = {
             str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 5)
             for size in (100, 1_000, args.articles)
@@ -141,6 +143,12 @@ def main() -> int:
     print("cold start (import and client set-up, median of 7 fresh processes):")
     for stage, ms in results["cold_start_ms"].items():
         print(f"  {stage:<11} {ms:6.1f} ms")
+    local = results["local_stack"]
+    print(
+        f"local stack (broadsheet run, dependencies installed): first page served after "
+        f"{local['start_to_first_page_s']} s; one-article commit to changed page "
+        f"{local['commit_to_page_s']} s (medians of 3)"
+    )
     if "package" in results:
         built = results["package"]
         print(
