@@ -95,7 +95,7 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
     for stage in ("validate", "render", "index", "invalidate"):
         code = (
             "import time; t = time.perf_counter(); "
-            f"import broadsheet.handlers.{stage} as h; h.runtime(); "
+            f"import broadsheet.handlers.{stage} as h; h.runtime().buckets; "
             "print((time.perf_counter() - t) * 1000)"
         )
         samples = [

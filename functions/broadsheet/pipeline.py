@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import index, urls, viewer
 from .adapters.cdn import CDN
 from .adapters.queue import Queue
+from .adapters.redirects import ObjectRedirects, Redirects, follow
 from .adapters.store import ObjectStore, PreconditionFailed
 from .article import Article, parse_article
 from .findings import Finding, FindingSink
@@ -184,6 +185,8 @@ def _site(buckets: Buckets, manifest: Manifest, sink: FindingSink) -> Site | Non
 def validate_commit(manifest: Manifest, buckets: Buckets) -> tuple[Report, dict[str, Any] | None]:
     """Check a commit; returns its report and the message for render (None: nothing to do)."""
     report = Report(manifest.commit, manifest.sequence)
+    known: dict[str, str] = {}  # source path -> language, for renamed articles' old pages
+    accepted: dict[str, Article] = {}
     sink = FindingSink("site.yml")
     site = _site(buckets, manifest, sink)
     report.findings.extend(sink.findings)
@@ -209,6 +212,7 @@ def validate_commit(manifest: Manifest, buckets: Buckets) -> tuple[Report, dict[
         report.findings.extend(issue_sink.findings)
         work["issue_blob"] = issue_blob if issue is not None else None
         state = load_state(buckets.sources, number)
+        known.update({e.path: e.language for e in state.entries()})
         candidates: list[tuple[Article, str]] = []
         broken: list[tuple[int, str]] = []
         for change in manifest.changes:
@@ -238,18 +242,27 @@ def validate_commit(manifest: Manifest, buckets: Buckets) -> tuple[Report, dict[
             if article.path not in rejected:
                 work["articles"].append({"path": article.path, "slug": article.slug, "blob": blob})
                 report.accepted.append(article.path)
+                accepted[article.path] = article
     report.findings.sort()
     issues = {
         str(n): w for n, w in touched.items() if (w["articles"] or w["removals"] or w["issue_blob"])
     }
     if not issues:
         return report, None
+    redirects = {}
+    for change in manifest.changes:
+        old_match = ARTICLE_PATH.fullmatch(change.old_path or "")
+        new = accepted.get(change.path)
+        if change.status == "R" and old_match and new and change.old_path in known:
+            old_url = urls.article(known[change.old_path], int(old_match[1]), old_match[2])
+            redirects[old_url] = urls.article(new.language, new.issue, new.slug)
     return report, {
         "commit": manifest.commit,
         "sequence": manifest.sequence,
         "time": manifest.time,
         "site_blob": manifest.blob_of(SITE_PATH),
         "issues": issues,
+        "redirects": redirects,
     }
 
 
@@ -336,6 +349,7 @@ def render_commit(message: dict[str, Any], buckets: Buckets, now: dt.datetime) -
         "issues": issues_out,
         "written": written,
         "rebuild": bool(message.get("rebuild")),
+        "redirects": message.get("redirects", {}),
     }
 
 
@@ -405,7 +419,9 @@ def _load_public(store: ObjectStore, numbers: Iterable[int]) -> dict[int, index.
     return docs
 
 
-def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
+def index_commit(
+    message: dict[str, Any], buckets: Buckets, redirects: Redirects | None = None
+) -> dict[str, Any]:
     """Update the touched issues and every listing; the invalidate message."""
     from .plan import State, feed_issues, make_plan, render, site_files
 
@@ -461,6 +477,9 @@ def index_commit(message: dict[str, Any], buckets: Buckets) -> dict[str, Any]:
         return bodies[(number, slug)]
 
     changed: list[str] = list(message.get("written", []))
+    for old_url, new_url in message.get("redirects", {}).items():
+        # The old address answers with a redirect at the edge from now on.
+        follow(redirects or ObjectRedirects(buckets.sources), old_url, new_url)
     _remember_site(buckets, message["site_blob"], sequence)
     if issues_before is None or rebuild:  # the first publish, or new templates
         for path, data in site_files(site).items():
@@ -554,7 +573,11 @@ def invalidate_commit(message: dict[str, Any], cdn: CDN) -> dict[str, Any]:
 
 
 def publish_through(
-    manifest: Manifest, buckets: Buckets, cdn: CDN, now: dt.datetime
+    manifest: Manifest,
+    buckets: Buckets,
+    cdn: CDN,
+    now: dt.datetime,
+    redirects: Redirects | None = None,
 ) -> dict[str, Any]:
     """Run all four stages in this process, in order: what the queues do in the cloud."""
     report, message = validate_commit(manifest, buckets)
@@ -563,7 +586,7 @@ def publish_through(
     )
     if message is None:
         return {"report": report, "paths": [], "invalidation": None}
-    indexed = index_commit(render_commit(message, buckets, now), buckets)
+    indexed = index_commit(render_commit(message, buckets, now), buckets, redirects)
     result = invalidate_commit(indexed, cdn)
     return {"report": report, "paths": indexed["paths"], "invalidation": result["invalidation"]}
 

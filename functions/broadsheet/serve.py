@@ -29,6 +29,7 @@ def folder_fetcher(root: Path) -> Fetch:
 
 class _Handler(BaseHTTPRequestHandler):
     fetch: Fetch
+    redirects: Callable[[], dict[str, str]]
     quiet = False
     server_version = "broadsheet"
     sys_version = ""
@@ -40,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(send_body=True)
 
     def _respond(self, *, send_body: bool) -> None:
-        decision = viewer.route(unquote(self.path))
+        decision = viewer.route(unquote(self.path), self.redirects())
         if decision.redirect is not None:
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
             self.send_header("Location", decision.redirect)
@@ -76,10 +77,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    fetch: Fetch, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False
+    fetch: Fetch,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    quiet: bool = False,
+    redirects: Callable[[], dict[str, str]] = dict,
 ) -> ThreadingHTTPServer:
     """A server bound to (host, port); raises OSError with a plain message when taken."""
-    handler = type("Handler", (_Handler,), {"fetch": staticmethod(fetch), "quiet": quiet})
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"fetch": staticmethod(fetch), "quiet": quiet, "redirects": staticmethod(redirects)},
+    )
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as error:

@@ -26,8 +26,20 @@ class Running:
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "broadsheet.cli", "run", "--repo", str(repo.root),
-             "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "broadsheet.cli",
+                "run",
+                "--repo",
+                str(repo.root),
+                "--port",
+                str(port),
+            ],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
     def output(self) -> str:
         return self.log.read_text()
@@ -55,26 +67,32 @@ def stack(tmp_path: Path) -> Iterator[Running]:
         running.process.wait(timeout=20)
 
 
-def test_a_reader_browses_and_an_editor_publishes_a_change(stack: Running, browser: Any,
-                                                          artifacts: Path) -> None:
+def test_a_reader_browses_and_an_editor_publishes_a_change(
+    stack: Running, browser: Any, artifacts: Path
+) -> None:
     page = browser.new_page(viewport={"width": 360, "height": 800})
     response = page.goto(stack.url + "/")
     assert response is not None and response.status == 200
     headers = response.headers
-    for name in ("Content-Security-Policy", "Strict-Transport-Security",
-                 "X-Content-Type-Options"):
+    for name in ("Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options"):
         assert headers[name.lower()] == SECURITY_HEADERS[name]
     page.get_by_role("link", name="Fascist deportations provoke resistance").first.click()
     assert page.url.endswith("/en/issues/412/fascist-deportations-provoke-resistance/")
-    assert page.locator(".translations a").get_attribute("href") == \
-        "/es/issues/412/deportaciones-fascistas-provocan-resistencia/"
+    assert (
+        page.locator(".translations a").get_attribute("href")
+        == "/es/issues/412/deportaciones-fascistas-provocan-resistencia/"
+    )
     page.locator(".issue-line a").first.click()
     assert page.url.endswith("/en/issues/412/")
     page.screenshot(path=str(artifacts / "local-stack-issue.png"), full_page=True)
 
     path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
-    path.write_text(path.read_text().replace("Dockworkers vote to strike over automation plan",
-                                             "Dockworkers vote to strike against automation"))
+    path.write_text(
+        path.read_text().replace(
+            "Dockworkers vote to strike over automation plan",
+            "Dockworkers vote to strike against automation",
+        )
+    )
     commit = stack.repo.commit("Sharper headline")
     stack.wait_for(f"{commit[:12]}: ", timeout=30)
     page.reload()
@@ -89,8 +107,10 @@ def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -
     path.write_text(path.read_text().replace("date: 2025-07-24", "date: 2025-13-40"))
     commit = stack.repo.commit("A broken date")
     stack.wait_for(f"{commit[:12]}: ", timeout=30)
-    stack.wait_for("issues/412/dockworkers-vote-to-strike.md:4:7: date: '2025-13-40' is not "
-                   "a valid date (YYYY-MM-DD)")
+    stack.wait_for(
+        "issues/412/dockworkers-vote-to-strike.md:4:7: date: '2025-13-40' is not "
+        "a valid date (YYYY-MM-DD)"
+    )
     assert stack.get("/en/issues/412/dockworkers-vote-to-strike/") == before
     status = stack.get("/_broadsheet/")
     assert commit[:12] in status and "2025-13-40" in status
@@ -111,9 +131,21 @@ def test_a_taken_port_is_a_clear_message(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "broadsheet.cli", "run", "--port",
-                                 str(port), "--repo", str(tmp_path)], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "broadsheet.cli",
+                "run",
+                "--port",
+                str(port),
+                "--repo",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -9,14 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from broadsheet.adapters.store import S3Store
 from broadsheet.local.devstack import deploy_local, event_source
 from broadsheet.local.eventsource import LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver
 from broadsheet.publisher import Git, publish
-from tests.support.aws import REGION, fake_credentials
+from tests.support.aws import REGION, moto_world
 from tests.support.gitrepo import Repo
 
 
@@ -26,12 +25,7 @@ def deploy_template() -> tuple[Deployed, Resolver]:
 
 @pytest.fixture
 def stack() -> Iterator[tuple[Deployed, Resolver]]:
-    fake_credentials()
-    with mock_aws():
-        from broadsheet.handlers import common
-
-        common._runtime.cache_clear()
-        common.idempotent.cache_clear()
+    with moto_world():
         yield deploy_template()
 
 

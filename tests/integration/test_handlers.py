@@ -9,11 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from broadsheet.adapters.store import S3Store
 from broadsheet.publisher import Git, publish
-from tests.support.aws import REGION, Resources, create_resources, event_source, fake_credentials
+from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -21,13 +20,7 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 @pytest.fixture
 def aws() -> Iterator[Resources]:
-    fake_credentials()
-    with mock_aws():
-        # Handlers cache their clients per environment; each test gets a fresh moto world.
-        from broadsheet.handlers import common
-
-        common._runtime.cache_clear()
-        common.idempotent.cache_clear()
+    with moto_world():
         yield create_resources()
 
 

@@ -8,22 +8,16 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from broadsheet.cli import main
 from broadsheet.operations import Stack
-from tests.support.aws import REGION, Resources, create_resources, event_source, fake_credentials
+from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
-    fake_credentials()
-    with mock_aws():
-        from broadsheet.handlers import common
-
-        common._runtime.cache_clear()
-        common.idempotent.cache_clear()
+    with moto_world():
         resources = create_resources()
         # The maintainers' commands find a stack by its outputs, as after `make deploy`.
         outputs = {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +150,18 @@ def event_source(
         for stage in STAGES
     ]
     return LocalEventSource(boto3.client("sqs", region_name=REGION), mappings)
+
+
+@contextlib.contextmanager
+def moto_world() -> Iterator[None]:
+    """A fresh moto world; the handlers' cached clients and idempotency stores forget the
+    last one, as a new Lambda container would."""
+    from moto import mock_aws
+
+    from broadsheet.handlers import common
+
+    fake_credentials()
+    with mock_aws():
+        common._runtime.cache_clear()
+        common.idempotent.cache_clear()
+        yield

@@ -260,3 +260,27 @@ def test_a_rebuild_fans_out_one_message_per_issue_and_rewrites_what_differs(stac
     assert stack.page("en/issues/410/index.html") != "stale template output"
     # Nothing else differed, so nothing else was written.
     assert len(set(changed)) == 2
+
+
+def test_a_renamed_article_redirects_from_its_old_address(stack: Stack) -> None:
+    from broadsheet.adapters.redirects import ObjectRedirects
+
+    table = ObjectRedirects(stack.buckets.sources)
+    stack.repo.git(
+        "mv",
+        "content/issues/411/a-library-run-by-its-readers.md",
+        "content/issues/411/the-readers-library.md",
+    )
+    stack.repo.commit("rename")
+    for manifest in stack.manifests():
+        publish_through(manifest, stack.buckets, stack.cdn, NOW, table)
+    stack.repo.git(
+        "mv", "content/issues/411/the-readers-library.md", "content/issues/411/our-library.md"
+    )
+    stack.repo.commit("rename again")
+    for manifest in stack.manifests():
+        publish_through(manifest, stack.buckets, stack.cdn, NOW, table)
+    assert table.all() == {
+        "/en/issues/411/a-library-run-by-its-readers/": "/en/issues/411/our-library/",
+        "/en/issues/411/the-readers-library/": "/en/issues/411/our-library/",
+    }

@@ -106,7 +106,16 @@ def test_no_function_is_granted_a_wildcard_action_or_a_whole_account() -> None:
         ("RenderFunction", {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "sqs:SendMessage"}),
         (
             "IndexFunction",
-            {"s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject", "sqs:SendMessage"},
+            {
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "sqs:SendMessage",
+                "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                "cloudfront-keyvaluestore:ListKeys",
+                "cloudfront-keyvaluestore:PutKey",
+            },
         ),
         ("InvalidateFunction", {"s3:PutObject", "cloudfront:CreateInvalidation"}),
     ],

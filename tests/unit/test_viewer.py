@@ -77,3 +77,18 @@ def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path, capsys)
         port = taken.getsockname()[1]
         assert main(["serve", "--dir", str(tmp_path), "--port", str(port)]) == 2
     assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+
+
+def test_the_preview_server_follows_the_redirect_table(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("home")
+    table = {"/en/issues/1/old/": "/en/issues/1/new/"}
+    httpd = make_server(
+        folder_fetcher(tmp_path), "127.0.0.1", 0, quiet=True, redirects=lambda: table
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        response = get(httpd.server_address, "/en/issues/1/old/")
+        assert (response.status, response.getheader("Location")) == (301, "/en/issues/1/new/")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

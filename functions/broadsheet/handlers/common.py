@@ -9,8 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import boto3
@@ -32,17 +31,53 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.cdn import CloudFrontCDN
 from ..adapters.queue import SQSQueue
+from ..adapters.redirects import KeyValueStoreRedirects, ObjectRedirects, Redirects
 from ..adapters.store import S3Store
 from ..pipeline import Buckets, failure_key
 
 SERVICE = "broadsheet"
 
 
-@dataclass(frozen=True)
 class Runtime:
-    buckets: Buckets
-    next_queue: SQSQueue | None
-    cdn: CloudFrontCDN | None
+    """A function's AWS wiring, each client made on first use: a handler pays at cold
+    start only for the services it calls (boto3 loads a service model per client)."""
+
+    def __init__(
+        self,
+        source: str,
+        site: str,
+        next_url: str | None,
+        distribution: str | None,
+        redirect_store: str | None,
+    ) -> None:
+        self.source, self.site = source, site
+        self.next_url, self.distribution, self.redirect_store = (
+            next_url,
+            distribution,
+            redirect_store,
+        )
+
+    @cached_property
+    def buckets(self) -> Buckets:
+        s3 = _client("s3")
+        return Buckets(S3Store(s3, self.source), S3Store(s3, self.site))
+
+    @cached_property
+    def next_queue(self) -> SQSQueue | None:
+        return SQSQueue(_client("sqs"), self.next_url) if self.next_url else None
+
+    @cached_property
+    def cdn(self) -> CloudFrontCDN | None:
+        return (
+            CloudFrontCDN(_client("cloudfront"), self.distribution) if self.distribution else None
+        )
+
+    @cached_property
+    def redirects(self) -> Redirects:
+        # The edge's key value store; without one (the local stack), a JSON object.
+        if self.redirect_store:
+            return KeyValueStoreRedirects(_client("cloudfront-keyvaluestore"), self.redirect_store)
+        return ObjectRedirects(self.buckets.sources)
 
 
 def _client(service: str) -> Any:
@@ -51,24 +86,26 @@ def _client(service: str) -> Any:
 
 
 def runtime() -> Runtime:
-    """Clients built once per container, on first use, from the function's environment."""
+    """The function's wiring, once per container, from its environment."""
     return _runtime(
         os.environ["SOURCE_BUCKET"],
         os.environ.get("SITE_BUCKET", ""),
         os.environ.get("NEXT_QUEUE_URL"),
         os.environ.get("DISTRIBUTION_ID"),
+        os.environ.get("REDIRECT_STORE_ARN"),
     )
 
 
 @cache
-def _runtime(source: str, site: str, next_url: str | None, distribution: str | None) -> Runtime:
+def _runtime(
+    source: str,
+    site: str,
+    next_url: str | None,
+    distribution: str | None,
+    redirect_store: str | None,
+) -> Runtime:
     # Keyed by the environment, so the local runner can host all four functions at once.
-    s3 = _client("s3")
-    return Runtime(
-        Buckets(S3Store(s3, source), S3Store(s3, site)),
-        SQSQueue(_client("sqs"), next_url) if next_url else None,
-        CloudFrontCDN(_client("cloudfront"), distribution) if distribution else None,
-    )
+    return Runtime(source, site, next_url, distribution, redirect_store)
 
 
 def powertools(stage: str) -> tuple[Logger, Metrics]:

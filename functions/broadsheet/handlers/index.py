@@ -15,7 +15,7 @@ logger, metrics = powertools("index")
 def work(job: dict[str, Any]) -> dict[str, Any]:
     run = runtime()
     with stage_latency(metrics, "index"):
-        message = index_commit(job, run.buckets)
+        message = index_commit(job, run.buckets, run.redirects)
     metrics.add_metric(name="OutputsChanged", unit=MetricUnit.Count, value=len(message["paths"]))
     write_status(run.buckets, job["commit"], "index", paths=message["paths"])
     if run.next_queue is not None:

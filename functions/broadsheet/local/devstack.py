@@ -56,12 +56,16 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
     for function in deployed.functions(resolver):
         module, name = function["handler"].rsplit(".", 1)
         handler = getattr(importlib.import_module(module), name)
+        environment = dict(function["environment"])
+        # moto has CloudFront's key value store but not its data plane: locally the index
+        # keeps redirects in the source bucket, where the local CDN reads them.
+        environment.pop("REDIRECT_STORE_ARN", None)
         mappings.append(
             FunctionMapping(
                 function["name"],
                 arns[function["queue_arn"]],
                 handler,
-                function["environment"],
+                environment,
                 function["batch_size"],
             )
         )
@@ -215,6 +219,8 @@ def run(
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from ..adapters.redirects import ObjectRedirects
+    from ..adapters.store import S3Store
     from ..serve import make_server
 
     started = time.perf_counter()
@@ -272,7 +278,8 @@ def run(
                 return status_page(stack)
             return stack.fetch(key)
 
-        server = make_server(fetch, "127.0.0.1", port, quiet=True)
+        table = ObjectRedirects(S3Store(stack.client("s3"), deployed.outputs["SourceBucketName"]))
+        server = make_server(fetch, "127.0.0.1", port, quiet=True, redirects=table.all)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         say(
             f"Serving the site at http://127.0.0.1:{port}/  (status: /_broadsheet/)  "

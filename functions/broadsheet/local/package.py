@@ -71,7 +71,11 @@ def main(argv: list[str]) -> int:
     trim_powertools(package)
     drop_libyaml(package)
     check_imports(package)
-    text = template_text().replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
+    text = (
+        template_text()
+        .replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
+        .replace("ContentUri: ../build/layer-redirects", "ContentUri: layer-redirects")
+    )
     template.write_text(text)
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     print(

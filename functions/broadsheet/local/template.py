@@ -54,5 +54,7 @@ def transform(
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"].pop("CodeUri", None)
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = code_uri
     transformed: dict[str, Any] = sam_transform(template, parameters, ManagedPolicyLoader(iam))
     return transformed
