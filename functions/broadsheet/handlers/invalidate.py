@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..pipeline import invalidate_commit, write_status
-from .common import powertools, runtime, sqs_handler
+from .common import powertools, runtime, sqs_handler, stage_latency
 
 logger, metrics = powertools("invalidate")
 
@@ -16,7 +16,8 @@ def work(job: dict[str, Any]) -> dict[str, Any]:
     run = runtime()
     if run.cdn is None:
         raise RuntimeError("DISTRIBUTION_ID is not set")
-    result = invalidate_commit(job, run.cdn)
+    with stage_latency(metrics, "invalidate"):
+        result = invalidate_commit(job, run.cdn)
     metrics.add_metric(name="PathsInvalidated", unit=MetricUnit.Count, value=len(result["paths"]))
     write_status(
         run.buckets,
