@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,29 @@ def test_checkov_finds_nothing_not_listed_with_its_reason(tmp_path: Path) -> Non
     failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
     assert failed == []
     assert report["summary"]["passed"] > 50
+
+
+def test_sam_validate_lint_passes_on_the_deployable_template(tmp_path: Path) -> None:
+    sam_cli = REPO / ".venv-sam" / "bin" / "sam"
+    if not sam_cli.exists():
+        pytest.fail("the SAM CLI is missing: `make sam-setup` installs it (make test does)")
+    # The template as `make build` writes it, beside a package folder of the real code.
+    (tmp_path / "package").symlink_to(REPO / "functions")
+    (tmp_path / "layer-redirects").mkdir()
+    text = (
+        sam.template_text()
+        .replace("CodeUri: ../build/package", "CodeUri: package")
+        .replace("ContentUri: ../build/layer-redirects", "ContentUri: layer-redirects")
+    )
+    (tmp_path / "template.yaml").write_text(text)
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [str(sam_cli), "validate", "--lint", "--template", "template.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
