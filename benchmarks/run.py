@@ -110,7 +110,7 @@ def main() -> int:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
         results["local_stack"] = local_stack(Path(folder), 3)
         results["publish_one_article"] = {
-            str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 5)
+            str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 15)
             for size in (100, 1_000, args.articles)
         }
     results["cold_start_ms"] = cold_starts(7)

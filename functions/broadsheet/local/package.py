@@ -1,8 +1,8 @@
-"""`make build`'s last step: trim the package and write the deployable template.
+"""`make build`'s last step: trim the package, prove it still works, write the template.
 
 Babel carries CLDR data for some 800 locales (about 30 MB); the site needs its own
-languages and the root they inherit from. The template gets its CloudFront Function
-inlined and its code pointing at the package beside it.
+languages and the root they inherit from. Parts no handler uses go too. The template
+gets its CloudFront Function inlined and its code pointing at the package beside it.
 """
 
 from __future__ import annotations
@@ -15,34 +15,68 @@ from pathlib import Path
 from .template import template_text
 
 KEEP_LOCALES = {"root", "en", "es"}
-# Parts of Powertools no handler imports (API routing, parsers, feature flags, …): about
-# 3 MB that every cold start would otherwise unpack. The build's import check proves it.
-UNUSED_POWERTOOLS = (
-    "event_handler",
-    "utilities/parser",
-    "utilities/data_masking",
-    "utilities/feature_flags",
-    "utilities/streaming",
-    "utilities/parameters",
-    "utilities/kafka",
-    "utilities/auth_alpha",
-    "utilities/circuit_breaker",
-    "utilities/metadata",
+# Parts no handler uses (Powertools' API routing, parsers, feature flags…; Babel's message
+# tools; markdown-it's command line): the check below runs the handlers' code without them.
+UNUSED = (
+    "aws_lambda_powertools/event_handler",
+    "aws_lambda_powertools/utilities/parser",
+    "aws_lambda_powertools/utilities/data_masking",
+    "aws_lambda_powertools/utilities/feature_flags",
+    "aws_lambda_powertools/utilities/streaming",
+    "aws_lambda_powertools/utilities/parameters",
+    "aws_lambda_powertools/utilities/kafka",
+    "aws_lambda_powertools/utilities/auth_alpha",
+    "aws_lambda_powertools/utilities/circuit_breaker",
+    "aws_lambda_powertools/utilities/metadata",
+    "aws_lambda_powertools/metrics/provider/datadog",
+    "babel/messages",
+    "markdown_it/cli",
 )
+# Of mdit-py-plugins the typesetter uses the footnotes alone.
+KEEP_PLUGINS = {"__init__.py", "footnote", "utils.py", "py.typed"}
+
+# Runs in a fresh interpreter with the package first on the path: every handler imports,
+# and an article is checked, typeset (footnotes, Spanish dateline) and rendered.
+CHECK = """
+import sys, datetime as dt
+sys.path[:0] = [PACKAGE]
+import broadsheet.handlers.validate, broadsheet.handlers.render
+import broadsheet.handlers.index, broadsheet.handlers.invalidate
+from broadsheet import edition, index
+from broadsheet.article import parse_article
+from broadsheet.findings import FindingSink
+from broadsheet.issue import Issue
+from broadsheet.site import Site
+site = Site({"en": "Paper", "es": "Papel"}, "https://example.org", ("en", "es"))
+source = (b"---\\ntitle: T\\nlanguage: es\\ndate: 2025-07-25\\ndateline: X\\n---\\n\\n"
+          b"A *b*[^1].\\n\\n[^1]: c\\n")
+article = parse_article("a.md", source, 1, "a", site, FindingSink("a.md"), render=True)
+issue = Issue(1, dt.date(2025, 7, 25), {})
+doc = index.apply(site, index.empty(site, issue), [index.entry(site, article)])
+page = edition.render_article(site, doc, "a", article.body_html).decode()
+assert "25 de julio" in page and "footnote" in page, page
+"""
 
 
-def trim_babel(package: Path, languages: set[str]) -> int:
+def trim_babel(package: Path) -> int:
     removed = 0
     for data in (package / "babel" / "locale-data").glob("*.dat"):
-        if data.stem not in KEEP_LOCALES | languages:
+        if data.stem not in KEEP_LOCALES:
             data.unlink()
             removed += 1
     return removed
 
 
-def trim_powertools(package: Path) -> None:
-    for part in UNUSED_POWERTOOLS:
-        shutil.rmtree(package / "aws_lambda_powertools" / part, ignore_errors=True)
+def trim_unused(package: Path) -> None:
+    for part in UNUSED:
+        shutil.rmtree(package / part, ignore_errors=True)
+    for item in (package / "mdit_py_plugins").iterdir():
+        if item.name in KEEP_PLUGINS:
+            continue
+        if item.is_dir():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
 
 
 def drop_libyaml(package: Path) -> None:
@@ -52,25 +86,21 @@ def drop_libyaml(package: Path) -> None:
         library.unlink()
 
 
-def check_imports(package: Path) -> None:
-    """Every handler imports from the package alone (C extensions built for arm64 fall
-    back to pure Python on another machine, which is enough to prove nothing is missing)."""
-    code = "; ".join(
-        f"import broadsheet.handlers.{s}" for s in ("validate", "render", "index", "invalidate")
-    )
+def check(package: Path) -> None:
+    """C extensions built for arm64 fall back to pure Python on another machine, which is
+    enough to prove that nothing the code needs was trimmed."""
+    code = CHECK.replace("PACKAGE", repr(str(package)))
     subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path[:0] = [{str(package)!r}]; " + code],
-        check=True,
-        env={"AWS_DEFAULT_REGION": "us-east-1"},
+        [sys.executable, "-I", "-B", "-c", code], check=True, env={"AWS_DEFAULT_REGION": "us-east-1"}
     )
 
 
 def main(argv: list[str]) -> int:
     package, template = Path(argv[0]), Path(argv[1])
-    removed = trim_babel(package, set())
-    trim_powertools(package)
+    removed = trim_babel(package)
+    trim_unused(package)
     drop_libyaml(package)
-    check_imports(package)
+    check(package)
     text = (
         template_text()
         .replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
@@ -79,7 +109,7 @@ def main(argv: list[str]) -> int:
     template.write_text(text)
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     print(
-        f"package: {size / 1e6:.1f} MB unzipped ({removed} unused Babel locales removed); "
+        f"package: {size / 1e6:.2f} MB unzipped ({removed} unused Babel locales removed); "
         f"template: {template}"
     )
     return 0
