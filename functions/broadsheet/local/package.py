@@ -91,7 +91,9 @@ def check(package: Path) -> None:
     enough to prove that nothing the code needs was trimmed."""
     code = CHECK.replace("PACKAGE", repr(str(package)))
     subprocess.run(
-        [sys.executable, "-I", "-B", "-c", code], check=True, env={"AWS_DEFAULT_REGION": "us-east-1"}
+        [sys.executable, "-I", "-B", "-c", code],
+        check=True,
+        env={"AWS_DEFAULT_REGION": "us-east-1"},
     )
 
 
