@@ -60,11 +60,11 @@ def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, A
     source = deployed.outputs["SourceBucketName"]
     assert s3.get_bucket_versioning(Bucket=source)["Status"] == "Enabled"
     notification = s3.get_bucket_notification_configuration(Bucket=source)
-    assert (
-        notification["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"]
-        == [{"Name": "Prefix", "Value": "manifests/"}]
-        or notification["QueueConfigurations"]
-    )
+    [queue_config] = notification["QueueConfigurations"]
+    assert queue_config["Events"] == ["s3:ObjectCreated:*"]
+    assert [
+        (r["Name"].lower(), r["Value"]) for r in queue_config["Filter"]["Key"]["FilterRules"]
+    ] == [("prefix", "manifests/")]
     sqs = boto3.client("sqs", region_name=REGION)
     policy = json.loads(
         sqs.get_queue_attributes(
