@@ -110,7 +110,7 @@ def main() -> int:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
         results["local_stack"] = local_stack(Path(folder), 3)
         results["publish_one_article"] = {
-            str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 15)
+            str(size): one_article_commits(generate(Path(folder) / f"p{size}", size), 31)
             for size in (100, 1_000, args.articles)
         }
     results["cold_start_ms"] = cold_starts(7)
@@ -133,13 +133,15 @@ def main() -> int:
     print("publish one changed article (in-memory adapters; CPU of all four stages):")
     for size, figures in results["publish_one_article"].items():
         print(
-            f"  archive {int(size):>6,}: CPU {figures['cpu_ms_median']:6.1f} ms, "
+            f"  archive {int(size):>6,}: CPU min {figures['cpu_ms_min']:5.1f} ms, "
+            f"median {figures['cpu_ms_median']:5.1f} ms (31 commits), "
             f"S3 requests {figures['s3_requests_median']}, CDN paths {figures['cdn_paths_max']}"
         )
-    small, large = (
-        results["publish_one_article"][k]["cpu_ms_median"] for k in ("100", str(args.articles))
-    )
-    print(f"  CPU ratio {args.articles:,} / 100 articles: {large / small:.2f}")
+    for estimate in ("cpu_ms_min", "cpu_ms_median"):
+        small, large = (
+            results["publish_one_article"][k][estimate] for k in ("100", str(args.articles))
+        )
+        print(f"  CPU ratio {args.articles:,} / 100 articles ({estimate}): {large / small:.2f}")
     print("cold start (import and client set-up, median of 7 fresh processes):")
     for stage, ms in results["cold_start_ms"].items():
         print(f"  {stage:<11} {ms:6.1f} ms")
