@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,16 +176,3 @@ def load_archive(
         a for a in archive.articles if a.path not in invalid and a.issue in archive.issues
     ]
     return archive
-
-
-def article_count(root: Path) -> int:
-    issues_dir = root / "issues"
-    return (
-        sum(len(_article_files(f)) for f in issues_dir.iterdir() if f.is_dir())
-        if issues_dir.is_dir()
-        else 0
-    )
-
-
-def select(findings: Iterable[Finding], paths: set[str]) -> list[Finding]:
-    return [f for f in findings if f.path in paths]

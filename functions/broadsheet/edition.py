@@ -120,17 +120,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def template_fingerprint() -> str:
-    """Changes whenever anything that shapes a page changes (templates, stylesheet, code)."""
-    digest = hashlib.sha256()
-    package = resources.files("broadsheet")
-    for folder in ("templates", "static"):
-        for item in sorted(package.joinpath(folder).iterdir(), key=lambda p: p.name):
-            digest.update(item.name.encode() + item.read_bytes())
-    digest.update(package.joinpath("edition.py").read_bytes())
-    return digest.hexdigest()
-
-
 def _json_ld(value: Any) -> str:
     # Inside <script>, "</" would end the element: escape the characters that could.
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -204,8 +193,7 @@ def _story(site: Site, entry: Doc) -> dict[str, Any]:
 
 
 def render_article(site: Site, doc: Doc, slug: str, body_html: str) -> bytes:
-    siblings = [e for e in doc["articles"]]
-    entry = next(e for e in siblings if e["slug"] == slug)
+    entry = next(e for e in doc["articles"] if e["slug"] == slug)
     language = entry["language"]
     same = in_language(doc, language)
     position = next(i for i, e in enumerate(same) if e["slug"] == slug)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import index, urls, viewer
 from .adapters.cdn import CDN
-from .adapters.queue import Queue
 from .adapters.redirects import ObjectRedirects, Redirects, follow
 from .adapters.store import ObjectStore, PreconditionFailed
 from .article import Article, parse_article
@@ -589,8 +588,3 @@ def publish_through(
     indexed = index_commit(render_commit(message, buckets, now), buckets, redirects)
     result = invalidate_commit(indexed, cdn)
     return {"report": report, "paths": indexed["paths"], "invalidation": result["invalidation"]}
-
-
-def forward(queue: Queue, message: dict[str, Any] | None) -> None:
-    if message is not None:
-        queue.send(message)
