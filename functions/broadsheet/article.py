@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
@@ -69,6 +70,10 @@ class Article:
 
     def is_public(self, now: dt.datetime) -> bool:
         return self.status == "published" and self.published_at <= now
+
+    def without_bodies(self) -> Article:
+        """The article as facts alone: cheap to send between processes."""
+        return dataclasses.replace(self, body="", body_html="")
 
 
 def check_slug(slug: str) -> str | None:

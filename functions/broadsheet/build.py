@@ -1,9 +1,14 @@
 """The whole site into a folder: what the site bucket would hold after publishing it all.
 
 A full build is the incremental plan taken from an empty state, so it renders exactly
-what the pipeline would, byte for byte. Both passes run in parallel: the first checks
-and typesets every article into the article cache, the second renders pages from the
-issue indexes and the cached bodies, so no body is ever sent between processes.
+what the pipeline would, byte for byte. It runs one issue at a time, in parallel: a
+worker reads, checks and typesets an issue's articles, then renders the pages that
+depend on that issue alone (its articles, front pages, index JSON and sitemap) while the
+bodies are still in its memory. Only the small issue documents come back; the few
+site-wide listings are rendered from them at the end.
+
+Whether an article is valid depends on its own issue only (slugs and translations never
+cross issues), so a worker can decide what to publish before the whole archive is read.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import index
-from .archive import Archive, load_archive
+from .archive import Archive, IssueFolder, open_archive, read_article, settle
 from .article import Article
 from .articlecache import ArticleCache
 from .findings import Finding
-from .plan import Output, State, make_plan, render, site_files
+from .issue import Issue
+from .plan import State, make_plan, render, site_files
 from .site import Site
+from .validation import Entry, check_archive
 
 Progress = Callable[[str, int], Callable[[], object]]
-PARALLEL_FROM = 400
+PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves
+PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap"})
 
 
 @dataclass
@@ -39,59 +47,114 @@ class BuildReport:
     skipped: int = 0  # valid, but drafts or under embargo
 
 
+def issue_doc(site: Site, issue: Issue, articles: Iterable[Article], now: dt.datetime) -> index.Doc:
+    """The index document publishing every public article of one issue would leave."""
+    public = [index.entry(site, a) for a in articles if a.is_public(now)]
+    return index.apply(site, index.empty(site, issue), public)
+
+
 def published_state(site: Site, archive: Archive, now: dt.datetime) -> State:
     """The state publishing every public article of the archive would leave."""
-    docs: dict[int, index.Doc] = {}
     by_issue: dict[int, list[Article]] = {}
     for article in archive.articles:
-        if article.is_public(now):
-            by_issue.setdefault(article.issue, []).append(article)
-    for number, articles in by_issue.items():
-        empty = index.empty(site, archive.issues[number])
-        docs[number] = index.apply(site, empty, [index.entry(site, a) for a in articles])
-    issues = index.issues_doc(site, [index.issue_summary(d, site) for d in docs.values()])
-    return State(issues, docs)
+        by_issue.setdefault(article.issue, []).append(article)
+    docs = {n: issue_doc(site, archive.issues[n], a, now) for n, a in by_issue.items()}
+    return _state(site, docs)
+
+
+def _state(site: Site, docs: dict[int, index.Doc]) -> State:
+    public = {n: d for n, d in docs.items() if d["articles"]}
+    return State(
+        index.issues_doc(site, [index.issue_summary(d, site) for d in public.values()]), public
+    )
 
 
 @dataclass
-class _Pass:
-    """What the rendering workers need; forked workers inherit it instead of unpickling."""
+class _Job:
+    """What every worker needs; forked workers inherit it instead of unpickling it."""
 
     site: Site
-    state: State
     cache: ArticleCache
     out: Path
-    made: set[Path] = field(default_factory=set)
+    now: dt.datetime
+    made: set[str] = field(default_factory=set)
 
     def write(self, key: str, data: bytes) -> None:
-        path = self.out / key
-        if path.parent not in self.made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.made.add(path.parent)
-        path.write_bytes(data)
+        folder, _, _name = key.rpartition("/")
+        if folder not in self.made:
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+            self.made.add(folder)
+        # A rebuild overwrites each page in place and then cuts it to length: truncating
+        # first frees and reallocates every block, five times slower on this file system,
+        # and Path.write_bytes makes twice the system calls. A build writes 10,000 pages.
+        fd = os.open(self.out / key, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
 
 
-_current: _Pass | None = None
+@dataclass
+class _IssueBuilt:
+    number: int
+    articles: list[Article]  # without bodies: only what the archive-wide checks need
+    findings: list[Finding]
+    broken: list[tuple[int, str]]
+    doc: index.Doc | None
+    written: list[str]
 
 
-def _render_chunk(outputs: list[Output]) -> int:
-    job = _current
+_job: _Job | None = None
+
+
+def _build_issue(folder: IssueFolder) -> _IssueBuilt:
+    job = _job
     assert job is not None
-    hashes = {
-        (number, e["slug"]): e["source_sha256"]
-        for number in {o.number for o in outputs if o.kind == "article"}
-        for e in job.state.docs[number]["articles"]
-    }
-    for output in outputs:
-        data = render(job.site, job.state, output, lambda n, s: job.cache.body_html(hashes[(n, s)]))
-        job.write(output.key, data)
-    return len(outputs)
+    site = job.site
+    articles: list[Article] = []
+    findings: list[Finding] = []
+    broken: list[tuple[int, str]] = []
+    shelf = job.cache.shelf(folder.number)
+    for path in folder.files:
+        article, found = read_article(
+            path, folder.number, site, render=True, cache=shelf, where=folder.label(path)
+        )
+        findings.extend(found)
+        if article is None:
+            broken.append((folder.number, path.stem))
+        else:
+            articles.append(article)
+    shelf.save()
+    built = _IssueBuilt(folder.number, [], findings, broken, None, [])
+    built.articles = [a.without_bodies() for a in articles]
+    if folder.issue is None:
+        return built
+    invalid = {f.path for f in findings}
+    invalid.update(f.path for f in check_archive(articles, [Entry.of(a) for a in articles], broken))
+    valid = [a for a in articles if a.path not in invalid]
+    doc = issue_doc(site, folder.issue, valid, job.now)
+    if not doc["articles"]:
+        return built
+    built.doc = doc
+    bodies = {a.slug: a.body_html for a in valid}
+    state = _state(site, {folder.number: doc})
+    for output in make_plan(site, State(None), state, [folder.number]).write:
+        if output.kind in PER_ISSUE:
+            job.write(output.key, render(site, state, output, lambda _n, slug: bodies[slug]))
+            built.written.append(output.key)
+    return built
 
 
-def _count(done: Iterable[int], tick: Callable[[], object] | None) -> None:
-    for count in done:
-        for _ in range(count if tick else 0):
-            tick()  # type: ignore[misc]
+def _built(folders: list[IssueFolder], workers: int, parallel: bool) -> Iterator[_IssueBuilt]:
+    if not parallel:
+        yield from map(_build_issue, folders)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(_build_issue, folders)
 
 
 @contextmanager
@@ -112,52 +175,65 @@ def build_site(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
-    global _current
+    global _job
     now = now or dt.datetime.now(dt.UTC)
     workers = workers or os.cpu_count() or 1
     site_config = (content / "site.yml").read_bytes() if (content / "site.yml").is_file() else b""
+    archive, folders = open_archive(content)
+    report = BuildReport(findings=archive.findings)
+    site = archive.site
+    if site is None:
+        return report
+    out.mkdir(parents=True, exist_ok=True)
+    before = _files_under(out)
+    written: set[str] = set()
+    docs: dict[int, index.Doc] = {}
+    broken: list[tuple[int, str]] = []
+    total = sum(len(f.files) for f in folders)
+    tick = progress("building", total) if progress else None
     with _cache_folder(cache_dir) as folder:
-        cache = ArticleCache(folder, site_config)
-        total = sum(1 for _ in content.glob("issues/*/*.md"))
-        archive = load_archive(
-            content,
-            keep_bodies=False,
-            render=True,
-            cache=cache,
-            workers=workers,
-            on_progress=progress("reading", total) if progress else None,
-        )
-        report = BuildReport(findings=archive.findings)
-        site = archive.site
-        if site is None:
-            return report
-        state = published_state(site, archive, now)
-        plan = make_plan(site, State(None), state, state.docs)
-        report.articles = sum(1 for a in archive.articles if a.is_public(now))
-        report.skipped = len(archive.articles) - report.articles
-
-        out.mkdir(parents=True, exist_ok=True)
-        before = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
-        _current = job = _Pass(site, state, cache, out)
-        written = set()
+        _job = job = _Job(site, ArticleCache(folder, site_config), out, now)
+        try:
+            parallel = workers > 1 and total >= PARALLEL_FROM
+            for built in _built(folders, workers, parallel):
+                archive.files_checked += len(built.articles) + len(built.broken)
+                archive.articles.extend(built.articles)
+                archive.findings.extend(built.findings)
+                broken.extend(built.broken)
+                written.update(built.written)
+                if built.doc is not None:
+                    docs[built.number] = built.doc
+                for _ in range(len(built.articles) + len(built.broken) if tick else 0):
+                    tick()  # type: ignore[misc]
+        finally:
+            _job = None
+        settle(archive, broken)
+        state = _state(site, docs)
+        # Only the site-wide listings are left: the plan of no touched issue is exactly them.
+        for output in make_plan(site, State(None), state, []).write:
+            job.write(output.key, render(site, state, output, _no_body))
+            written.add(output.key)
         for path, data in site_files(site).items():
             job.write(path.lstrip("/"), data)
             written.add(path.lstrip("/"))
-        tick = progress("writing", len(plan.write)) if progress else None
-        size = 100
-        chunks = [plan.write[i : i + size] for i in range(0, len(plan.write), size)]
-        try:
-            if workers > 1 and len(plan.write) >= PARALLEL_FROM:
-                context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                    _count(pool.map(_render_chunk, chunks), tick)
-            else:
-                _count(map(_render_chunk, chunks), tick)
-        finally:
-            _current = None
-    written.update(o.key for o in plan.write)
+    report.articles = sum(1 for a in archive.articles if a.is_public(now))
+    report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)
     for stale in sorted(before - written):
         (out / stale).unlink()
         report.removed += 1
     return report
+
+
+def _files_under(root: Path) -> set[str]:
+    # os.walk reads file types from the directory entries; rglob + is_file stats each file.
+    top = str(root)
+    found: set[str] = set()
+    for folder, _dirs, names in os.walk(top):
+        prefix = folder[len(top) + 1 :] + "/" if folder != top else ""
+        found.update(prefix + name for name in names)
+    return found
+
+
+def _no_body(number: int, slug: str) -> str:
+    raise AssertionError(f"a site-wide listing asked for the body of {number}/{slug}")

@@ -108,9 +108,23 @@ def assets() -> Assets:
     return Assets(_fingerprinted("site.css"), _fingerprinted("favicon.svg"))
 
 
+class _Environment(jinja2.Environment):
+    """Templates read plain dicts: ``a.title`` looks up the key before the attribute.
+
+    Jinja tries the attribute first and catches the AttributeError, which on ~65 lookups a
+    page was a tenth of the time it takes to render one. A dict's methods (``items``) are
+    still found when no key has their name.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    return _Environment(
         loader=jinja2.PackageLoader("broadsheet", "templates"),
         autoescape=True,
         trim_blocks=True,
@@ -120,9 +134,12 @@ def _environment() -> jinja2.Environment:
     )
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json_ld(value: Any) -> str:
     # Inside <script>, "</" would end the element: escape the characters that could.
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _JSON.encode(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -7,7 +7,6 @@ from xml.etree import ElementTree as ET
 
 from . import urls
 from .index import Doc, in_language
-from .markup import xml_document
 from .site import Site
 
 FEED_SIZE = 50
@@ -35,6 +34,12 @@ def latest_entries(docs: Iterable[Doc], language: str, size: int = FEED_SIZE) ->
 def shown(entry: Doc) -> tuple[object, ...]:
     translations = sorted(t["url"] for t in entry["translations"].values())
     return (*(entry.get(key) for key in SHOWN), translations)
+
+
+def _document(root: ET.Element) -> bytes:
+    ET.indent(root)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body + b"\n"
 
 
 def render_feed(site: Site, language: str, entries: list[Doc]) -> bytes:
@@ -82,4 +87,4 @@ def render_feed(site: Site, language: str, entries: list[Doc]) -> bytes:
         if item["section"]:
             add(entry, "category", term=item["section"])
         add(entry, "summary", item["summary"])
-    return xml_document(feed)
+    return _document(feed)

@@ -1,66 +1,77 @@
-"""Sitemaps: one per issue, so a commit rewrites only its issue's, and an index of them."""
+"""Sitemaps: one per issue, so a commit rewrites only its issue's, and an index of them.
+
+Written as text rather than through ElementTree: a full build writes one per issue, and
+serialising the tree cost more than rendering the issue's front pages.
+"""
 
 from __future__ import annotations
 
-from xml.etree import ElementTree as ET
+from collections.abc import Iterable
 
 from . import urls
 from .index import Doc
-from .markup import xml_document
 from .site import Site
 
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"
+DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
-def _url(urlset: ET.Element, loc: str, alternates: dict[str, str], lastmod: str | None) -> None:
-    url = ET.SubElement(urlset, f"{{{NS}}}url")
-    ET.SubElement(url, f"{{{NS}}}loc").text = loc
+def _text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(value: str) -> str:
+    return _text(value).replace('"', "&quot;")
+
+
+def _url(loc: str, alternates: dict[str, str], lastmod: str | None) -> str:
+    lines = ["  <url>", f"    <loc>{_text(loc)}</loc>"]
     if lastmod:
-        ET.SubElement(url, f"{{{NS}}}lastmod").text = lastmod
+        lines.append(f"    <lastmod>{_text(lastmod)}</lastmod>")
     if len(alternates) > 1:
-        for lang, href in sorted(alternates.items()):
-            ET.SubElement(url, f"{{{XHTML}}}link", rel="alternate", hreflang=lang, href=href)
+        lines.extend(
+            f'    <xhtml:link rel="alternate" hreflang="{_attr(lang)}" href="{_attr(href)}" />'
+            for lang, href in sorted(alternates.items())
+        )
+    lines.append("  </url>")
+    return "\n".join(lines)
 
 
-def _urlset() -> ET.Element:
-    ET.register_namespace("", NS)
-    ET.register_namespace("xhtml", XHTML)
-    return ET.Element(f"{{{NS}}}urlset")
+def _urlset(entries: Iterable[str]) -> bytes:
+    head = f'<urlset xmlns="{NS}" xmlns:xhtml="{XHTML}">'
+    return (DECLARATION + "\n".join([head, *entries, "</urlset>"]) + "\n").encode()
 
 
 def render_issue_sitemap(site: Site, doc: Doc) -> bytes:
-    urlset = _urlset()
     languages = [
         lang for lang in site.languages if any(e["language"] == lang for e in doc["articles"])
     ]
     issue_urls = {lang: doc["urls"][lang] for lang in languages}
-    for lang in languages:
-        _url(urlset, issue_urls[lang], issue_urls, doc["date"])
+    entries = [_url(issue_urls[lang], issue_urls, doc["date"]) for lang in languages]
     for entry in doc["articles"]:
         alternates = {entry["language"]: entry["url"]}
         alternates.update({lang: t["url"] for lang, t in entry["translations"].items()})
-        _url(urlset, entry["url"], alternates, entry["published"][:10])
-    return xml_document(urlset)
+        entries.append(_url(entry["url"], alternates, entry["published"][:10]))
+    return _urlset(entries)
 
 
 def render_site_sitemap(site: Site) -> bytes:
-    urlset = _urlset()
+    entries: list[str] = []
     for make in (urls.home, urls.archive):
         alternates = {lang: urls.absolute(site.base_url, make(lang)) for lang in site.languages}
-        for lang in site.languages:
-            _url(urlset, alternates[lang], alternates, None)
-    return xml_document(urlset)
+        entries.extend(_url(alternates[lang], alternates, None) for lang in site.languages)
+    return _urlset(entries)
 
 
 def render_sitemap_index(site: Site, issues: Doc) -> bytes:
-    ET.register_namespace("", NS)
-    root = ET.Element(f"{{{NS}}}sitemapindex")
-    entries = [(urls.SITE_SITEMAP, None)]
-    entries += [(urls.sitemap(s["number"]), s["date"]) for s in issues["issues"]]
-    for path, lastmod in entries:
-        sitemap = ET.SubElement(root, f"{{{NS}}}sitemap")
-        ET.SubElement(sitemap, f"{{{NS}}}loc").text = urls.absolute(site.base_url, path)
+    listed: list[tuple[str, str | None]] = [(urls.SITE_SITEMAP, None)]
+    listed += [(urls.sitemap(s["number"]), s["date"]) for s in issues["issues"]]
+    lines = [f'<sitemapindex xmlns="{NS}">']
+    for path, lastmod in listed:
+        lines += ["  <sitemap>", f"    <loc>{_text(urls.absolute(site.base_url, path))}</loc>"]
         if lastmod:
-            ET.SubElement(sitemap, f"{{{NS}}}lastmod").text = lastmod
-    return xml_document(root)
+            lines.append(f"    <lastmod>{_text(lastmod)}</lastmod>")
+        lines.append("  </sitemap>")
+    lines.append("</sitemapindex>")
+    return (DECLARATION + "\n".join(lines) + "\n").encode()

@@ -101,6 +101,31 @@ def test_feed_and_sitemap_stay_well_formed_xml(doc: index.Doc) -> None:
     ET.fromstring(sitemap.render_issue_sitemap(SITE, doc))
 
 
+def test_sitemaps_escape_what_a_base_url_may_hold(doc: index.Doc) -> None:
+    # site.yml accepts any base_url without spaces, so &, quotes and angle brackets can
+    # reach a sitemap; each must come back out of the XML exactly as written.
+    base = 'https://example.org/a&b="c"<d>'
+    site = Site(SITE.names, base, SITE.languages, SITE.sections)
+    issue = Issue(1, dt.date(2025, 7, 25), {"en": "Issue"})
+    odd = index.apply(site, index.empty(site, issue), [])
+    odd["articles"] = [
+        {**e, "url": base + e["path"], "translations": {"es": {"url": base + "/es/x/"}}}
+        for e in doc["articles"]
+    ]
+    ns = {"s": sitemap.NS, "x": sitemap.XHTML}
+    issue_map = ET.fromstring(sitemap.render_issue_sitemap(site, odd))
+    locs = [e.text for e in issue_map.findall("s:url/s:loc", ns)]
+    assert base + "/en/issues/1/evil/" in locs
+    hrefs = [e.get("href") for e in issue_map.findall("s:url/x:link", ns)]
+    assert base + "/es/x/" in hrefs
+    site_map = ET.fromstring(sitemap.render_site_sitemap(site))
+    assert base + "/en/" in [e.text for e in site_map.findall("s:url/s:loc", ns)]
+    listing = ET.fromstring(
+        sitemap.render_sitemap_index(site, index.update_issues(site, None, doc))
+    )
+    assert base + "/sitemaps/1.xml" in [e.text for e in listing.findall("s:sitemap/s:loc", ns)]
+
+
 def test_json_index_round_trips_the_text(doc: index.Doc) -> None:
     loaded = index.loads(index.dumps({k: v for k, v in doc.items() if k != "body_html"}))
     assert loaded["articles"][0]["title"] == EVIL

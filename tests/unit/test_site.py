@@ -241,9 +241,17 @@ def test_a_template_only_rebuild_reuses_typeset_bodies(
     assert files(first) == files(second)
 
 
-def test_the_parallel_build_writes_the_same_bytes(tmp_path: Path, site: Path) -> None:
-    build_site(CONTENT, tmp_path, now=NOW, workers=2)
-    assert files(tmp_path) == files(site)
+def test_the_parallel_build_writes_the_same_bytes(
+    tmp_path: Path, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo is too small for the pool to pay off, so lower the bar to use it anyway.
+    monkeypatch.setattr("broadsheet.build.PARALLEL_FROM", 0)
+    cache = tmp_path / "cache"
+    report = build_site(CONTENT, tmp_path / "cold", now=NOW, workers=2, cache_dir=cache)
+    assert report.findings == [] and report.articles == 13
+    assert files(tmp_path / "cold") == files(site)
+    build_site(CONTENT, tmp_path / "warm", now=NOW, workers=2, cache_dir=cache)
+    assert files(tmp_path / "warm") == files(site)
 
 
 def test_summaries_default_to_the_first_paragraph(site: Path) -> None:
@@ -251,3 +259,44 @@ def test_summaries_default_to_the_first_paragraph(site: Path) -> None:
     dock = next(e for e in doc["articles"] if e["slug"] == "dockworkers-vote-to-strike")
     assert dock["summary"].startswith("Crane operators and lashers")
     assert len(typeset.shorten("word " * 100)) <= 300
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_build_reports_what_validate_reports_and_publishes_only_the_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Workers decide validity one issue at a time; the archive-wide view must agree."""
+    import shutil
+
+    from broadsheet.archive import load_archive
+
+    monkeypatch.setattr("broadsheet.build.PARALLEL_FROM", 0)
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    issue_411 = content / "issues/411"
+    # GIVEN a translation pointing at an article of another issue, a second English
+    # translation of one original, and an article whose front matter is broken
+    (issue_411 / "orphan-translation.md").write_text(
+        "---\ntitle: Huérfana\nlanguage: es\ndate: 2025-07-11\ndateline: Leeds (England)\n"
+        "translation_of: dockworkers-vote-to-strike\n---\n\nTexto.\n"
+    )
+    (issue_411 / "second-teachers-translation.md").write_text(
+        "---\ntitle: Another\nlanguage: en\ndate: 2025-07-11\ndateline: Leeds (England)\n"
+        "translation_of: docentes-ganan-cursos-mas-chicos\n---\n\nText.\n"
+    )
+    (issue_411 / "broken.md").write_text("---\ntitle: [unclosed\n---\n\nText.\n")
+    # WHEN the site is built
+    report = build_site(content, tmp_path / "out", now=NOW, workers=workers)
+    # THEN it finds exactly what validate finds, in the same order and words
+    assert report.findings == load_archive(content).findings
+    messages = "\n".join(f.message for f in report.findings)
+    assert "is in issue 412, not 411" in messages
+    assert "already has a translation into 'en'" in messages
+    assert len({f.path for f in report.findings}) == 4  # the rival translation too
+    # AND none of the invalid articles is published, while the rest of 411 is
+    built = files(tmp_path / "out")
+    for slug in ("orphan-translation", "second-teachers-translation", "broken"):
+        assert not any(slug in name for name in built), slug
+    assert "en/issues/411/teachers-win-smaller-classes/index.html" not in built
+    assert "es/issues/411/docentes-ganan-cursos-mas-chicos/index.html" in built
+    assert "en/issues/411/a-library-run-by-its-readers/index.html" in built
