@@ -300,3 +300,26 @@ def test_a_build_reports_what_validate_reports_and_publishes_only_the_valid(
     assert "en/issues/411/teachers-win-smaller-classes/index.html" not in built
     assert "es/issues/411/docentes-ganan-cursos-mas-chicos/index.html" in built
     assert "en/issues/411/a-library-run-by-its-readers/index.html" in built
+
+
+def test_a_rebuild_over_an_old_site_writes_exactly_a_fresh_builds_bytes(tmp_path: Path) -> None:
+    """Pages are overwritten in place: one that gets shorter must not keep its old tail."""
+    import shutil
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    out = tmp_path / "out"
+    build_site(content, out, now=NOW, workers=1)
+    # GIVEN an article cut to one line, and a stray file in the output folder
+    source = content / "issues/412/dockworkers-vote-to-strike.md"
+    head, _, _ = source.read_text().partition("\n---\n")
+    source.write_text(head + "\n---\n\nShort now.\n")
+    (out / "en/issues/412/stray.html").write_text("left over")
+    # WHEN the site is rebuilt over the old output
+    report = build_site(content, out, now=NOW, workers=1)
+    # THEN it holds what a build into an empty folder holds, byte for byte
+    build_site(content, tmp_path / "fresh", now=NOW, workers=1)
+    assert files(out) == files(tmp_path / "fresh")
+    assert report.removed == 1
+    page = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
+    assert page.rstrip().endswith("</html>") and "Short now." in page
