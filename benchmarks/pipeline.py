@@ -6,33 +6,39 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from broadsheet.adapters.cdn import MemoryCDN
-from broadsheet.adapters.store import MemoryStore
+from broadsheet.adapters.store import MemoryStore, ObjectStore, S3Store, Stored
+from broadsheet.local.devstack import free_port
 from broadsheet.manifest import Change, Manifest, blob_key
 from broadsheet.pipeline import Buckets, publish_through
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
-def _blob(store: MemoryStore, data: bytes) -> str:
+def _blob(store: ObjectStore, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     store.put(blob_key(digest), data)
     return digest
 
 
 def _first_publish(content: Path, buckets: Buckets) -> None:
-    store = buckets.sources
-    assert isinstance(store, MemoryStore)
     changes = [
-        Change("A", str(p.relative_to(content)), _blob(store, p.read_bytes()))
+        Change("A", str(p.relative_to(content)), _blob(buckets.sources, p.read_bytes()))
         for p in sorted(content.rglob("*"))
         if p.is_file()
     ]
@@ -40,12 +46,89 @@ def _first_publish(content: Path, buckets: Buckets) -> None:
     publish_through(manifest, buckets, MemoryCDN(), NOW)
 
 
-def one_article_commits(content: Path, runs: int) -> dict[str, Any]:
-    buckets = Buckets(MemoryStore(), MemoryStore())
-    _first_publish(content, buckets)
-    # The in-memory buckets hold the whole archive in this process; in Lambda it lives in
-    # S3. Frozen, the garbage collector stops walking it on every collection, which would
-    # otherwise charge the archive's size to each publish.
+@contextmanager
+def _moto_server() -> Iterator[str]:
+    """moto's S3 in a process of its own, so its work is not charged to the publish."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def _seed_s3(endpoint: str, archive: Buckets) -> None:
+    """Buckets in the moto server holding every object of ``archive`` (in memory)."""
+    client = _s3_client(endpoint)
+    for name, memory in (("sources", archive.sources), ("site", archive.site)):
+        assert isinstance(memory, MemoryStore)
+        client.create_bucket(Bucket=name)
+        store = S3Store(client, name)
+        with ThreadPoolExecutor(8) as pool:
+            for _ in pool.map(partial(_copy, store), list(memory.objects.items())):
+                pass
+
+
+def _copy(store: S3Store, item: tuple[str, Stored]) -> None:
+    store.put(item[0], item[1].body, metadata=item[1].metadata)
+
+
+def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[str, Any]:
+    """Publish ``runs`` one-article commits into an archive already published.
+
+    With ``s3`` the archive is in S3 (moto server, a process of its own) and the commits
+    are published from a fresh process that never held it, through boto3, as a Lambda
+    container would: the CPU figure is that process's own, requests and all. Otherwise
+    the in-memory adapters hold the whole archive in this process.
+    """
+    memory = Buckets(MemoryStore(), MemoryStore())
+    _first_publish(content, memory)
+    if not s3:
+        return _commits(memory, content, runs)
+    with _moto_server() as endpoint:
+        _seed_s3(endpoint, memory)
+        del memory
+        measured = subprocess.run(
+            [sys.executable, "-m", "benchmarks.pipeline", endpoint, str(content), str(runs)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    figures: dict[str, Any] = json.loads(measured.stdout)
+    return figures
+
+
+def _commits(buckets: Buckets, content: Path, runs: int) -> dict[str, Any]:
+    # Objects that live for the whole run (the in-memory archive, boto3's models) are
+    # frozen out of the garbage collector, which would otherwise walk them on every
+    # collection and charge the archive's size to each publish.
     gc.collect()
     gc.freeze()
     latest = max(int(p.name) for p in (content / "issues").iterdir())
@@ -56,7 +139,6 @@ def one_article_commits(content: Path, runs: int) -> dict[str, Any]:
         # An edit of the last paragraph: the body changes, the summary does not.
         data = (original + f"\nA correction, number {run}.\n").encode()
         store = buckets.sources
-        assert isinstance(store, MemoryStore) and isinstance(buckets.site, MemoryStore)
         change = Change("M", str(target.relative_to(content)), _blob(store, data))
         context = {
             "site.yml": _blob(store, (content / "site.yml").read_bytes()),
@@ -68,11 +150,11 @@ def one_article_commits(content: Path, runs: int) -> dict[str, Any]:
             f"{run + 1:040d}", run + 2, None, "bench", NOW.isoformat(), (change,), context
         )
         cdn = MemoryCDN()
-        store.requests = buckets.site.requests = 0
+        _counted(store).requests = _counted(buckets.site).requests = 0
         started = time.process_time()
         publish_through(manifest, buckets, cdn, NOW)
         cpu.append((time.process_time() - started) * 1000)
-        requests.append(store.requests + buckets.site.requests)
+        requests.append(_counted(store).requests + _counted(buckets.site).requests)
         paths.append(sum(len(p) for p in cdn.invalidations.values()))
     gc.unfreeze()
     return {
@@ -85,8 +167,27 @@ def one_article_commits(content: Path, runs: int) -> dict[str, Any]:
     }
 
 
+def _counted(store: ObjectStore) -> MemoryStore | S3Store:
+    assert isinstance(store, MemoryStore | S3Store)
+    return store
+
+
 def package_size(package: Path) -> float:
     return round(sum(p.stat().st_size for p in package.rglob("*") if p.is_file()) / 1e6, 2)
+
+
+def compiled_copy(package: Path, folder: Path) -> Path:
+    """The package as ``make build`` ships it when it can compile bytecode for the runtime.
+
+    Lambda runs Python 3.12; this machine has only its own Python, so the copy is compiled
+    by it: the same mechanism, measured with this interpreter's bytecode.
+    """
+    from broadsheet.local.package import compile_bytecode
+
+    copy = folder / "package-compiled"
+    shutil.copytree(package, copy)
+    compile_bytecode(copy, sys.executable)
+    return copy
 
 
 def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
@@ -103,7 +204,7 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
     }
     if package is not None:
         # The package first on the path; as in Lambda, where /var/task is read-only, no
-        # bytecode is cached for it between cold starts.
+        # bytecode is written for it between cold starts: only what it ships is used.
         env["PYTHONPATH"] = str(package)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     figures = {}
@@ -115,8 +216,11 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
             if package is not None
             else ""
         )
+        # Lambda's Python has no awscrt; only the index function gets it, from its layer.
+        # (botocore imports it whenever it is found, as it is in this virtualenv.)
+        no_crt = "import sys; sys.modules['awscrt'] = None; " if stage != "index" else ""
         code = (
-            "import time; t = time.perf_counter(); "
+            no_crt + "import time; t = time.perf_counter(); "
             f"import broadsheet.handlers.{stage} as h; h.runtime().buckets; "
             "print((time.perf_counter() - t) * 1000); " + origin
         )
@@ -134,3 +238,11 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         ]
         figures[stage] = round(statistics.median(samples), 1)
     return figures
+
+
+if __name__ == "__main__":
+    # The measuring half of one_article_commits(s3=True): a fresh process, as Lambda's.
+    endpoint, content, runs = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    client = _s3_client(endpoint)
+    figures = _commits(Buckets(S3Store(client, "sources"), S3Store(client, "site")), content, runs)
+    print(json.dumps(figures))

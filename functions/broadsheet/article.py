@@ -13,7 +13,6 @@ from .findings import FindingSink
 from .issue import MAX_SLUG, SLUG
 from .reader import decode_source, read_front_matter
 from .site import Site
-from .typeset import typeset
 
 ARTICLE_KEYS = (
     "title",
@@ -185,6 +184,9 @@ def parse_article(
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
     sink.findings.extend(local.findings)
     language = str(values.get("language") or site.default_language)
+    # Imported here: markdown-it is for the stages that typeset, not for every cold start.
+    from .typeset import typeset
+
     body = typeset(front.body, front.body_line, language, sink, render=render)
     if (
         sink

@@ -235,7 +235,7 @@ def test_a_template_only_rebuild_reuses_typeset_bodies(
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached body was parsed again")
 
-    monkeypatch.setattr("broadsheet.article.typeset", no_parsing)
+    monkeypatch.setattr("broadsheet.typeset.typeset", no_parsing)
     report = build_site(CONTENT, second, now=NOW, cache_dir=cache, workers=1)
     assert report.findings == [] and report.articles == 13
     assert files(first) == files(second)
