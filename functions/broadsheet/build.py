@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,27 +77,22 @@ class _Job:
     cache: ArticleCache
     out: Path
     now: dt.datetime
-    existing: set[str]  # files already in ``out``: their folders need no mkdir
-
-    def __post_init__(self) -> None:
-        self.root = str(self.out) + "/"
-        self.made = {key.rpartition("/")[0] for key in self.existing}
+    made: set[str] = field(default_factory=set)
 
     def write(self, key: str, data: bytes) -> None:
         folder = key.rpartition("/")[0]
         if folder not in self.made:
-            os.makedirs(self.root + folder, exist_ok=True)
+            os.makedirs(f"{self.out}/{folder}", exist_ok=True)
             self.made.add(folder)
         # A rebuild overwrites each page in place and then cuts it to length: truncating
         # first frees and reallocates every block, five times slower on this file system,
         # and Path.write_bytes makes twice the system calls. A build writes 10,000 pages.
-        fd = os.open(self.root + key, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(f"{self.out}/{key}", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if key in self.existing:
-                os.ftruncate(fd, len(data))
+            os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
 
@@ -190,17 +185,22 @@ def build_site(
     if site is None:
         return report
     out.mkdir(parents=True, exist_ok=True)
-    before = _files_under(out)
+    # What is already there is only needed at the end (to remove what is stale): walking
+    # 10,000 folders takes half a second, so a thread does it while the workers render,
+    # started once they are forked (forking a process that runs a thread is unsafe).
+    walker = ThreadPoolExecutor(1)
+    found: Future[set[str]] | None = None
     written: set[str] = set()
     docs: dict[int, index.Doc] = {}
     broken: list[tuple[int, str]] = []
     total = sum(len(f.files) for f in folders)
     tick = progress("building", total) if progress else None
     with _cache_folder(cache_dir) as folder:
-        _job = job = _Job(site, ArticleCache(folder, site_config), out, now, before)
+        _job = job = _Job(site, ArticleCache(folder, site_config), out, now)
         try:
             parallel = workers > 1 and total >= PARALLEL_FROM
             for built in _built(folders, workers, parallel):
+                found = found or walker.submit(_files_under, out)
                 archive.files_checked += len(built.articles) + len(built.broken)
                 archive.articles.extend(built.articles)
                 archive.findings.extend(built.findings)
@@ -224,6 +224,8 @@ def build_site(
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)
+    before = (found or walker.submit(_files_under, out)).result()
+    walker.shutdown()
     for stale in sorted(before - written):
         (out / stale).unlink()
         report.removed += 1
