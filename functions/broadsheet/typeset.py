@@ -172,26 +172,24 @@ def _check(tokens: Sequence[Token], body_line: int, sink: FindingSink) -> None:
             continue
         children = token.children
         for index, child in enumerate(children):
-            line = _inline_line(token, children, index, body_line)
             if child.type == "html_inline":
-                sink.add(
-                    line,
-                    1,
-                    None,
-                    f"raw HTML is not allowed ({_snippet(child.content)}): write Markdown instead",
+                problem = (
+                    f"raw HTML is not allowed ({_snippet(child.content)}): write Markdown instead"
                 )
             elif child.type in {"link_open", "image"}:
                 what, attr = ("link", "href") if child.type == "link_open" else ("image", "src")
                 url = str(child.attrs.get(attr, ""))
                 scheme = link_scheme(url)
-                if scheme is not None and scheme not in ALLOWED_SCHEMES:
-                    sink.add(
-                        line,
-                        1,
-                        None,
-                        f"{what} '{_snippet(url)}' uses the scheme '{scheme}:'; only http, "
-                        "https and mailto are allowed",
-                    )
+                if scheme is None or scheme in ALLOWED_SCHEMES:
+                    continue
+                problem = (
+                    f"{what} '{_snippet(url)}' uses the scheme '{scheme}:'; only http, "
+                    "https and mailto are allowed"
+                )
+            else:
+                continue
+            # Counted only for a finding: the line costs a walk over the children before.
+            sink.add(_inline_line(token, children, index, body_line), 1, None, problem)
 
 
 def first_paragraph_text(tokens: Sequence[Token]) -> str:
