@@ -201,7 +201,6 @@ def build_site(
             parallel = workers > 1 and total >= PARALLEL_FROM
             for built in _built(folders, workers, parallel):
                 found = found or walker.submit(_files_under, out)
-                archive.files_checked += len(built.articles) + len(built.broken)
                 archive.articles.extend(built.articles)
                 archive.findings.extend(built.findings)
                 broken.extend(built.broken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -323,3 +324,34 @@ def test_a_rebuild_over_an_old_site_writes_exactly_a_fresh_builds_bytes(tmp_path
     assert report.removed == 1
     page = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
     assert page.rstrip().endswith("</html>") and "Short now." in page
+
+
+def test_the_article_cache_survives_a_damaged_shelf_and_forgets_deleted_articles(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    content, cache = tmp_path / "content", tmp_path / "cache"
+    shutil.copytree(CONTENT, content)
+    build_site(content, tmp_path / "first", now=NOW, cache_dir=cache, workers=1)
+    shelves = {p.name: p for p in cache.glob("articles-*/issue-*.json")}
+    assert sorted(shelves) == ["issue-410.json", "issue-411.json", "issue-412.json"]
+    # GIVEN one shelf damaged and one article deleted
+    shelves["issue-411.json"].write_text("[not, a shelf")
+    deleted = content / "issues/412/dockworkers-vote-to-strike.md"
+    deleted_hash = hashlib.sha256(deleted.read_bytes()).hexdigest()
+    assert deleted_hash in json.loads(shelves["issue-412.json"].read_text())
+    deleted.unlink()
+    # WHEN the site is built again
+    report = build_site(content, tmp_path / "second", now=NOW, cache_dir=cache, workers=1)
+    # THEN the damaged shelf is rebuilt, and the deleted article's entry is gone
+    assert report.findings == []
+    rebuilt = json.loads(shelves["issue-411.json"].read_text())
+    assert len(rebuilt) == len(list((content / "issues/411").glob("*.md")))
+    kept = json.loads(shelves["issue-412.json"].read_text())
+    assert deleted_hash not in kept
+    assert len(kept) == len(list((content / "issues/412").glob("*.md")))
+    assert (
+        files(tmp_path / "second")["en/issues/411/index.html"]
+        == files(tmp_path / "first")["en/issues/411/index.html"]
+    )
