@@ -88,20 +88,20 @@ def test_a_new_article_in_the_latest_issue(state: State) -> None:
         url="https://broadsheet.example.org/en/issues/412/port-of-genoa/",
         source="issues/412/port-of-genoa.md",
     )
-    changed = paths(state, commit(state, 412, [new]), 412)
-    assert "/en/issues/412/port-of-genoa/" in changed
-    assert {
+    assert paths(state, commit(state, 412, [new]), 412) == {
+        "/en/issues/412/port-of-genoa/",
+        # the articles beside it in the issue: their previous/next links now name it
+        "/en/issues/412/dockworkers-vote-to-strike/",
+        "/en/issues/412/rent-strike-enters-third-month/",
         "/en/issues/412/",
         "/en/",
         "/",
         "/en/feed.xml",
+        "/en/archive/",  # the issue's article count
         "/sitemaps/412.xml",
         "/api/v1/issues/412.json",
         "/api/v1/issues.json",
-        "/en/archive/",
-    } <= changed
-    assert not any(p.startswith("/es/") for p in changed)
-    assert "/sitemap.xml" not in changed
+    }  # nothing in Spanish, and not the site-wide sitemap
 
 
 def test_a_new_article_in_an_old_issue_leaves_the_front_page_alone(state: State) -> None:
@@ -114,29 +114,36 @@ def test_a_new_article_in_an_old_issue_leaves_the_front_page_alone(state: State)
         source="issues/410/letters.md",
         published="2025-06-20T00:00:00Z",
     )
-    changed = paths(state, commit(state, 410, [new]), 410)
-    assert {
+    assert paths(state, commit(state, 410, [new]), 410) == {
         "/en/issues/410/letters/",
+        "/en/issues/410/why-we-print/",  # its neighbour
         "/en/issues/410/",
-        "/api/v1/issues/410.json",
-        "/api/v1/issues.json",
+        "/en/feed.xml",
         "/en/archive/",
         "/sitemaps/410.xml",
-    } <= changed
-    assert "/en/" not in changed and "/" not in changed
+        "/api/v1/issues/410.json",
+        "/api/v1/issues.json",
+    }  # not /en/ nor /: they show the latest issue, 412
 
 
 def test_a_delete_unpublishes_the_page_and_updates_every_listing(state: State) -> None:
     after = commit(state, 412, removals=[("en", "dockworkers-vote-to-strike")])
     plan = make_plan(SITE, state, after, [412])
     assert [o.path for o in plan.delete] == ["/en/issues/412/dockworkers-vote-to-strike/"]
-    assert {
+    assert set(plan.paths) == {
+        "/en/issues/412/dockworkers-vote-to-strike/",
+        # its neighbours' previous/next links
+        "/en/issues/412/fascist-deportations-provoke-resistance/",
+        "/en/issues/412/rent-strike-enters-third-month/",
         "/en/issues/412/",
         "/en/",
+        "/",
         "/en/feed.xml",
+        "/en/archive/",
         "/sitemaps/412.xml",
+        "/api/v1/issues/412.json",
         "/api/v1/issues.json",
-    } <= set(plan.paths)
+    }
 
 
 def test_a_rename_deletes_the_old_page_and_writes_the_new(state: State) -> None:
@@ -150,6 +157,15 @@ def test_a_rename_deletes_the_old_page_and_writes_the_new(state: State) -> None:
     plan = make_plan(SITE, state, after, [411])
     assert [o.slug for o in plan.delete] == ["a-library-run-by-its-readers"]
     assert Output("article", "en", 411, "the-readers-library") in plan.write
+    assert set(plan.paths) == {
+        "/en/issues/411/the-readers-library/",
+        "/en/issues/411/a-library-run-by-its-readers/",
+        "/en/issues/411/teachers-win-smaller-classes/",  # its neighbour's link
+        "/en/issues/411/",
+        "/en/feed.xml",
+        "/sitemaps/411.xml",
+        "/api/v1/issues/411.json",
+    }  # as many articles as before: the archive and issues.json stay
 
 
 def test_a_translation_added_links_both_ways(state: State) -> None:
@@ -163,16 +179,21 @@ def test_a_translation_added_links_both_ways(state: State) -> None:
         path="/es/issues/412/estibadores-votan-la-huelga/",
         url="https://broadsheet.example.org/es/issues/412/estibadores-votan-la-huelga/",
     )
-    changed = paths(state, commit(state, 412, [spanish]), 412)
-    assert {
+    assert paths(state, commit(state, 412, [spanish]), 412) == {
         "/es/issues/412/estibadores-votan-la-huelga/",
         "/en/issues/412/dockworkers-vote-to-strike/",  # gains its "also in" link
         "/en/feed.xml",  # the feed entry gains an hreflang alternate
+        # its Spanish neighbours' previous/next links
+        "/es/issues/412/deportaciones-fascistas-provocan-resistencia/",
+        "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/",
         "/es/issues/412/",
         "/es/",
         "/es/feed.xml",
+        "/es/archive/",
         "/sitemaps/412.xml",
-    } <= changed
+        "/api/v1/issues/412.json",
+        "/api/v1/issues.json",
+    }  # nothing else in English: "/" and "/en/" list no translations
 
 
 def test_a_republished_commit_plans_nothing(state: State) -> None:
@@ -183,8 +204,13 @@ def test_a_republished_commit_plans_nothing(state: State) -> None:
 def test_the_work_is_bounded_to_the_touched_issue(state: State) -> None:
     edited = entry_of(state, 410, "why-we-print")
     edited["title"] = "Why paper"
-    changed = paths(state, commit(state, 410, [edited]), 410)
-    assert not any("/issues/411/" in p or "/issues/412/" in p for p in changed)
+    assert paths(state, commit(state, 410, [edited]), 410) == {
+        "/en/issues/410/why-we-print/",
+        "/en/issues/410/bus-drivers-reclaim-the-timetable/",  # its neighbour
+        "/en/issues/410/",
+        "/en/feed.xml",
+        "/api/v1/issues/410.json",
+    }  # nothing of issues 411 and 412
 
 
 def test_invalidation_collapses_an_issue_folder_into_one_wildcard() -> None:
