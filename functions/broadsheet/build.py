@@ -128,8 +128,9 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         else:
             articles.append(article)
     shelf.save()
-    built = _IssueBuilt(folder.number, [], findings, broken, None, [])
-    built.articles = [a.without_bodies() for a in articles]
+    built = _IssueBuilt(
+        folder.number, [a.without_bodies() for a in articles], findings, broken, None, []
+    )
     if folder.issue is None:
         return built
     invalid = {f.path for f in findings}

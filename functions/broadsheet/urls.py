@@ -51,15 +51,6 @@ def object_key(path: str) -> str:
     return key + "index.html" if key == "" or key.endswith("/") else key
 
 
-def path_of_key(key: str) -> str:
-    """The inverse of ``object_key``: the URL readers use for a stored object."""
-    if key == "index.html":
-        return "/"
-    if key.endswith("/index.html"):
-        return "/" + key[: -len("index.html")]
-    return "/" + key
-
-
 def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 

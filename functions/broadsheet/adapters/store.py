@@ -21,6 +21,8 @@ class Stored:
 
 
 class ObjectStore(Protocol):
+    requests: int  # requests made so far: what a commit costs in S3 calls
+
     def get(self, key: str) -> Stored | None: ...
 
     def put(
