@@ -182,7 +182,16 @@ def _site(buckets: Buckets, manifest: Manifest, sink: FindingSink) -> Site | Non
 
 
 def validate_commit(manifest: Manifest, buckets: Buckets) -> tuple[Report, dict[str, Any] | None]:
-    """Check a commit; returns its report and the message for render (None: nothing to do)."""
+    """Check a commit and keep its report; returns the report and the message for render
+    (None: nothing to do)."""
+    report, message = _validate(manifest, buckets)
+    buckets.sources.put(
+        report_key(manifest.commit), report.to_json(), content_type="application/json"
+    )
+    return report, message
+
+
+def _validate(manifest: Manifest, buckets: Buckets) -> tuple[Report, dict[str, Any] | None]:
     report = Report(manifest.commit, manifest.sequence)
     known: dict[str, str] = {}  # source path -> language, for renamed articles' old pages
     accepted: dict[str, Article] = {}
@@ -580,9 +589,6 @@ def publish_through(
 ) -> dict[str, Any]:
     """Run all four stages in this process, in order: what the queues do in the cloud."""
     report, message = validate_commit(manifest, buckets)
-    buckets.sources.put(
-        report_key(manifest.commit), report.to_json(), content_type="application/json"
-    )
     if message is None:
         return {"report": report, "paths": [], "invalidation": None}
     indexed = index_commit(render_commit(message, buckets, now), buckets, redirects)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..manifest import Manifest
-from ..pipeline import Retry, report_key, validate_commit, write_status
+from ..pipeline import Retry, validate_commit, write_status
 from .common import powertools, runtime, sqs_handler, stage_latency
 
 logger, metrics = powertools("validate")
@@ -24,9 +24,6 @@ def work(job: dict[str, Any]) -> dict[str, Any]:
     manifest = Manifest.from_json(stored.body)
     with stage_latency(metrics, "validate"):
         report, message = validate_commit(manifest, run.buckets)
-    run.buckets.sources.put(
-        report_key(manifest.commit), report.to_json(), content_type="application/json"
-    )
     rejected = sorted({f.path for f in report.findings})
     for finding in report.findings:
         logger.warning("finding", extra={"finding": str(finding)})
