@@ -68,17 +68,18 @@ def read_file(path: Path) -> bytes:
 
 
 def read_article(
+    folder: IssueFolder,
     path: Path,
-    number: int,
     site: Site,
     *,
-    render: bool = False,
-    cache: Shelf | None = None,
+    shelf: Shelf | None = None,
     keep_body: bool = True,
-    where: str | None = None,
 ) -> tuple[Article | None, list[Finding]]:
-    """One article checked on its own (a cache hit skips the work), with its findings."""
-    where = where or label(path)
+    """One article of ``folder`` checked on its own, with its findings.
+
+    With a ``shelf`` it is typeset too, and kept there: a hit on the shelf skips the work.
+    """
+    where = folder.label(path)
     sink = FindingSink(where)
     try:
         data = read_file(path)
@@ -86,12 +87,14 @@ def read_article(
         return None, [Finding(where, 1, 1, None, f"cannot read the file: {error.strerror}")]
     slug = path.stem
     article = None
-    if cache is not None and check_slug(slug) is None:
-        article = cache.get(source_hash(data), where, slug)
+    if shelf is not None and check_slug(slug) is None:
+        article = shelf.get(source_hash(data), where, slug)
     if article is None:
-        article = parse_article(where, data, number, slug, site, sink, render=render)
-        if article is not None and cache is not None and render:
-            cache.put(article)
+        article = parse_article(
+            where, data, folder.number, slug, site, sink, render=shelf is not None
+        )
+        if article is not None and shelf is not None:
+            shelf.put(article)
     if article is not None and not keep_body:
         article = article.without_bodies()
     return article, sink.findings
@@ -106,9 +109,7 @@ class _Job:
 
 
 def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
-    folder = job.folder
-    where = folder.label(job.path)
-    return read_article(job.path, folder.number, job.site, keep_body=job.keep_body, where=where)
+    return read_article(job.folder, job.path, job.site, keep_body=job.keep_body)
 
 
 def _map(jobs: list[_Job], workers: int | None) -> Iterator[tuple[Article | None, list[Finding]]]:
