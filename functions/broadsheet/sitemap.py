@@ -7,6 +7,7 @@ serialising the tree cost more than rendering the issue's front pages.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from xml.sax.saxutils import escape
 
 from . import urls
 from .index import Doc
@@ -17,18 +18,14 @@ XHTML = "http://www.w3.org/1999/xhtml"
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
-def _text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _attr(value: str) -> str:
-    return _text(value).replace('"', "&quot;")
+    return escape(value, {'"': "&quot;"})
 
 
 def _url(loc: str, alternates: dict[str, str], lastmod: str | None) -> str:
-    lines = ["  <url>", f"    <loc>{_text(loc)}</loc>"]
+    lines = ["  <url>", f"    <loc>{escape(loc)}</loc>"]
     if lastmod:
-        lines.append(f"    <lastmod>{_text(lastmod)}</lastmod>")
+        lines.append(f"    <lastmod>{escape(lastmod)}</lastmod>")
     if len(alternates) > 1:
         lines.extend(
             f'    <xhtml:link rel="alternate" hreflang="{_attr(lang)}" href="{_attr(href)}" />'
@@ -69,9 +66,9 @@ def render_sitemap_index(site: Site, issues: Doc) -> bytes:
     listed += [(urls.sitemap(s["number"]), s["date"]) for s in issues["issues"]]
     lines = [f'<sitemapindex xmlns="{NS}">']
     for path, lastmod in listed:
-        lines += ["  <sitemap>", f"    <loc>{_text(urls.absolute(site.base_url, path))}</loc>"]
+        lines += ["  <sitemap>", f"    <loc>{escape(urls.absolute(site.base_url, path))}</loc>"]
         if lastmod:
-            lines.append(f"    <lastmod>{_text(lastmod)}</lastmod>")
+            lines.append(f"    <lastmod>{escape(lastmod)}</lastmod>")
         lines.append("  </sitemap>")
     lines.append("</sitemapindex>")
     return (DECLARATION + "\n".join(lines) + "\n").encode()
