@@ -24,8 +24,8 @@ from typing import Any
 from broadsheet.adapters.cdn import MemoryCDN
 from broadsheet.adapters.store import MemoryStore, ObjectStore, S3Store, Stored
 from broadsheet.local.devstack import free_port
-from broadsheet.manifest import Change, Manifest, blob_key
-from broadsheet.pipeline import Buckets, publish_through
+from broadsheet.pipeline.manifest import Change, Manifest, blob_key
+from broadsheet.pipeline.stages import Buckets, publish_through
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 

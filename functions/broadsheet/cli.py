@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import findings as fmt
-from .archive import label, load_archive
-from .article import check_slug
-from .build import Progress, build_site
-from .findings import Finding
-from .serve import folder_fetcher, make_server
+from broadsheet.build.archive import label, load_archive
+from broadsheet.build.full import Progress, build_site
+from broadsheet.build.serve import folder_fetcher, make_server
+from broadsheet.content import findings as fmt
+from broadsheet.content.article import check_slug
+from broadsheet.content.findings import Finding
 
 DEFAULT_CONTENT = Path("content")
 
@@ -226,13 +226,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> Any:
-    from .operations import Stack
+    from broadsheet.pipeline.operations import Stack
 
     return Stack.find(args.stack, args.endpoint_url)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .publisher import Git, PublishError, publish
+    from broadsheet.pipeline.publisher import Git, PublishError, publish
 
     stack = _stack(args)
     try:
@@ -244,7 +244,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .operations import format_status, resolve_commit, status
+    from broadsheet.pipeline.operations import format_status, resolve_commit, status
 
     stack = _stack(args)
     commit = resolve_commit(stack, args.commit)
@@ -263,7 +263,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from .operations import dead_letters, replay
+    from broadsheet.pipeline.operations import dead_letters, replay
 
     stack = _stack(args)
     if args.action == "replay":
@@ -282,7 +282,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from .operations import rebuild
+    from broadsheet.pipeline.operations import rebuild
 
     count = rebuild(_stack(args))
     print(f"rebuild: {count} issue(s) sent to the render queue", file=sys.stderr)
@@ -290,7 +290,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .local.devstack import run
+    from broadsheet.local.devstack import run
 
     return run(args.repo, args.content_dir, args.port)
 

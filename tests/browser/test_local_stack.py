@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from broadsheet.edition.viewer import SECURITY_HEADERS
 from broadsheet.local.devstack import free_port
-from broadsheet.viewer import SECURITY_HEADERS
 from tests.support.gitrepo import Repo
 
 pytestmark = pytest.mark.browser

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from broadsheet.build import build_site
-from broadsheet.serve import folder_fetcher, make_server
+from broadsheet.build.full import build_site
+from broadsheet.build.serve import folder_fetcher, make_server
 from tests.conftest import CONTENT, NOW
 
 pytestmark = pytest.mark.browser

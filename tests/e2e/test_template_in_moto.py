@@ -14,7 +14,7 @@ from broadsheet.adapters.store import S3Store
 from broadsheet.local.devstack import deploy_local, event_source
 from broadsheet.local.eventsource import LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver
-from broadsheet.publisher import Git, publish
+from broadsheet.pipeline.publisher import Git, publish
 from tests.support.aws import REGION, moto_world
 from tests.support.gitrepo import Repo
 

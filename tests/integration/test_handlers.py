@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from broadsheet.adapters.store import S3Store
-from broadsheet.publisher import Git, publish
+from broadsheet.pipeline.publisher import Git, publish
 from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from broadsheet.cli import main
-from broadsheet.operations import Stack
+from broadsheet.pipeline.operations import Stack
 from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 

@@ -9,11 +9,11 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from broadsheet import edition, feed, index, sitemap
-from broadsheet.article import parse_article
-from broadsheet.findings import FindingSink
-from broadsheet.issue import Issue
-from broadsheet.site import Section, Site
+from broadsheet.content.article import parse_article
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.issue import Issue
+from broadsheet.content.site import Section, Site
+from broadsheet.edition import feed, index, pages, sitemap
 
 SITE = Site(
     {"en": 'Tom & "Jerry" <Gazette>', "es": "Gaceta"},
@@ -70,7 +70,7 @@ def no_injected_markup(html: str) -> None:
 
 
 def test_article_page_escapes_every_field(doc: index.Doc) -> None:
-    html = edition.render_article(SITE, doc, "evil", doc["body_html"]).decode()
+    html = pages.render_article(SITE, doc, "evil", doc["body_html"]).decode()
     no_injected_markup(html)
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp;" in html
     assert "Ann &amp; Bob" in html
@@ -83,10 +83,10 @@ def test_article_page_escapes_every_field(doc: index.Doc) -> None:
 def test_listing_pages_escape_every_field(doc: index.Doc) -> None:
     issues = index.update_issues(SITE, None, doc)
     for html in (
-        edition.render_issue(SITE, doc, "en"),
-        edition.render_issue(SITE, doc, "en", home=True),
-        edition.render_archive(SITE, issues, "en"),
-        edition.render_not_found(SITE),
+        pages.render_issue(SITE, doc, "en"),
+        pages.render_issue(SITE, doc, "en", home=True),
+        pages.render_archive(SITE, issues, "en"),
+        pages.render_not_found(SITE),
     ):
         no_injected_markup(html.decode())
 
@@ -133,7 +133,7 @@ def test_json_index_round_trips_the_text(doc: index.Doc) -> None:
 
 def test_the_renderer_neutralises_raw_html_and_bad_links_even_unchecked() -> None:
     # Defence in depth: were a source to skip validation, rendering still makes it inert.
-    from broadsheet.typeset import _typesetter
+    from broadsheet.content.typeset import _typesetter
 
     html = _typesetter("en").render(
         "<script>alert(1)</script>\n\nHi <img src=x onerror=alert(2)> "

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadsheet.archive import load_archive
-from broadsheet.article import Article, parse_article
+from broadsheet.build.archive import load_archive
 from broadsheet.cli import main
-from broadsheet.findings import FindingSink
-from broadsheet.reader import YMap, read_front_matter
-from broadsheet.site import parse_site
-from broadsheet.validation import Entry, check_archive
+from broadsheet.content.article import Article, parse_article
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.reader import YMap, read_front_matter
+from broadsheet.content.site import parse_site
+from broadsheet.content.validation import Entry, check_archive
 from tests.conftest import CONTENT, CORPUS, NOW
 
 SITE = parse_site((CORPUS / "site.yml").read_bytes(), FindingSink("site.yml"))

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from broadsheet import index
 from broadsheet.adapters.cdn import MemoryCDN
 from broadsheet.adapters.store import MemoryStore
-from broadsheet.build import build_site
-from broadsheet.manifest import Manifest, manifest_key
-from broadsheet.pipeline import (
+from broadsheet.build.full import build_site
+from broadsheet.edition import index
+from broadsheet.pipeline.manifest import Manifest, manifest_key
+from broadsheet.pipeline.publisher import Git, publish
+from broadsheet.pipeline.stages import (
     Buckets,
     index_commit,
     invalidate_commit,
@@ -26,7 +27,6 @@ from broadsheet.pipeline import (
     report_key,
     validate_commit,
 )
-from broadsheet.publisher import Git, publish
 from tests.conftest import NOW
 from tests.support.gitrepo import Repo
 
@@ -249,7 +249,7 @@ def test_an_embargoed_article_is_held_back(stack: Stack) -> None:
 
 
 def test_a_rebuild_fans_out_one_message_per_issue_and_rewrites_what_differs(stack: Stack) -> None:
-    from broadsheet.pipeline import rebuild_messages
+    from broadsheet.pipeline.stages import rebuild_messages
 
     stack.buckets.site.put("en/issues/410/index.html", b"stale template output")
     stack.buckets.site.delete(

@@ -6,12 +6,12 @@ import copy
 
 import pytest
 
-from broadsheet import index
-from broadsheet.archive import load_archive
-from broadsheet.build import published_state
-from broadsheet.plan import Output, State, make_plan
-from broadsheet.site import Site
-from broadsheet.urls import invalidation_paths
+from broadsheet.build.archive import load_archive
+from broadsheet.build.full import published_state
+from broadsheet.content.site import Site
+from broadsheet.edition import index
+from broadsheet.edition.plan import Output, State, make_plan
+from broadsheet.edition.urls import invalidation_paths
 from tests.conftest import CONTENT, NOW
 
 ARCHIVE = load_archive(CONTENT)

@@ -13,12 +13,13 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import pytest
 
-from broadsheet import index, typeset, viewer
-from broadsheet.build import build_site
+from broadsheet.build.full import build_site
+from broadsheet.content import typeset
+from broadsheet.edition import index, viewer
 from tests.conftest import CONTENT, NOW, REPO
 
 GOLDEN = REPO / "tests" / "golden" / "site"
-SCHEMAS = REPO / "functions" / "broadsheet" / "schemas"
+SCHEMAS = REPO / "functions" / "broadsheet" / "edition" / "schemas"
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,7 @@ def test_a_template_only_rebuild_reuses_typeset_bodies(
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached body was parsed again")
 
-    monkeypatch.setattr("broadsheet.typeset.typeset", no_parsing)
+    monkeypatch.setattr("broadsheet.content.typeset.typeset", no_parsing)
     report = build_site(CONTENT, second, now=NOW, cache_dir=cache, workers=1)
     assert report.findings == [] and report.articles == 13
     assert files(first) == files(second)
@@ -246,7 +247,7 @@ def test_the_parallel_build_writes_the_same_bytes(
     tmp_path: Path, site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The demo is too small for the pool to pay off, so lower the bar to use it anyway.
-    monkeypatch.setattr("broadsheet.build.PARALLEL_FROM", 0)
+    monkeypatch.setattr("broadsheet.build.full.PARALLEL_FROM", 0)
     cache = tmp_path / "cache"
     report = build_site(CONTENT, tmp_path / "cold", now=NOW, workers=2, cache_dir=cache)
     assert report.findings == [] and report.articles == 13
@@ -269,9 +270,9 @@ def test_a_build_reports_what_validate_reports_and_publishes_only_the_valid(
     """Workers decide validity one issue at a time; the archive-wide view must agree."""
     import shutil
 
-    from broadsheet.archive import load_archive
+    from broadsheet.build.archive import load_archive
 
-    monkeypatch.setattr("broadsheet.build.PARALLEL_FROM", 0)
+    monkeypatch.setattr("broadsheet.build.full.PARALLEL_FROM", 0)
     content = tmp_path / "content"
     shutil.copytree(CONTENT, content)
     issue_411 = content / "issues/411"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from broadsheet import viewer
+from broadsheet.edition import viewer
 from broadsheet.local import template as sam
 
 TEMPLATE = sam.parse(sam.template_text())

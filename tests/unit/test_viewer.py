@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from broadsheet import viewer
-from broadsheet.build import build_site
+from broadsheet.build.full import build_site
+from broadsheet.build.serve import folder_fetcher, make_server
 from broadsheet.cli import main
-from broadsheet.serve import folder_fetcher, make_server
+from broadsheet.edition import viewer
 from tests.conftest import CONTENT, NOW, REPO
 
 FIXTURES = json.loads((REPO / "tests" / "fixtures" / "viewer_requests.json").read_text())

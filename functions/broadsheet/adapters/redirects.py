@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from .store import ObjectStore, PreconditionFailed
+from broadsheet.adapters.store import ObjectStore, PreconditionFailed
 
 
 class Redirects(Protocol):

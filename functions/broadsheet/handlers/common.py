@@ -29,11 +29,11 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..adapters.cdn import CloudFrontCDN
-from ..adapters.queue import SQSQueue
-from ..adapters.redirects import KeyValueStoreRedirects, ObjectRedirects, Redirects
-from ..adapters.store import S3Store
-from ..pipeline import Buckets, failure_key
+from broadsheet.adapters.cdn import CloudFrontCDN
+from broadsheet.adapters.queue import SQSQueue
+from broadsheet.adapters.redirects import KeyValueStoreRedirects, ObjectRedirects, Redirects
+from broadsheet.adapters.store import S3Store
+from broadsheet.pipeline.stages import Buckets, failure_key
 
 SERVICE = "broadsheet"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ..pipeline import index_commit, write_status
-from .common import powertools, runtime, sqs_handler, stage_latency
+from broadsheet.handlers.common import powertools, runtime, sqs_handler, stage_latency
+from broadsheet.pipeline.stages import index_commit, write_status
 
 logger, metrics = powertools("index")
 

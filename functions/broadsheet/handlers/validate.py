@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ..manifest import Manifest
-from ..pipeline import Retry, validate_commit, write_status
-from .common import powertools, runtime, sqs_handler, stage_latency
+from broadsheet.handlers.common import powertools, runtime, sqs_handler, stage_latency
+from broadsheet.pipeline.manifest import Manifest
+from broadsheet.pipeline.stages import Retry, validate_commit, write_status
 
 logger, metrics = powertools("validate")
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .eventsource import FunctionMapping, LocalEventSource
-from .stack import Deployed, Resolver, deploy
-from .template import code_zip, parse, template_text, transform
+from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
+from broadsheet.local.stack import Deployed, Resolver, deploy
+from broadsheet.local.template import code_zip, parse, template_text, transform
 
 REGION = "us-east-1"
 STACK = "broadsheet"
@@ -104,8 +104,8 @@ class LocalStack:
 
     def publish(self) -> list[str]:
         """Publish the commits since the last publish, and run them through the stages."""
-        from ..adapters.store import S3Store
-        from ..publisher import Git, publish
+        from broadsheet.adapters.store import S3Store
+        from broadsheet.pipeline.publisher import Git, publish
 
         with self.lock:
             store = S3Store(self.client("s3"), self.deployed.outputs["SourceBucketName"])
@@ -115,12 +115,12 @@ class LocalStack:
             return commits
 
     def status(self, commit: str) -> dict[str, Any]:
-        from ..operations import status
+        from broadsheet.pipeline.operations import status
 
         return status(self.stack(), commit)
 
     def stack(self) -> Any:
-        from ..operations import Stack
+        from broadsheet.pipeline.operations import Stack
 
         return Stack.from_outputs(self.deployed.outputs, self.endpoint_url)
 
@@ -137,7 +137,7 @@ class LocalStack:
 
 def status_page(stack: LocalStack) -> bytes:
     """``/_broadsheet/``: the last commits, their findings, and the dead-letter queues."""
-    from ..operations import dead_letters
+    from broadsheet.pipeline.operations import dead_letters
 
     sources = stack.deployed.outputs["SourceBucketName"]
     s3 = stack.client("s3")
@@ -219,9 +219,9 @@ def run(
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from ..adapters.redirects import ObjectRedirects
-    from ..adapters.store import S3Store
-    from ..serve import make_server
+    from broadsheet.adapters.redirects import ObjectRedirects
+    from broadsheet.adapters.store import S3Store
+    from broadsheet.build.serve import make_server
 
     started = time.perf_counter()
     try:  # the reader-facing port first: a taken port is the likeliest mistake

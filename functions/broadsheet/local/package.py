@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .template import template_text
+from broadsheet.local.template import template_text
 
 KEEP_LOCALES = {"root", "en", "es"}
 # Parts no handler uses (Powertools' API routing, parsers, feature flags…; Babel's message
@@ -44,18 +44,18 @@ import sys, datetime as dt
 sys.path[:0] = [PACKAGE]
 import broadsheet.handlers.validate, broadsheet.handlers.render
 import broadsheet.handlers.index, broadsheet.handlers.invalidate
-from broadsheet import edition, index
-from broadsheet.article import parse_article
-from broadsheet.findings import FindingSink
-from broadsheet.issue import Issue
-from broadsheet.site import Site
+from broadsheet.edition import index, pages
+from broadsheet.content.article import parse_article
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.issue import Issue
+from broadsheet.content.site import Site
 site = Site({"en": "Paper", "es": "Papel"}, "https://example.org", ("en", "es"))
 source = (b"---\\ntitle: T\\nlanguage: es\\ndate: 2025-07-25\\ndateline: X\\n---\\n\\n"
           b"A *b*[^1].\\n\\n[^1]: c\\n")
 article = parse_article("a.md", source, 1, "a", site, FindingSink("a.md"), render=True)
 issue = Issue(1, dt.date(2025, 7, 25), {})
 doc = index.apply(site, index.empty(site, issue), [index.entry(site, article)])
-page = edition.render_article(site, doc, "a", article.body_html).decode()
+page = pages.render_article(site, doc, "a", article.body_html).decode()
 assert "25 de julio" in page and "footnote" in page, page
 """
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.etree import ElementTree as ET
 
-from . import urls
-from .index import Doc, in_language
-from .site import Site
+from broadsheet.content.site import Site
+from broadsheet.edition import urls
+from broadsheet.edition.index import Doc, in_language
 
 FEED_SIZE = 50
 # What an entry of the feed shows: the plan compares these to decide a feed changed.

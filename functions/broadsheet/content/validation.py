@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .article import Article
-from .findings import Finding
+from broadsheet.content.article import Article
+from broadsheet.content.findings import Finding
 
 
 @dataclass(frozen=True)

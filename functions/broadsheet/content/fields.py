@@ -8,8 +8,8 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from .findings import FindingSink
-from .reader import KIND_NAMES, YMap, YNode, YScalar, YSeq
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.reader import KIND_NAMES, YMap, YNode, YScalar, YSeq
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -14,16 +14,16 @@ from typing import Any
 
 import boto3
 
-from .adapters.queue import SQSQueue
-from .adapters.store import ObjectStore, S3Store
-from .pipeline import (
+from broadsheet.adapters.queue import SQSQueue
+from broadsheet.adapters.store import ObjectStore, S3Store
+from broadsheet.pipeline.publisher import HEAD_KEY
+from broadsheet.pipeline.stages import (
     Buckets,
     failure_key,
     rebuild_messages,
     report_key,
     status_key,
 )
-from .publisher import HEAD_KEY
 
 STAGES = ("validate", "render", "index", "invalidate")
 

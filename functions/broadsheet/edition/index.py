@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
-from . import urls
-from .article import Article
-from .issue import Issue
-from .site import Site
+from broadsheet.content.article import Article
+from broadsheet.content.issue import Issue
+from broadsheet.content.site import Site
+from broadsheet.edition import urls
 
 VERSION = 1
 Doc = dict[str, Any]
@@ -166,7 +166,7 @@ SCHEMAS = ("issue.schema.json", "issues.schema.json")
 
 
 def schema_bytes(name: str) -> bytes:
-    return resources.files("broadsheet").joinpath("schemas", name).read_bytes()
+    return resources.files("broadsheet.edition").joinpath("schemas", name).read_bytes()
 
 
 def dumps(doc: Mapping[str, Any]) -> bytes:

@@ -21,19 +21,19 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import index, urls, viewer
-from .adapters.cdn import CDN
-from .adapters.redirects import ObjectRedirects, Redirects, follow
-from .adapters.store import ObjectStore, PreconditionFailed
-from .article import Article, parse_article
-from .findings import Finding, FindingSink
-from .issue import Issue, parse_issue
-from .manifest import ARTICLE_PATH, SITE_PATH, Manifest, blob_key, issue_of
-from .site import Site, parse_site
+from broadsheet.adapters.cdn import CDN
+from broadsheet.adapters.redirects import ObjectRedirects, Redirects, follow
+from broadsheet.adapters.store import ObjectStore, PreconditionFailed
+from broadsheet.content.article import Article, parse_article
+from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.site import Site, parse_site
+from broadsheet.edition import index, urls, viewer
+from broadsheet.pipeline.manifest import ARTICLE_PATH, SITE_PATH, Manifest, blob_key, issue_of
 
 if TYPE_CHECKING:
     pass
-from .validation import Entry, check_archive
+from broadsheet.content.validation import Entry, check_archive
 
 MAX_ATTEMPTS = 12
 SEQUENCE = "sequence"  # object metadata: the commit sequence an output was written for
@@ -287,7 +287,7 @@ def _remove(work: dict[str, Any], report: Report, path: str) -> None:
 def render_commit(message: dict[str, Any], buckets: Buckets, now: dt.datetime) -> dict[str, Any]:
     """Typeset each accepted article, keep its body, write its page; the index message."""
     # Imported here: validate and invalidate never load Jinja and Babel (cold start).
-    from .edition import render_article
+    from broadsheet.edition.pages import render_article
 
     sink = FindingSink("site.yml")
     site = parse_site(_blob(buckets.sources, message["site_blob"]), sink)
@@ -431,7 +431,7 @@ def index_commit(
     message: dict[str, Any], buckets: Buckets, redirects: Redirects | None = None
 ) -> dict[str, Any]:
     """Update the touched issues and every listing; the invalidate message."""
-    from .plan import State, feed_issues, make_plan, render, site_files
+    from broadsheet.edition.plan import State, feed_issues, make_plan, render, site_files
 
     sink = FindingSink("site.yml")
     site = parse_site(_blob(buckets.sources, message["site_blob"]), sink)

@@ -18,10 +18,10 @@ from typing import Any
 import jinja2
 from babel import Locale
 
-from . import urls
-from .dateline import dateline, long_date
-from .index import Doc, in_language
-from .site import Site
+from broadsheet.content.site import Site
+from broadsheet.edition import urls
+from broadsheet.edition.dateline import dateline, long_date
+from broadsheet.edition.index import Doc, in_language
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -97,7 +97,7 @@ class Assets:
 
 
 def _fingerprinted(name: str) -> Asset:
-    body = resources.files("broadsheet").joinpath("static", name).read_bytes()
+    body = resources.files("broadsheet.edition").joinpath("static", name).read_bytes()
     stem, dot, ext = name.rpartition(".")
     digest = hashlib.sha256(body).hexdigest()[:12]
     return Asset(f"/assets/{stem}.{digest}{dot}{ext}", body)
@@ -125,7 +125,7 @@ class _Environment(jinja2.Environment):
 @cache
 def _environment() -> jinja2.Environment:
     return _Environment(
-        loader=jinja2.PackageLoader("broadsheet", "templates"),
+        loader=jinja2.PackageLoader("broadsheet.edition", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -6,10 +6,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from . import fields
-from .findings import FindingSink
-from .reader import YScalar, read_yaml_file
-from .site import Site
+from broadsheet.content import fields
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.reader import YScalar, read_yaml_file
+from broadsheet.content.site import Site
 
 ISSUE_KEYS = ("number", "date", "title", "order")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import edition, feed, index, sitemap, urls
-from .index import Doc, in_language
-from .site import Site
+from broadsheet.content.site import Site
+from broadsheet.edition import feed, index, pages, sitemap, urls
+from broadsheet.edition.index import Doc, in_language
 
 # Fields of an article entry that its listing (front page, home) shows.
 LISTED = ("slug", "title", "path", "dateline", "date", "authors", "summary", "section")
@@ -189,19 +189,19 @@ def render(site: Site, state: State, output: Output, body: BodyLookup) -> bytes:
     """The bytes of one output, from the state (and the body, for an article page)."""
     kind = output.kind
     if kind == "article":
-        return edition.render_article(
+        return pages.render_article(
             site, state.docs[output.number], output.slug, body(output.number, output.slug)
         )
     if kind == "issue":
-        return edition.render_issue(site, state.docs[output.number], output.language)
+        return pages.render_issue(site, state.docs[output.number], output.language)
     if kind in {"home", "root"}:
         latest = state.latest()
         language = output.language or site.default_language
         if latest is None:
-            return edition.render_archive(site, index.issues_doc(site, []), language)
-        return edition.render_issue(site, latest, language, home=True)
+            return pages.render_archive(site, index.issues_doc(site, []), language)
+        return pages.render_issue(site, latest, language, home=True)
     if kind == "archive":
-        return edition.render_archive(
+        return pages.render_archive(
             site, state.issues or index.issues_doc(site, []), output.language
         )
     if kind == "feed":
@@ -222,11 +222,11 @@ def render(site: Site, state: State, output: Output, body: BodyLookup) -> bytes:
 def site_files(site: Site) -> dict[str, bytes]:
     """Outputs that depend on the site and the code alone: written by a full build."""
     files = {
-        urls.NOT_FOUND: edition.render_not_found(site),
-        urls.ROBOTS: edition.render_robots(site),
+        urls.NOT_FOUND: pages.render_not_found(site),
+        urls.ROBOTS: pages.render_robots(site),
         urls.SITE_SITEMAP: sitemap.render_site_sitemap(site),
     }
-    files.update({asset.path: asset.body for asset in edition.assets().all()})
+    files.update({asset.path: asset.body for asset in pages.assets().all()})
     for name in index.SCHEMAS:
         files[f"{urls.API}/{name}"] = index.schema_bytes(name)
     return files

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .findings import FindingSink
+from broadsheet.content.findings import FindingSink
 
 MAX_SOURCE_BYTES = 1024 * 1024
 

@@ -8,11 +8,11 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import fields
-from .findings import FindingSink
-from .issue import MAX_SLUG, SLUG
-from .reader import decode_source, read_front_matter
-from .site import Site
+from broadsheet.content import fields
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.issue import MAX_SLUG, SLUG
+from broadsheet.content.reader import decode_source, read_front_matter
+from broadsheet.content.site import Site
 
 ARTICLE_KEYS = (
     "title",
@@ -185,7 +185,7 @@ def parse_article(
     sink.findings.extend(local.findings)
     language = str(values.get("language") or site.default_language)
     # Imported here: markdown-it is for the stages that typeset, not for every cold start.
-    from .typeset import typeset
+    from broadsheet.content.typeset import typeset
 
     body = typeset(front.body, front.body_line, language, sink, render=render)
     if (

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
-from . import urls, viewer
+from broadsheet.edition import urls, viewer
 
 Fetch = Callable[[str], bytes | None]
 

@@ -14,8 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .adapters.store import ObjectStore, PreconditionFailed
-from .manifest import SITE_PATH, Change, Manifest, blob_key, issue_of, manifest_key
+from broadsheet.adapters.store import ObjectStore, PreconditionFailed
+from broadsheet.pipeline.manifest import (
+    SITE_PATH,
+    Change,
+    Manifest,
+    blob_key,
+    issue_of,
+    manifest_key,
+)
 
 HEAD_KEY = "published/head"
 

@@ -22,15 +22,17 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from .article import Article
+from broadsheet.content.article import Article
 
-_CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py")
+# The modules that read, check and typeset an article: a change to any of them is a new
+# version of every cached entry.
+_CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py", "issue.py")
 
 
 @cache
 def code_version() -> str:
     digest = hashlib.sha256()
-    package = resources.files("broadsheet")
+    package = resources.files("broadsheet.content")
     for name in _CODE:
         digest.update(package.joinpath(name).read_bytes())
     for dependency in ("PyYAML", "markdown-it-py", "mdit-py-plugins"):

@@ -23,15 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import index
-from .archive import Archive, IssueFolder, open_archive, read_article, settle
-from .article import Article
-from .articlecache import ArticleCache
-from .findings import Finding
-from .issue import Issue
-from .plan import State, make_plan, render, site_files
-from .site import Site
-from .validation import Entry, check_archive
+from broadsheet.build.archive import Archive, IssueFolder, open_archive, read_article, settle
+from broadsheet.build.cache import ArticleCache
+from broadsheet.content.article import Article
+from broadsheet.content.findings import Finding
+from broadsheet.content.issue import Issue
+from broadsheet.content.site import Site
+from broadsheet.content.validation import Entry, check_archive
+from broadsheet.edition import index
+from broadsheet.edition.plan import State, make_plan, render, site_files
 
 Progress = Callable[[str, int], Callable[[], object]]
 PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves

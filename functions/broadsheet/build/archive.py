@@ -9,12 +9,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .article import Article, check_slug, parse_article, source_hash
-from .articlecache import Shelf
-from .findings import Finding, FindingSink
-from .issue import Issue, parse_issue
-from .site import Site, parse_site
-from .validation import Entry, check_archive
+from broadsheet.build.cache import Shelf
+from broadsheet.content.article import Article, check_slug, parse_article, source_hash
+from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.site import Site, parse_site
+from broadsheet.content.validation import Entry, check_archive
 
 _ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
 PARALLEL_FROM = 400  # below this many articles a process pool costs more than it saves

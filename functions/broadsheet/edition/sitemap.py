@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
-from . import urls
-from .index import Doc
-from .site import Site
+from broadsheet.content.site import Site
+from broadsheet.edition import urls
+from broadsheet.edition.index import Doc
 
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"

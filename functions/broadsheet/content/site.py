@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import fields
-from .findings import FindingSink
-from .reader import YMap, read_yaml_file
+from broadsheet.content import fields
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.reader import YMap, read_yaml_file
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
 _SECTION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

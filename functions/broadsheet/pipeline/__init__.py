@@ -1,0 +1,2 @@
+"""The cloud pipeline: commits become manifests, and four stages (validate, render,
+index, invalidate) turn them into pages through the adapters they are given."""
