@@ -86,7 +86,13 @@ def _body(rng: random.Random, words: list[str], target: int = 800) -> str:
 
 
 def _article(
-    rng: random.Random, number: int, index: int, language: str, translation_of: str | None
+    rng: random.Random,
+    number: int,
+    index: int,
+    language: str,
+    translation_of: str | None,
+    length: int = 800,
+    date: str = "2020-01-01",
 ) -> tuple[str, str]:
     words = WORDS_EN if language == "en" else WORDS_ES
     slug = f"{'story' if language == 'en' else 'nota'}-{number}-{index}"
@@ -95,7 +101,7 @@ def _article(
         "---",
         f'title: "{title}"',
         f"language: {language}",
-        f"date: 2020-01-{(index % 28) + 1:02d}",
+        f"date: {date}",
         f"dateline: {rng.choice(PLACES)}",
         f"section: {rng.choice(SECTIONS)}",
         f"authors: [Writer {rng.randint(1, 40)}]",
@@ -103,12 +109,15 @@ def _article(
     ]
     if translation_of:
         lines.append(f"translation_of: {translation_of}")
-    lines += ["---", "", _body(rng, words)]
+    lines += ["---", "", _body(rng, words, length)]
     return slug, "\n".join(lines)
 
 
-def generate(root: Path, articles: int, per_issue: int = 50, seed: int = 412) -> Path:
-    """Write ``articles`` articles into ``root`` (replacing it) and return it."""
+def generate(
+    root: Path, articles: int, per_issue: int = 50, seed: int = 412, words: int = 800
+) -> Path:
+    """Write ``articles`` articles of about ``words`` words into ``root`` (replacing it)
+    and return it."""
     if root.exists():
         shutil.rmtree(root)
     (root / "issues").mkdir(parents=True)
@@ -120,16 +129,16 @@ def generate(root: Path, articles: int, per_issue: int = 50, seed: int = 412) ->
         folder = root / "issues" / str(n)
         folder.mkdir()
         month, day = divmod(n - 1, 28)
-        (folder / "issue.yml").write_text(
-            f"number: {n}\ndate: {2000 + month // 12:04d}-{month % 12 + 1:02d}-{day + 1:02d}\n"
-        )
+        # Articles carry their issue's date, as a paper's do: the newest issue is news.
+        date = f"{2000 + month // 12:04d}-{month % 12 + 1:02d}-{day + 1:02d}"
+        (folder / "issue.yml").write_text(f"number: {n}\ndate: {date}\n")
         in_issue = min(per_issue, articles - written)
         for i in range(0, in_issue, 2):
-            slug, text = _article(rng, n, i, "en", None)
+            slug, text = _article(rng, n, i, "en", None, words, date)
             (folder / f"{slug}.md").write_text(text)
             written += 1
             if i + 1 < in_issue:
-                es_slug, es_text = _article(rng, n, i + 1, "es", slug)
+                es_slug, es_text = _article(rng, n, i + 1, "es", slug, words, date)
                 (folder / f"{es_slug}.md").write_text(es_text)
                 written += 1
     return root

@@ -53,7 +53,16 @@ def one_run(work: Path) -> tuple[float, float]:
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "broadsheet.cli", "run", "--repo", str(repo), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "broadsheet.cli",
+            "run",
+            "--content",
+            str(repo / "content"),
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import hashlib
 import json
 import os
 import shutil
@@ -21,29 +20,29 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from broadsheet.adapters.cdn import MemoryCDN
-from broadsheet.adapters.store import MemoryStore, ObjectStore, S3Store, Stored
+from broadsheet.adapters.store import S3Store, Stored
 from broadsheet.local.devstack import free_port
-from broadsheet.pipeline.manifest import Change, Manifest, blob_key
-from broadsheet.pipeline.stages import Buckets, publish_through
+from broadsheet.pipeline.flow import World
+from broadsheet.pipeline.publisher import Git, publish
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
 
-def _blob(store: ObjectStore, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    store.put(blob_key(digest), data)
-    return digest
+def _repository(content: Path) -> Path:
+    """The archive committed to a git repository of its own (its parent folder)."""
+    repo = content.parent
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=Bench", "-c", "user.email=b@example.org", "commit", "-qm", "archive"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return repo
 
 
-def _first_publish(content: Path, buckets: Buckets) -> None:
-    changes = [
-        Change("A", str(p.relative_to(content)), _blob(buckets.sources, p.read_bytes()))
-        for p in sorted(content.rglob("*"))
-        if p.is_file()
-    ]
-    manifest = Manifest("0" * 40, 1, None, "bench", NOW.isoformat(), tuple(changes))
-    publish_through(manifest, buckets, MemoryCDN(), NOW)
+def _first_publish(content: Path, world: World) -> None:
+    publish(Git.of(content), world.sources, say=lambda _: None)
+    world.drain()
 
 
 @contextmanager
@@ -84,11 +83,10 @@ def _s3_client(endpoint: str) -> Any:
     )
 
 
-def _seed_s3(endpoint: str, archive: Buckets) -> None:
-    """Buckets in the moto server holding every object of ``archive`` (in memory)."""
+def _seed_s3(endpoint: str, world: World) -> None:
+    """Buckets in the moto server holding every object ``world`` holds in memory."""
     client = _s3_client(endpoint)
-    for name, memory in (("sources", archive.sources), ("site", archive.site)):
-        assert isinstance(memory, MemoryStore)
+    for name, memory in (("sources", world.bucket), ("site", world.site)):
         client.create_bucket(Bucket=name)
         store = S3Store(client, name)
         with ThreadPoolExecutor(8) as pool:
@@ -103,18 +101,20 @@ def _copy(store: S3Store, item: tuple[str, Stored]) -> None:
 def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[str, Any]:
     """Publish ``runs`` one-article commits into an archive already published.
 
-    With ``s3`` the archive is in S3 (moto server, a process of its own) and the commits
-    are published from a fresh process that never held it, through boto3, as a Lambda
-    container would: the CPU figure is that process's own, requests and all. Otherwise
-    the in-memory adapters hold the whole archive in this process.
+    The figure is the CPU of the four stages alone (publishing is CI's work). With ``s3``
+    the archive is in S3 (moto server, a process of its own) and the stages run in a
+    fresh process that never held it, through boto3, as a Lambda container would: the
+    CPU is that process's own, requests and all. Otherwise the in-memory adapters hold
+    the whole archive in this process.
     """
-    memory = Buckets(MemoryStore(), MemoryStore())
-    _first_publish(content, memory)
+    _repository(content)
+    world = World(clock=lambda: NOW)
+    _first_publish(content, world)
     if not s3:
-        return _commits(memory, content, runs)
+        return _commits(world, content, runs)
     with _moto_server() as endpoint:
-        _seed_s3(endpoint, memory)
-        del memory
+        _seed_s3(endpoint, world)
+        del world
         measured = subprocess.run(
             [sys.executable, "-m", "benchmarks.pipeline", endpoint, str(content), str(runs)],
             check=True,
@@ -125,7 +125,7 @@ def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[s
     return figures
 
 
-def _commits(buckets: Buckets, content: Path, runs: int) -> dict[str, Any]:
+def _commits(world: World, content: Path, runs: int) -> dict[str, Any]:
     # Objects that live for the whole run (the in-memory archive, boto3's models) are
     # frozen out of the garbage collector, which would otherwise walk them on every
     # collection and charge the archive's size to each publish.
@@ -134,28 +134,35 @@ def _commits(buckets: Buckets, content: Path, runs: int) -> dict[str, Any]:
     latest = max(int(p.name) for p in (content / "issues").iterdir())
     target = content / "issues" / str(latest) / f"story-{latest}-0.md"
     original = target.read_text()
+    git = Git.of(content)
     cpu, requests, paths = [], [], []
     for run in range(runs):
         # An edit of the last paragraph: the body changes, the summary does not.
-        data = (original + f"\nA correction, number {run}.\n").encode()
-        store = buckets.sources
-        change = Change("M", str(target.relative_to(content)), _blob(store, data))
-        context = {
-            "site.yml": _blob(store, (content / "site.yml").read_bytes()),
-            f"issues/{latest}/issue.yml": _blob(
-                store, (content / "issues" / str(latest) / "issue.yml").read_bytes()
-            ),
-        }
-        manifest = Manifest(
-            f"{run + 1:040d}", run + 2, None, "bench", NOW.isoformat(), (change,), context
+        target.write_text(original + f"\nA correction, number {run}.\n")
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(git.repo),
+                "-c",
+                "user.name=B",
+                "-c",
+                "user.email=b@e.org",
+                "commit",
+                "-qam",
+                f"correction {run}",
+            ],
+            check=True,
         )
-        cdn = MemoryCDN()
-        store.requests = buckets.site.requests = 0
+        publish(git, world.sources, say=lambda _: None)
+        before = dict(world.cdn.invalidations)
+        world.sources.requests = world.site.requests = 0
         started = time.process_time()
-        publish_through(manifest, buckets, cdn, NOW)
+        world.drain()
         cpu.append((time.process_time() - started) * 1000)
-        requests.append(store.requests + buckets.site.requests)
-        paths.append(sum(len(p) for p in cdn.invalidations.values()))
+        requests.append(world.sources.requests + world.site.requests)
+        fresh = [p for r, ps in world.cdn.invalidations.items() if r not in before for p in ps]
+        paths.append(len(fresh))
     gc.unfreeze()
     return {
         # The least CPU of many runs is the steadiest estimate of a deterministic cost on
@@ -191,7 +198,7 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         "SOURCE_BUCKET": "b",
         "SITE_BUCKET": "s",
         "IDEMPOTENCY_TABLE": "t",
-        "NEXT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
+        "VALIDATE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
         "DISTRIBUTION_ID": "E1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",
@@ -216,7 +223,7 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         no_crt = "import sys; sys.modules['awscrt'] = None; " if stage != "index" else ""
         code = (
             no_crt + "import time; t = time.perf_counter(); "
-            f"import broadsheet.handlers.{stage} as h; h.runtime().buckets; "
+            f"import broadsheet.handlers.{stage} as h; h.runtime().sources; "
             "print((time.perf_counter() - t) * 1000); " + origin
         )
         samples = [
@@ -239,5 +246,9 @@ if __name__ == "__main__":
     # The measuring half of one_article_commits(s3=True): a fresh process, as Lambda's.
     endpoint, content, runs = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     client = _s3_client(endpoint)
-    figures = _commits(Buckets(S3Store(client, "sources"), S3Store(client, "site")), content, runs)
-    print(json.dumps(figures))
+    world = World(
+        clock=lambda: NOW,
+        bucket=S3Store(client, "sources"),  # type: ignore[arg-type]
+        site=S3Store(client, "site"),  # type: ignore[arg-type]
+    )
+    print(json.dumps(_commits(world, content, runs)))

@@ -113,7 +113,8 @@ def main() -> int:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
         results["local_stack"] = local_stack(Path(folder), 3)
         archives = {
-            size: generate(Path(folder) / f"p{size}", size) for size in (100, 1_000, args.articles)
+            size: generate(Path(folder) / f"p{size}" / "content", size)
+            for size in (100, 1_000, args.articles)
         }
         results["publish_one_article"] = {
             str(size): one_article_commits(content, 31) for size, content in archives.items()

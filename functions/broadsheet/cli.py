@@ -1,4 +1,18 @@
-"""The ``broadsheet`` command: validate, build, serve, new-article."""
+"""broadsheet: publish a workers' newspaper from git.
+
+For editors and anyone with a clone:
+  validate      check articles before they go live
+  build         render the whole site into a folder
+  serve         preview a built folder as the CDN serves it
+  new-article   write a valid article skeleton (a draft)
+  run           the whole stack on this machine, publishing each new commit
+
+For maintainers, against a deployed stack (or the local one, with --endpoint-url):
+  publish       upload the commits since the last publish
+  status        what each stage did with a commit, and the releases waiting
+  dlq           show or replay dead-lettered messages
+  rebuild       check, typeset and render the whole archive again (after a deploy)
+"""
 
 from __future__ import annotations
 
@@ -12,14 +26,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from broadsheet import __version__
 from broadsheet.build.archive import label, load_archive
-from broadsheet.build.full import Progress, build_site
-from broadsheet.build.serve import folder_fetcher, make_server
 from broadsheet.content import findings as fmt
 from broadsheet.content.article import check_slug
-from broadsheet.content.findings import Finding
+from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.site import parse_site
+from broadsheet.errors import CommandError
 
-DEFAULT_CONTENT = Path("content")
+# Every default, once.
+CONTENT = Path("content")
+OUT = Path("_site")
+CACHE = Path(".broadsheet-cache")
+HOST = "127.0.0.1"
+PORT = 8000
+STACK = "broadsheet"
+STAGES = ("validate", "render", "index", "invalidate")
 
 
 def content_root_of(path: Path) -> Path | None:
@@ -124,30 +146,37 @@ status: draft
 
 Write the first paragraph here. It becomes the summary unless you set one.
 """
+TITLES = {"en": "New article", "es": "Artículo nuevo"}
 
 
 def cmd_new_article(args: argparse.Namespace) -> int:
     problem = check_slug(args.slug)
     if problem:
-        print(f"broadsheet new-article: {problem}", file=sys.stderr)
-        return 2
+        raise CommandError(problem, 2)
+    site_file = args.content / "site.yml"
+    sink = FindingSink(label(site_file))
+    site = parse_site(site_file.read_bytes(), sink) if site_file.is_file() else None
+    if site is None:
+        raise CommandError(
+            f"{label(site_file)} is missing or has problems: run broadsheet validate", 2
+        )
+    language = args.language or site.default_language
+    if language not in site.languages:
+        raise CommandError(
+            f"--language {language}: not a language of this site ({', '.join(site.languages)})", 2
+        )
     folder = args.content / "issues" / str(args.issue)
     if not (folder / "issue.yml").is_file():
-        print(
-            f"broadsheet new-article: {label(folder / 'issue.yml')} does not exist: "
-            "create the issue first",
-            file=sys.stderr,
+        raise CommandError(
+            f"{label(folder / 'issue.yml')} does not exist: create the issue first", 2
         )
-        return 2
     path = folder / f"{args.slug}.md"
     if path.exists():
-        print(f"broadsheet new-article: {label(path)} already exists", file=sys.stderr)
-        return 2
-    title = "New article" if args.language == "en" else "Artículo nuevo"
+        raise CommandError(f"{label(path)} already exists", 2)
     path.write_text(
         SKELETON.format(
-            title=title,
-            language=args.language,
+            title=TITLES.get(language, TITLES["en"]),
+            language=language,
             date=dt.date.today().isoformat(),
             dateline="City (Country)",
         ),
@@ -157,12 +186,12 @@ def cmd_new_article(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(enabled: bool) -> Progress | None:
+def _progress(enabled: bool) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    bars: list[tqdm] = []
+    bars: list[Any] = []
 
     def start(stage: str, total: int) -> Callable[[], object]:
         for bar in bars:
@@ -173,19 +202,24 @@ def _progress(enabled: bool) -> Progress | None:
     return start
 
 
-def _parse_now(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.UTC)
-    moment = dt.datetime.fromisoformat(value)
+def _moment(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 date-time, e.g. 2030-08-01T06:00:00Z"
+        ) from error
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from broadsheet.build.full import build_site
+
     started = time.perf_counter()
     report = build_site(
         args.content,
         args.out,
-        now=_parse_now(args.now),
+        now=args.now or dt.datetime.now(dt.UTC),
         cache_dir=None if args.no_cache else args.cache,
         progress=_progress(sys.stderr.isatty() and not args.quiet),
     )
@@ -201,19 +235,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not (args.dir / "index.html").is_file():
-        print(
-            f"broadsheet serve: {label(args.dir)}/ holds no built site: run broadsheet build first",
-            file=sys.stderr,
-        )
-        return 2
+    from broadsheet.build.serve import folder_fetcher, make_server
+
+    if not (args.out / "index.html").is_file():
+        raise CommandError(f"{label(args.out)}/ holds no built site: run broadsheet build first", 2)
     try:
-        server = make_server(folder_fetcher(args.dir), args.host, args.port)
+        server = make_server(folder_fetcher(args.out), args.host, args.port)
     except OSError as error:
-        print(f"broadsheet serve: {error}", file=sys.stderr)
-        return 2
+        raise CommandError(str(error), 2) from error
     print(
-        f"Serving {label(args.dir)}/ at http://{args.host}:{args.port}/  (Ctrl-C stops)",
+        f"Serving {label(args.out)}/ at http://{args.host}:{args.port}/  (Ctrl-C stops)",
         file=sys.stderr,
     )
     try:
@@ -226,39 +257,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> Any:
-    from broadsheet.pipeline.operations import Stack
+    from broadsheet.adapters.aws import AwsEnv
 
-    return Stack.find(args.stack, args.endpoint_url)
+    return AwsEnv.find(args.stack, args.endpoint_url)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from broadsheet.pipeline.publisher import Git, PublishError, publish
+    from broadsheet.pipeline.publisher import Git, publish
 
-    stack = _stack(args)
-    try:
-        publish(Git(args.repo, args.content_dir), stack.buckets().sources)
-    except PublishError as error:
-        print(f"broadsheet publish: {error}", file=sys.stderr)
-        return 1
+    git = Git.of(args.content)
+    publish(git, _stack(args).sources, snapshot=args.snapshot)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from broadsheet.pipeline.operations import format_status, resolve_commit, status
+    from broadsheet.pipeline.operations import (
+        format_status,
+        pending_releases,
+        resolve_commit,
+        status,
+    )
 
     stack = _stack(args)
-    commit = resolve_commit(stack, args.commit)
+    commit = resolve_commit(stack.sources, args.commit)
     if commit is None:
-        print(
-            f"broadsheet status: no published commit matches {args.commit or 'HEAD'!r}",
-            file=sys.stderr,
-        )
-        return 1
-    found = status(stack, commit)
+        raise CommandError(f"no published commit matches {args.commit or 'HEAD'!r}")
+    found = status(stack.sources, commit)
+    releases = pending_releases(stack)
     if args.format == "json":
-        print(json.dumps(found, indent=2))
+        print(json.dumps({**found, "releases": releases}, indent=2))
     else:
         sys.stdout.write(format_status(found))
+        for release in releases:
+            print(f"release     issue {release['issue']} {release['slug']} at {release['at']}")
     return 1 if found["findings"] else 0
 
 
@@ -285,101 +316,134 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from broadsheet.pipeline.operations import rebuild
 
     count = rebuild(_stack(args))
-    print(f"rebuild: {count} issue(s) sent to the render queue", file=sys.stderr)
+    print(f"rebuild: {count} issue(s) sent to the validate queue", file=sys.stderr)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from broadsheet.local.devstack import run
 
-    return run(args.repo, args.content_dir, args.port)
+    return run(args.content, args.port)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and descriptions kept as written."""
+
+
+def _content(parser: argparse.ArgumentParser, what: str = "the content folder") -> None:
+    parser.add_argument("--content", type=Path, default=CONTENT, help=what)
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
-        default=os.environ.get("BROADSHEET_STACK", "broadsheet"),
-        help="CloudFormation stack name (default: $BROADSHEET_STACK or broadsheet)",
+        default=os.environ.get("BROADSHEET_STACK", STACK),
+        help="the CloudFormation stack (environment: BROADSHEET_STACK)",
     )
     parser.add_argument(
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL"),
-        help="the local stack's endpoint, e.g. http://127.0.0.1:5000",
+        help="an endpoint other than AWS's, e.g. the local stack's http://127.0.0.1:5000 "
+        "(environment: AWS_ENDPOINT_URL)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broadsheet", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="broadsheet", description=__doc__, formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check articles before they go live")
+    def command(name: str, summary: str, run: Callable[[argparse.Namespace], int]) -> Any:
+        sub = commands.add_parser(name, help=summary, description=summary, formatter_class=_Help)
+        sub.set_defaults(run=run)
+        return sub
+
+    validate = command("validate", "check articles before they go live", cmd_validate)
     validate.add_argument(
         "paths",
         nargs="*",
         metavar="PATH",
-        help="articles or folders to check (default: the whole content/)",
+        help="articles or folders to check (default: the whole content folder)",
     )
-    validate.add_argument("--format", choices=("text", "github", "json"), default="text")
-    validate.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
-    validate.set_defaults(run=cmd_validate)
+    _content(validate)
+    validate.add_argument(
+        "--format",
+        choices=("text", "github", "json"),
+        default="text",
+        help="one line per problem, GitHub Actions annotations, or a JSON report",
+    )
 
-    build = commands.add_parser("build", help="render the whole site into a folder")
-    build.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
-    build.add_argument("--out", type=Path, default=Path("_site"))
+    build = command("build", "render the whole site into a folder", cmd_build)
+    _content(build)
+    build.add_argument("--out", type=Path, default=OUT, help="the site folder to write")
     build.add_argument(
-        "--cache",
-        type=Path,
-        default=Path(".broadsheet-cache"),
-        help="where typeset bodies are kept between builds",
+        "--cache", type=Path, default=CACHE, help="where checked articles are kept between builds"
     )
-    build.add_argument("--no-cache", action="store_true")
-    build.add_argument("--now", help="the clock for embargoes (ISO 8601; default: now)")
+    build.add_argument("--no-cache", action="store_true", help="check and typeset everything")
+    build.add_argument(
+        "--now",
+        type=_moment,
+        default=None,
+        help="the clock for embargoes, ISO 8601 (default: now)",
+    )
     build.add_argument("--strict", action="store_true", help="exit 1 when any article has problems")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.set_defaults(run=cmd_build)
 
-    serve = commands.add_parser("serve", help="preview a built folder like the CDN serves it")
-    serve.add_argument("--dir", type=Path, default=Path("_site"))
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.set_defaults(run=cmd_serve)
+    serve = command("serve", "preview a built folder as the CDN serves it", cmd_serve)
+    serve.add_argument("--out", type=Path, default=OUT, help="the site folder to serve")
+    serve.add_argument("--host", default=HOST, help="the address to listen on")
+    serve.add_argument("--port", type=int, default=PORT, help="the port to listen on")
 
-    publish = commands.add_parser("publish", help="upload the commits since the last publish")
-    _stack_options(publish)
-    publish.add_argument("--repo", type=Path, default=Path("."))
-    publish.add_argument(
-        "--content-dir", default="content", help="the content folder inside the repository"
+    new = command("new-article", "write a valid article skeleton (a draft)", cmd_new_article)
+    _content(new)
+    new.add_argument("--issue", type=int, required=True, help="the issue's number")
+    new.add_argument("--slug", required=True, help="the file name, without .md")
+    new.add_argument(
+        "--language",
+        default=None,
+        help="a language of site.yml (default: its first)",
     )
-    publish.set_defaults(run=cmd_publish)
 
-    status = commands.add_parser("status", help="each stage of a published commit")
+    local = command("run", "the whole stack on this machine, publishing each new commit", cmd_run)
+    _content(local, "the content folder, inside a git repository")
+    local.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", PORT)),
+        help="the site's port (environment: PORT)",
+    )
+
+    publish = command("publish", "upload the commits since the last publish", cmd_publish)
+    _stack_options(publish)
+    _content(publish, "the content folder, inside a git repository")
+    publish.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="publish HEAD as a whole, whatever was published before (after history was rewritten)",
+    )
+
+    status = command(
+        "status", "what each stage did with a commit, and the releases waiting", cmd_status
+    )
     _stack_options(status)
-    status.add_argument("commit", nargs="?", help="a commit or its prefix (default: latest)")
-    status.add_argument("--format", choices=("text", "json"), default="text")
-    status.set_defaults(run=cmd_status)
+    status.add_argument(
+        "commit", nargs="?", help="a commit or its prefix (default: the last published)"
+    )
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="how to print it"
+    )
 
-    dlq = commands.add_parser("dlq", help="show or replay dead-lettered messages")
+    dlq = command("dlq", "show or replay dead-lettered messages", cmd_dlq)
     _stack_options(dlq)
-    dlq.add_argument("action", choices=("list", "replay"))
-    dlq.add_argument("--stage", choices=("validate", "render", "index", "invalidate"))
-    dlq.set_defaults(run=cmd_dlq)
+    dlq.add_argument("action", choices=("list", "replay"), help="look, or send them back")
+    dlq.add_argument("--stage", choices=STAGES, help="one stage's queue (default: all)")
 
-    local = commands.add_parser("run", help="the whole stack on this machine, serving the site")
-    local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    local.add_argument("--repo", type=Path, default=Path("."))
-    local.add_argument("--content-dir", default="content")
-    local.set_defaults(run=cmd_run)
-
-    rebuild = commands.add_parser("rebuild", help="re-render the whole archive in the cloud")
+    rebuild = command(
+        "rebuild",
+        "check, typeset and render the whole archive again (after a deploy)",
+        cmd_rebuild,
+    )
     _stack_options(rebuild)
-    rebuild.set_defaults(run=cmd_rebuild)
-
-    new = commands.add_parser("new-article", help="write a valid article skeleton")
-    new.add_argument("--issue", type=int, required=True)
-    new.add_argument("--slug", required=True)
-    new.add_argument("--language", "--lang", default="en")
-    new.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
-    new.set_defaults(run=cmd_new_article)
     return parser
 
 
@@ -388,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except CommandError as error:
+        print(f"broadsheet {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
 

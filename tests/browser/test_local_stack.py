@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +33,8 @@ class Running:
                 "-m",
                 "broadsheet.cli",
                 "run",
-                "--repo",
-                str(repo.root),
+                "--content",
+                str(repo.content),
                 "--port",
                 str(port),
             ],
@@ -116,6 +118,23 @@ def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -
     assert commit[:12] in status and "2025-13-40" in status
 
 
+def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    stack.repo.write(
+        "issues/412/midnight-release.md",
+        "---\ntitle: Released at last\nlanguage: en\ndate: 2025-07-25\n"
+        f"dateline: Genoa (Italy)\npublish_at: {at.isoformat()}\n---\n\nNow it can be told.\n",
+    )
+    commit = stack.repo.commit("an embargo")
+    stack.wait_for(f"{commit[:12]}: ", timeout=30)
+    with pytest.raises(urllib.error.HTTPError):
+        stack.get("/en/issues/412/midnight-release/")
+    assert "midnight-release" in stack.get("/_broadsheet/")  # a release waiting
+    stack.wait_for("released issue 412 midnight-release", timeout=40)
+    assert "Released at last" in stack.get("/en/issues/412/midnight-release/")
+    assert "Released at last" in stack.get("/en/")
+
+
 def test_an_uncommitted_edit_changes_nothing(stack: Running) -> None:
     before = stack.get("/en/issues/412/")
     path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
@@ -139,7 +158,7 @@ def test_a_taken_port_is_a_clear_message(tmp_path: Path) -> None:
                 "run",
                 "--port",
                 str(port),
-                "--repo",
+                "--content",
                 str(tmp_path),
             ],
             capture_output=True,

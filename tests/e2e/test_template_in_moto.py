@@ -87,7 +87,7 @@ def test_a_commit_is_published_through_the_deployed_stack(
     repo = Repo(tmp_path / "repo")
     s3 = boto3.client("s3", region_name=REGION)
     [commit] = publish(
-        Git(repo.root), S3Store(s3, deployed.outputs["SourceBucketName"]), say=lambda _: None
+        Git.of(repo.content), S3Store(s3, deployed.outputs["SourceBucketName"]), say=lambda _: None
     )
     runner = runner_for(deployed, resolver)
     runner.drain()

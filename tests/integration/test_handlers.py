@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from broadsheet.adapters.store import S3Store
+from broadsheet.pipeline.messages import IssueJob
 from broadsheet.pipeline.publisher import Git, publish
 from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
@@ -36,7 +37,13 @@ def site_object(resources: Resources, key: str) -> bytes | None:
 
 
 def publish_repo(repo: Repo, resources: Resources) -> list[str]:
-    return publish(Git(repo.root), S3Store(s3(), resources.sources), say=lambda _: None)
+    return publish(Git.of(repo.content), S3Store(s3(), resources.sources), say=lambda _: None)
+
+
+def reference(commit: str, invalidation: dict[str, Any]) -> bool:
+    return bool(
+        invalidation["InvalidationBatch"]["CallerReference"].startswith(f"broadsheet-{commit}")
+    )
 
 
 def invalidations(resources: Resources) -> list[dict[str, Any]]:
@@ -63,9 +70,9 @@ def test_a_commit_goes_through_the_four_functions(aws: Resources, tmp_path: Path
     report = json.loads(
         s3().get_object(Bucket=aws.sources, Key=f"reports/{commit}.json")["Body"].read()
     )
-    assert report["findings"] == [] and len(report["accepted"]) == 15
+    assert report["findings"] == [] and report["issues"] == [410, 411, 412]
     [invalidation] = invalidations(aws)
-    assert invalidation["InvalidationBatch"]["CallerReference"] == f"broadsheet-{commit}"
+    assert reference(commit, invalidation)
     assert runner.failures == 0
 
     # An edit: one more commit, one more invalidation, a handful of paths.
@@ -74,11 +81,7 @@ def test_a_commit_goes_through_the_four_functions(aws: Resources, tmp_path: Path
     second = repo.commit("edit")
     publish_repo(repo, aws)
     runner.drain()
-    mine = [
-        i
-        for i in invalidations(aws)
-        if i["InvalidationBatch"]["CallerReference"] == f"broadsheet-{second}"
-    ]
+    mine = [i for i in invalidations(aws) if reference(second, i)]
     assert mine[0]["InvalidationBatch"]["Paths"]["Items"] == [
         "/api/v1/issues/410.json",
         "/en/issues/410/why-we-print/index.html",
@@ -101,22 +104,27 @@ def test_a_redelivered_message_is_processed_once(aws: Resources, tmp_path: Path)
     )
     runner = event_source(aws)
     runner.drain()
-    assert runner.delivered["broadsheet-validate"] >= 2
-    assert runner.delivered["broadsheet-render"] == 1
-    # Validate ran once (idempotency), so render saw one message: one invalidation.
+    # The notification came twice, the commit split into its three issues once
+    # (idempotency): three issue jobs through render, one invalidation.
+    assert runner.delivered["broadsheet-render"] == 3
     [invalidation] = invalidations(aws)
-    assert invalidation["InvalidationBatch"]["CallerReference"] == f"broadsheet-{commit}"
+    assert reference(commit, invalidation)
 
 
 def test_the_sample_s3_event_from_aws_is_understood(aws: Resources, tmp_path: Path) -> None:
     from broadsheet.handlers import validate
 
     record = json.loads((EVENTS / "s3_object_created.json").read_text())
-    assert (
-        validate.jobs(type("R", (), {"json_body": record})())[0]["key"] == "manifests/COMMIT.json"
-    )
+    body = json.dumps(record)
+    [job] = validate.messages(type("R", (), {"json_body": record, "body": body})())
+    assert job == {
+        "type": "commit",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "key": "manifests/0123456789abcdef0123456789abcdef01234567.json",
+    }
     test_event = json.loads((EVENTS / "s3_test_event.json").read_text())
-    assert validate.jobs(type("R", (), {"json_body": test_event})()) == []
+    probe = type("R", (), {"json_body": test_event, "body": json.dumps(test_event)})()
+    assert validate.messages(probe) == []
 
 
 def test_a_failing_record_is_retried_then_dead_lettered_while_others_pass(
@@ -125,14 +133,28 @@ def test_a_failing_record_is_retried_then_dead_lettered_while_others_pass(
     sqs = boto3.client("sqs", region_name=REGION)
     event = json.loads((EVENTS / "sqs_event.json").read_text())
     assert event["Records"][0]["eventSource"] == "aws:sqs"
-    # A render message naming a blob that does not exist fails every time.
-    bad = {"commit": "deadbeef", "sequence": 1, "site_blob": "0" * 64, "issues": {}}
-    sqs.send_message(QueueUrl=aws.queues["render"], MessageBody=json.dumps(bad))
+    # A render job naming a site.yml that is not in the bucket fails every time.
+    bad = IssueJob("commit", "deadbeef", 1, 0, "", 1, None, "0" * 40, True, [1])
+    sqs.send_message(QueueUrl=aws.queues["render"], MessageBody=json.dumps(bad.to_json()))
     runner = event_source(aws)
     runner.drain()
     dead = sqs.receive_message(QueueUrl=aws.dead_letters["render"], MaxNumberOfMessages=10)
     assert [json.loads(m["Body"])["commit"] for m in dead["Messages"]] == ["deadbeef"]
     assert runner.failures == 3  # maxReceiveCount deliveries, then the dead-letter queue
+
+
+def test_a_message_that_can_never_apply_is_recorded_and_dropped(aws: Resources) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.send_message(QueueUrl=aws.queues["index"], MessageBody=json.dumps({"type": "nonsense"}))
+    runner = event_source(aws)
+    runner.drain()
+    assert sqs.receive_message(QueueUrl=aws.dead_letters["index"]).get("Messages") is None
+    failures = s3().list_objects_v2(Bucket=aws.sources, Prefix="failures/")["Contents"]
+    [failure] = [
+        json.loads(s3().get_object(Bucket=aws.sources, Key=f["Key"])["Body"].read())
+        for f in failures
+    ]
+    assert failure["error"] == "Permanent: not a Broadsheet message: type 'nonsense'"
 
 
 def test_an_invalid_article_is_reported_and_the_live_page_stays(
@@ -149,7 +171,7 @@ def test_an_invalid_article_is_reported_and_the_live_page_stays(
     publish_repo(repo, aws)
     runner.drain()
     report = json.loads(
-        s3().get_object(Bucket=aws.sources, Key=f"reports/{commit}.json")["Body"].read()
+        s3().get_object(Bucket=aws.sources, Key=f"reports/{commit}/412.json")["Body"].read()
     )
     assert [(f["line"], f["field"]) for f in report["findings"]] == [(3, "language")]
     assert site_object(aws, "en/issues/412/dockworkers-vote-to-strike/index.html") == live

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from broadsheet.cli import main
-from broadsheet.pipeline.operations import Stack
+from broadsheet.pipeline.messages import IssueJob
 from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 
@@ -20,14 +20,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
     with moto_world():
         resources = create_resources()
         # The maintainers' commands find a stack by its outputs, as after `make deploy`.
-        outputs = {
-            "SourceBucketName": resources.sources,
-            "SiteBucketName": resources.site,
-            "DistributionId": resources.distribution,
-        }
-        for stage, url in resources.queues.items():
-            outputs[f"{stage.capitalize()}QueueUrl"] = url
-            outputs[f"{stage.capitalize()}DeadLetterQueueUrl"] = resources.dead_letters[stage]
+        outputs = resources.outputs()
         template = {
             "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
             "Outputs": {k: {"Value": v} for k, v in outputs.items()},
@@ -41,15 +34,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
 
 def test_publish_then_status_shows_each_stage(aws: Resources, tmp_path: Path, capsys) -> None:
     repo = Repo(tmp_path / "repo")
-    assert main(["publish", "--repo", str(repo.root)]) == 0
+    assert main(["publish", "--content", str(repo.content)]) == 0
     assert "broadsheet status" in capsys.readouterr().out
     event_source(aws).drain()
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    for stage in ("validate", "render", "index", "invalidate"):
-        assert f"  {stage:<11} done" in out
+    for number in (410, 411, 412):
+        assert f"  issue {number}   validate done, render done, index done" in out
+    assert "  invalidate  done" in out
     assert "invalidated /index.html" in out
-    assert main(["publish", "--repo", str(repo.root)]) == 0
+    assert main(["publish", "--content", str(repo.content)]) == 0
     assert "nothing to publish" in capsys.readouterr().out
 
 
@@ -59,7 +53,7 @@ def test_status_lists_the_findings_of_a_rejected_article(
     repo = Repo(tmp_path / "repo")
     repo.write("issues/412/broken.md", "---\ntitle: Broken\n---\n\nNo language.\n")
     sha = repo.commit("broken")
-    main(["publish", "--repo", str(repo.root)])
+    main(["publish", "--content", str(repo.content)])
     event_source(aws).drain()
     capsys.readouterr()
     assert main(["status", sha[:10]]) == 1
@@ -68,15 +62,15 @@ def test_status_lists_the_findings_of_a_rejected_article(
 
 def test_dead_letters_are_listed_with_their_reason_and_replayed(aws: Resources, capsys) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
-    bad = {"commit": "cafe0001", "sequence": 1, "site_blob": "0" * 64, "issues": {}}
-    sqs.send_message(QueueUrl=aws.queues["render"], MessageBody=json.dumps(bad))
+    bad = IssueJob("commit", "cafe0001", 1, 0, "", 1, None, "0" * 40, True, [1])
+    sqs.send_message(QueueUrl=aws.queues["render"], MessageBody=json.dumps(bad.to_json()))
     runner = event_source(aws)
     runner.drain()
     capsys.readouterr()
     assert main(["dlq", "list"]) == 0
     listed = capsys.readouterr().out
     assert "render" in listed and "cafe0001" in listed
-    assert "Retry: source blob 000" in listed
+    assert "Retryable: source blob 000" in listed
     assert main(["dlq", "replay", "--stage", "render"]) == 0
     assert sqs.receive_message(QueueUrl=aws.dead_letters["render"]).get("Messages") is None
     assert (
@@ -89,9 +83,9 @@ def test_dead_letters_are_listed_with_their_reason_and_replayed(aws: Resources, 
     )
 
 
-def test_rebuild_fans_out_over_the_render_queue(aws: Resources, tmp_path: Path) -> None:
+def test_rebuild_checks_and_renders_every_issue_again(aws: Resources, tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
-    main(["publish", "--repo", str(repo.root)])
+    main(["publish", "--content", str(repo.content)])
     runner = event_source(aws)
     runner.drain()
     s3 = boto3.client("s3", region_name=REGION)
@@ -100,5 +94,31 @@ def test_rebuild_fans_out_over_the_render_queue(aws: Resources, tmp_path: Path) 
     runner.drain()
     page = s3.get_object(Bucket=aws.site, Key="en/issues/411/index.html")["Body"].read()
     assert page.startswith(b"<!doctype html>")
-    assert runner.delivered["broadsheet-render"] == 1 + 3  # the publish, then one per issue
-    assert Stack.find("broadsheet").site_bucket == aws.site
+    assert runner.delivered["broadsheet-render"] == 3 + 3  # the publish, then one per issue
+    assert runner.failures == 0
+
+
+def test_status_lists_the_releases_waiting(aws: Resources, tmp_path: Path, capsys) -> None:
+    repo = Repo(tmp_path / "repo")
+    main(["publish", "--content", str(repo.content)])
+    event_source(aws).drain()
+    capsys.readouterr()
+    main(["status"])
+    out = capsys.readouterr().out
+    assert "release     issue 412 heat-and-the-warehouse-floor at 2030-08-01T04:00:00+00:00" in out
+
+
+def test_publish_after_history_was_rewritten_says_what_to_run(
+    aws: Resources, tmp_path: Path, capsys
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    main(["publish", "--content", str(repo.content)])
+    repo.write("issues/412/x.md", "---\ntitle: X\n---\n")
+    repo.commit("x")
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    repo.git("commit", "-q", "--amend", "-m", "rewritten")
+    capsys.readouterr()
+    assert main(["publish", "--content", str(repo.content)]) == 1
+    error = capsys.readouterr().err
+    assert "history rewritten?): run `broadsheet publish --snapshot`" in error
+    assert main(["publish", "--content", str(repo.content), "--snapshot"]) == 0

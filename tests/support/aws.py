@@ -38,17 +38,45 @@ class Resources:
     queues: dict[str, str]
     dead_letters: dict[str, str]
 
+    release_group: str = "broadsheet-releases"
+    release_role: str = "arn:aws:iam::123456789012:role/broadsheet-release"
+
+    def queue_arn(self, stage: str) -> str:
+        sqs = boto3.client("sqs", region_name=REGION)
+        return str(
+            sqs.get_queue_attributes(QueueUrl=self.queues[stage], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        )
+
     def environment(self, stage: str) -> dict[str, str]:
-        following = STAGES[STAGES.index(stage) + 1] if stage != "invalidate" else None
+        """What the template gives every function (each takes only what its stage uses)."""
         env = {
             "SOURCE_BUCKET": self.sources,
             "SITE_BUCKET": self.site,
             "IDEMPOTENCY_TABLE": self.table,
             "DISTRIBUTION_ID": self.distribution,
+            "RELEASE_GROUP": self.release_group,
+            "RELEASE_ROLE_ARN": self.release_role,
+            "RELEASE_TARGET_ARN": self.queue_arn("index"),
         }
-        if following:
-            env["NEXT_QUEUE_URL"] = self.queues[following]
+        env.update({f"{s.upper()}_QUEUE_URL": self.queues[s] for s in STAGES})
         return env
+
+    def outputs(self) -> dict[str, str]:
+        """The stack outputs a deployed template would give for these resources."""
+        outputs = {
+            "SourceBucketName": self.sources,
+            "SiteBucketName": self.site,
+            "DistributionId": self.distribution,
+            "ReleaseGroupName": self.release_group,
+            "ReleaseRoleArn": self.release_role,
+            "IndexQueueArn": self.queue_arn("index"),
+        }
+        for stage, url in self.queues.items():
+            outputs[f"{stage.capitalize()}QueueUrl"] = url
+            outputs[f"{stage.capitalize()}DeadLetterQueueUrl"] = self.dead_letters[stage]
+        return outputs
 
 
 def create_resources(max_receive: int = 3) -> Resources:
@@ -84,6 +112,7 @@ def create_resources(max_receive: int = 3) -> Resources:
             ]
         },
     )
+    boto3.client("scheduler", region_name=REGION).create_schedule_group(Name="broadsheet-releases")
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName="broadsheet-idempotency",

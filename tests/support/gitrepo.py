@@ -10,10 +10,13 @@ from tests.conftest import CONTENT
 
 
 class Repo:
-    def __init__(self, root: Path) -> None:
+    """A repository whose content folder starts as a copy of ``source`` (the demo)."""
+
+    def __init__(self, root: Path, source: Path | None = CONTENT) -> None:
         self.root = root
         self.content = root / "content"
-        shutil.copytree(CONTENT, self.content)
+        if source is not None:
+            shutil.copytree(source, self.content)
         self.git("init", "-q", "-b", "main")
         self.git("config", "user.name", "Ed Itor")
         self.git("config", "user.email", "editor@example.org")

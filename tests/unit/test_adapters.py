@@ -1,14 +1,22 @@
-"""The boto3 adapters' behaviour that moto cannot show: CloudFront's throttling and the
-key value store's ETags, answered by botocore's Stubber with the services' real shapes."""
+"""The adapters: what moto cannot show (CloudFront's throttling, the key value store's
+ETags) answered by botocore's Stubber with the services' real shapes; the scheduler
+against moto; the in-memory queue's SQS rules and its claim check."""
 
 from __future__ import annotations
+
+import datetime as dt
+import json
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from broadsheet.adapters.cdn import CloudFrontCDN
-from broadsheet.adapters.redirects import KeyValueStoreRedirects, follow
+from broadsheet.adapters.queue import MAX_BODY, MemoryQueue
+from broadsheet.adapters.redirects import KeyValueStoreRedirects, sync
+from broadsheet.adapters.scheduler import EventBridgeScheduler, fire_due
+from broadsheet.adapters.store import MemoryStore
+from tests.support.aws import moto_world
 
 
 def test_invalidation_backs_off_when_cloudfront_is_busy_then_succeeds() -> None:
@@ -62,7 +70,7 @@ def test_invalidation_gives_up_on_an_error_that_retrying_cannot_fix() -> None:
             CloudFrontCDN(client, "E1", sleep=lambda _: None).invalidate(["/x"], "c2")
 
 
-def test_redirects_are_written_to_the_key_value_store_with_its_etag() -> None:
+def test_the_key_value_store_is_made_to_hold_exactly_the_table_with_its_etags() -> None:
     client = boto3.client(
         "cloudfront-keyvaluestore",
         region_name="us-east-1",
@@ -74,26 +82,83 @@ def test_redirects_are_written_to_the_key_value_store_with_its_etag() -> None:
         "KvsARN": arn,
         "Created": "2025-07-25T06:00:00Z",
         "ETag": "E-1",
-        "ItemCount": 1,
+        "ItemCount": 2,
         "TotalSizeInBytes": 10,
     }
     with Stubber(client) as stub:
         stub.add_response(
             "list_keys",
-            {"Items": [{"Key": "/en/issues/1/a/", "Value": "/en/issues/1/b/"}]},
+            {
+                "Items": [
+                    {"Key": "/en/issues/1/a/", "Value": "/en/issues/1/b/"},
+                    {"Key": "/en/issues/1/x/", "Value": "/en/issues/1/y/"},
+                ]
+            },
             {"KvsARN": arn},
         )
         stub.add_response("describe_key_value_store", described, {"KvsARN": arn})
         stub.add_response(
-            "put_key",
-            {"ItemCount": 2, "TotalSizeInBytes": 20, "ETag": "E-2"},
-            {"KvsARN": arn, "Key": "/en/issues/1/a/", "Value": "/en/issues/1/c/", "IfMatch": "E-1"},
+            "delete_key",
+            {"ItemCount": 1, "TotalSizeInBytes": 5, "ETag": "E-2"},
+            {"KvsARN": arn, "Key": "/en/issues/1/x/", "IfMatch": "E-1"},
         )
         stub.add_response("describe_key_value_store", {**described, "ETag": "E-2"}, {"KvsARN": arn})
         stub.add_response(
             "put_key",
-            {"ItemCount": 2, "TotalSizeInBytes": 20, "ETag": "E-3"},
-            {"KvsARN": arn, "Key": "/en/issues/1/b/", "Value": "/en/issues/1/c/", "IfMatch": "E-2"},
+            {"ItemCount": 1, "TotalSizeInBytes": 5, "ETag": "E-3"},
+            {"KvsARN": arn, "Key": "/en/issues/1/a/", "Value": "/en/issues/1/c/", "IfMatch": "E-2"},
         )
-        follow(KeyValueStoreRedirects(client, arn), "/en/issues/1/b/", "/en/issues/1/c/")
+        changed = sync(KeyValueStoreRedirects(client, arn), {"/en/issues/1/a/": "/en/issues/1/c/"})
         stub.assert_no_pending_responses()
+    assert changed == ["/en/issues/1/x/", "/en/issues/1/a/"]
+
+
+def test_a_large_message_travels_as_a_claim_on_the_bucket() -> None:
+    store = MemoryStore()
+    queue = MemoryQueue(store)
+    small, large = {"a": "b"}, {"text": "x" * (MAX_BODY + 1)}
+    queue.send(small)
+    queue.send(large)
+    first, second = queue.waiting()
+    assert json.loads(first.body) == small
+    assert json.loads(second.body).keys() == {"claim"}
+    assert queue.largest < 200
+    assert queue.receive(second) == large
+    assert list(store.keys("claims/"))
+
+
+def test_a_message_received_too_often_is_dead_lettered() -> None:
+    queue = MemoryQueue(MemoryStore(), max_receives=2)
+    queue.send({"a": 1})
+    [envelope] = queue.waiting()
+    for _ in range(2):
+        assert queue.receive(envelope) == {"a": 1}
+        queue.release(envelope)
+    assert queue.receive(envelope) is None
+    assert queue.waiting() == [] and len(queue.dead) == 1
+
+
+def test_releases_are_one_time_schedules_in_their_group() -> None:
+    with moto_world():
+        client = boto3.client("scheduler", region_name="us-east-1")
+        client.create_schedule_group(Name="releases")
+        target = "arn:aws:sqs:us-east-1:123456789012:index"
+        scheduler = EventBridgeScheduler(
+            client, "releases", target, "arn:aws:iam::123456789012:role/r"
+        )
+        at = dt.datetime(2030, 8, 1, 4, tzinfo=dt.UTC)
+        scheduler.put("412-heat", at, {"type": "release", "issue": 412})
+        scheduler.put("412-heat", at + dt.timedelta(hours=1), {"type": "release", "issue": 412})
+        detail = client.get_schedule(Name="412-heat", GroupName="releases")
+        assert detail["ScheduleExpression"] == "at(2030-08-01T05:00:00)"
+        assert detail["ScheduleExpressionTimezone"] == "UTC"
+        assert detail["ActionAfterCompletion"] == "DELETE"
+        assert detail["Target"]["Arn"] == target
+        [pending] = scheduler.pending()
+        assert pending.at == at + dt.timedelta(hours=1) and pending.message["issue"] == 412
+        sent: list[tuple[str, str]] = []
+        assert fire_due(scheduler, at, lambda arn, body: sent.append((arn, body))) == []
+        fired = fire_due(scheduler, at + dt.timedelta(hours=2), lambda a, b: sent.append((a, b)))
+        assert [r.name for r in fired] == ["412-heat"] and sent[0][0] == target
+        assert scheduler.pending() == []
+        scheduler.delete("412-heat")  # gone already: nothing to do

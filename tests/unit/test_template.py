@@ -115,9 +115,23 @@ def test_no_function_is_granted_a_wildcard_action_or_a_whole_account() -> None:
                 "cloudfront-keyvaluestore:DescribeKeyValueStore",
                 "cloudfront-keyvaluestore:ListKeys",
                 "cloudfront-keyvaluestore:PutKey",
+                "cloudfront-keyvaluestore:DeleteKey",
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+                "iam:PassRole",
             },
         ),
-        ("InvalidateFunction", {"s3:PutObject", "cloudfront:CreateInvalidation"}),
+        (
+            "InvalidateFunction",
+            {
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:PutObject",
+                "sqs:SendMessage",
+                "cloudfront:CreateInvalidation",
+            },
+        ),
     ],
 )
 def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: set[str]) -> None:
@@ -130,18 +144,56 @@ def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: s
     assert actions(function) == allowed | idempotency
 
 
-def test_only_render_and_index_write_pages_and_render_only_article_pages() -> None:
+def test_only_index_writes_pages_and_each_stage_sends_only_where_it_must() -> None:
     assert resources_for("ValidateFunction", "s3:PutObject") == [
         "${SourceBucket.Arn}/reports/*",
         "${SourceBucket.Arn}/status/*",
         "${SourceBucket.Arn}/failures/*",
+        "${SourceBucket.Arn}/claims/*",
     ]
-    render_site = [r for r in resources_for("RenderFunction", "s3:PutObject") if "SiteBucket" in r]
-    assert render_site == ["${SiteBucket.Arn}/*/issues/*/*/index.html"]
+    for function in ("ValidateFunction", "RenderFunction", "InvalidateFunction"):
+        assert not any("SiteBucket" in r for r in resources_for(function, "s3:PutObject"))
     assert "${SiteBucket.Arn}/*" in resources_for("IndexFunction", "s3:DeleteObject")
-    assert not any("SiteBucket" in r for r in resources_for("InvalidateFunction", "s3:PutObject"))
     [target] = resources_for("InvalidateFunction", "cloudfront:CreateInvalidation")
     assert target.endswith(":distribution/${Distribution}")
+
+    def queues(function: str) -> set[str]:
+        found = set()
+        for statement in statements(function):
+            if statement["Action"] == "sqs:SendMessage":
+                targets = statement["Resource"]
+                for target in targets if isinstance(targets, list) else [targets]:
+                    found.add(target["Fn::GetAtt"][0])
+        return found
+
+    assert queues("ValidateFunction") == {"ValidateQueue", "RenderQueue", "IndexQueue"}
+    assert queues("RenderFunction") == {"RenderQueue", "IndexQueue"}
+    assert queues("IndexFunction") == {"IndexQueue", "InvalidateQueue"}
+    assert queues("InvalidateFunction") == {"InvalidateQueue"}
+
+
+def test_releases_are_scheduled_in_their_own_group_by_a_role_that_may_only_send_them() -> None:
+    [group] = of_type("AWS::Scheduler::ScheduleGroup")
+    [schedule_target] = resources_for("IndexFunction", "scheduler:CreateSchedule")
+    assert schedule_target.endswith(":schedule/${ReleaseGroup}/*")
+    passing = next(s for s in statements("IndexFunction") if s["Action"] == "iam:PassRole")
+    assert passing["Resource"] == {"Fn::GetAtt": ["ReleaseRole", "Arn"]}
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
+    role = RESOURCES["ReleaseRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+    [policy] = role["Policies"]
+    [send] = policy["PolicyDocument"]["Statement"]
+    assert (send["Action"], send["Resource"]) == (
+        "sqs:SendMessage",
+        {"Fn::GetAtt": ["IndexQueue", "Arn"]},
+    )
+    environment = FUNCTIONS["IndexFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["RELEASE_GROUP"] == {"Ref": group}
+    assert environment["RELEASE_TARGET_ARN"] == {"Fn::GetAtt": ["IndexQueue", "Arn"]}
 
 
 def test_index_runs_one_at_a_time_and_every_source_reports_batch_failures() -> None:

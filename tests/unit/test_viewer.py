@@ -75,7 +75,7 @@ def test_a_taken_port_is_a_clear_message_not_a_traceback(tmp_path: Path, capsys)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--dir", str(tmp_path), "--port", str(port)]) == 2
+        assert main(["serve", "--out", str(tmp_path), "--port", str(port)]) == 2
     assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
 
 

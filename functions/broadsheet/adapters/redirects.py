@@ -1,12 +1,18 @@
 """Where renamed articles' old addresses point: CloudFront's key value store (read by the
-viewer-request function at the edge), or a JSON object for the local stack and tests."""
+viewer-request function at the edge), or a JSON object for the local stack and tests.
+
+The table is never edited by hand: the index stage derives it from the renames it has
+seen and the pages that exist now, and ``sync`` makes the store hold exactly that.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from broadsheet.adapters.store import ObjectStore, PreconditionFailed
+from broadsheet.adapters.store import ObjectStore, update
 
 
 class Redirects(Protocol):
@@ -14,14 +20,21 @@ class Redirects(Protocol):
 
     def put(self, old: str, new: str) -> None: ...
 
+    def delete(self, old: str) -> None: ...
 
-def follow(redirects: Redirects, old: str, new: str) -> None:
-    """Point ``old`` at ``new``, and every address that pointed at ``old`` too: a page
-    renamed twice still answers at its first address with one hop."""
-    for source, target in redirects.all().items():
-        if target == old:
-            redirects.put(source, new)
-    redirects.put(old, new)
+
+def sync(redirects: Redirects, wanted: Mapping[str, str]) -> list[str]:
+    """Make the store hold exactly ``wanted``; the old addresses that changed."""
+    current = redirects.all()
+    changed = []
+    for old in sorted(set(current) - set(wanted)):
+        redirects.delete(old)
+        changed.append(old)
+    for old, new in sorted(wanted.items()):
+        if current.get(old) != new:
+            redirects.put(old, new)
+            changed.append(old)
+    return changed
 
 
 class ObjectRedirects:
@@ -34,23 +47,22 @@ class ObjectRedirects:
         stored = self.store.get(self.key)
         return dict(json.loads(stored.body)) if stored else {}
 
+    def _change(self, old: str, new: str | None) -> None:
+        def change(current: bytes | None) -> bytes:
+            mapping = json.loads(current) if current else {}
+            if new is None:
+                mapping.pop(old, None)
+            else:
+                mapping[old] = new
+            return json.dumps(mapping, sort_keys=True).encode()
+
+        update(self.store, self.key, change)
+
     def put(self, old: str, new: str) -> None:
-        for _ in range(12):
-            stored = self.store.get(self.key)
-            mapping = json.loads(stored.body) if stored else {}
-            mapping[old] = new
-            try:
-                self.store.put(
-                    self.key,
-                    json.dumps(mapping, sort_keys=True).encode(),
-                    content_type="application/json",
-                    if_match=stored.etag if stored else None,
-                    if_none_match=stored is None,
-                )
-                return
-            except PreconditionFailed:
-                continue
-        raise RuntimeError("the redirect table kept changing under us")
+        self._change(old, new)
+
+    def delete(self, old: str) -> None:
+        self._change(old, None)
 
 
 class KeyValueStoreRedirects:
@@ -66,6 +78,12 @@ class KeyValueStoreRedirects:
             found.update({item["Key"]: item["Value"] for item in page.get("Items", [])})
         return found
 
+    def _etag(self) -> str:
+        return str(self.client.describe_key_value_store(KvsARN=self.arn)["ETag"])
+
     def put(self, old: str, new: str) -> None:
-        etag = self.client.describe_key_value_store(KvsARN=self.arn)["ETag"]
-        self.client.put_key(KvsARN=self.arn, Key=old, Value=new, IfMatch=etag)
+        self.client.put_key(KvsARN=self.arn, Key=old, Value=new, IfMatch=self._etag())
+
+    def delete(self, old: str) -> None:
+        with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+            self.client.delete_key(KvsARN=self.arn, Key=old, IfMatch=self._etag())

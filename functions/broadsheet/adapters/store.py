@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from broadsheet.errors import Retryable
 
-class PreconditionFailed(Exception):
-    """The object changed (If-Match) or already exists (If-None-Match)."""
+
+class PreconditionFailed(Retryable):
+    """The object changed (If-Match) or already exists (If-None-Match): read it again."""
 
 
 @dataclass(frozen=True)
@@ -151,3 +153,48 @@ class S3Store:
             self.requests += 1
             for item in page.get("Contents", []):
                 yield item["Key"]
+
+
+def update(
+    store: ObjectStore,
+    key: str,
+    change: Callable[[bytes | None], bytes | None],
+    *,
+    content_type: str = "application/json",
+    attempts: int = 12,
+) -> bytes | None:
+    """Read, change and write one object, as long as nobody wrote it in between.
+
+    ``change`` gets the current bytes (None when absent) and returns the new ones, or
+    None to leave the object as it is; it runs again on the fresh bytes when another
+    writer got there first, so it must be a pure function of what it is given.
+    """
+    for _ in range(attempts):
+        current = store.get(key)
+        wanted = change(current.body if current else None)
+        if wanted is None or (current is not None and wanted == current.body):
+            return current.body if current else None
+        try:
+            store.put(
+                key,
+                wanted,
+                content_type=content_type,
+                if_match=current.etag if current else None,
+                if_none_match=current is None,
+            )
+            return wanted
+        except PreconditionFailed:
+            continue
+    raise Retryable(f"{key} kept changing under us")
+
+
+def put_new(
+    store: ObjectStore, key: str, body: bytes, *, content_type: str = "application/octet-stream"
+) -> bool:
+    """Write an object that never changes under its key (content-addressed) unless it is
+    there already; True when this call wrote it."""
+    try:
+        store.put(key, body, content_type=content_type, if_none_match=True)
+    except PreconditionFailed:
+        return False
+    return True

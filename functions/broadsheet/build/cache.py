@@ -13,76 +13,14 @@ only its HTML.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
-from functools import cache
-from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 from broadsheet.content.article import Article
-
-# The modules that read, check and typeset an article: a change to any of them is a new
-# version of every cached entry.
-_CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py", "issue.py")
-
-
-@cache
-def code_version() -> str:
-    digest = hashlib.sha256()
-    package = resources.files("broadsheet.content")
-    for name in _CODE:
-        digest.update(package.joinpath(name).read_bytes())
-    for dependency in ("PyYAML", "markdown-it-py", "mdit-py-plugins"):
-        digest.update(f"{dependency}={metadata.version(dependency)}".encode())
-    return digest.hexdigest()[:16]
-
-
-def _encode(article: Article) -> dict[str, Any]:
-    return {
-        "title": article.title,
-        "language": article.language,
-        "date": article.date.isoformat(),
-        "dateline": article.dateline,
-        "body_line": article.body_line,
-        "source_hash": article.source_hash,
-        "section": article.section,
-        "authors": list(article.authors),
-        "summary": article.summary,
-        "translation_of": article.translation_of,
-        "tags": list(article.tags),
-        "status": article.status,
-        "publish_at": article.publish_at.isoformat() if article.publish_at else None,
-        "lines": dict(article.lines),
-        "body_html": article.body_html,
-    }
-
-
-def _decode(stored: dict[str, Any], path: str, issue: int, slug: str) -> Article:
-    publish_at = stored["publish_at"]
-    return Article(
-        path=path,
-        issue=issue,
-        slug=slug,
-        title=stored["title"],
-        language=stored["language"],
-        date=dt.date.fromisoformat(stored["date"]),
-        dateline=stored["dateline"],
-        body="",
-        body_line=stored["body_line"],
-        source_hash=stored["source_hash"],
-        section=stored["section"],
-        authors=tuple(stored["authors"]),
-        summary=stored["summary"],
-        translation_of=stored["translation_of"],
-        tags=tuple(stored["tags"]),
-        status=stored["status"],
-        publish_at=dt.datetime.fromisoformat(publish_at) if publish_at else None,
-        lines=stored["lines"],
-        body_html=stored["body_html"],
-    )
+from broadsheet.content.version import code_version
 
 
 class ArticleCache:
@@ -113,14 +51,14 @@ class Shelf:
         if stored is None:
             return None
         try:
-            article = _decode(stored, path, self.issue, slug)
+            article = Article.from_facts(stored, path, self.issue, slug)
         except (ValueError, KeyError, TypeError):
             return None
         self.used.add(source_hash)
         return article
 
     def put(self, article: Article) -> None:
-        self.entries[article.source_hash] = _encode(article)
+        self.entries[article.source_hash] = article.facts()
         self.used.add(article.source_hash)
         self.changed = True
 

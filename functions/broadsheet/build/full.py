@@ -31,11 +31,11 @@ from broadsheet.content.issue import Issue
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_archive
 from broadsheet.edition import index
-from broadsheet.edition.plan import State, make_plan, render, site_files
+from broadsheet.edition.index import IssueDoc
+from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
 
 Progress = Callable[[str, int], Callable[[], object]]
 PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves
-PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap"})
 
 
 @dataclass
@@ -47,10 +47,11 @@ class BuildReport:
     skipped: int = 0  # valid, but drafts or under embargo
 
 
-def issue_doc(site: Site, issue: Issue, articles: Iterable[Article], now: dt.datetime) -> index.Doc:
+def issue_doc(site: Site, issue: Issue, articles: Iterable[Article], now: dt.datetime) -> IssueDoc:
     """The index document publishing every public article of one issue would leave."""
-    public = [index.entry(site, a) for a in articles if a.is_public(now)]
-    return index.apply(site, index.empty(site, issue), public)
+    return index.issue_doc(
+        site, issue, [index.entry(site, a) for a in articles if a.is_public(now)]
+    )
 
 
 def published_state(site: Site, archive: Archive, now: dt.datetime) -> State:
@@ -58,14 +59,8 @@ def published_state(site: Site, archive: Archive, now: dt.datetime) -> State:
     by_issue: dict[int, list[Article]] = {}
     for article in archive.articles:
         by_issue.setdefault(article.issue, []).append(article)
-    docs = {n: issue_doc(site, archive.issues[n], a, now) for n, a in by_issue.items()}
-    return _state(site, docs)
-
-
-def _state(site: Site, docs: dict[int, index.Doc]) -> State:
-    public = {n: d for n, d in docs.items() if d["articles"]}
-    return State(
-        index.issues_doc(site, [index.issue_summary(d, site) for d in public.values()]), public
+    return with_issues(
+        site, (issue_doc(site, archive.issues[n], a, now) for n, a in by_issue.items())
     )
 
 
@@ -103,7 +98,7 @@ class _IssueBuilt:
     articles: list[Article]  # without bodies: only what the archive-wide checks need
     findings: list[Finding]
     broken: list[tuple[int, str]]
-    doc: index.Doc | None
+    doc: IssueDoc | None
     written: list[str]
 
 
@@ -139,11 +134,10 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         return built
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
-    state = _state(site, {folder.number: doc})
-    for output in make_plan(site, State(None), state, [folder.number]).write:
-        if output.kind in PER_ISSUE:
-            job.write(output.key, render(site, state, output, lambda _n, slug: bodies[slug]))
-            built.written.append(output.key)
+    state = with_issues(site, [doc])
+    for output in issue_inputs(site, doc):
+        job.write(output.key, render(site, state, output, lambda _n, slug: bodies[slug]))
+        built.written.append(output.key)
     return built
 
 
@@ -190,7 +184,7 @@ def build_site(
     walker = ThreadPoolExecutor(1)
     found: Future[set[str]] | None = None
     written: set[str] = set()
-    docs: dict[int, index.Doc] = {}
+    docs: dict[int, IssueDoc] = {}
     broken: list[tuple[int, str]] = []
     total = sum(len(f.files) for f in folders)
     tick = progress("building", total) if progress else None
@@ -211,14 +205,10 @@ def build_site(
         finally:
             _job = None
         settle(archive, broken)
-        state = _state(site, docs)
-        # Only the site-wide listings are left: the plan of no touched issue is exactly them.
-        for output in make_plan(site, State(None), state, []).write:
-            job.write(output.key, render(site, state, output, _no_body))
-            written.add(output.key)
-        for path, data in site_files(site).items():
-            job.write(path.lstrip("/"), data)
-            written.add(path.lstrip("/"))
+        # Only the site-wide listings and the site's own files are left.
+        for key, data in site_wide(site, with_issues(site, docs.values())).items():
+            job.write(key, data)
+            written.add(key)
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)
@@ -238,7 +228,3 @@ def _files_under(root: Path) -> set[str]:
         prefix = folder[len(top) + 1 :] + "/" if folder != top else ""
         found.update(prefix + name for name in names)
     return found
-
-
-def _no_body(number: int, slug: str) -> str:
-    raise AssertionError(f"a site-wide listing asked for the body of {number}/{slug}")

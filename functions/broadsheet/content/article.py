@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from broadsheet.content import fields
 from broadsheet.content.findings import FindingSink
@@ -73,6 +74,52 @@ class Article:
     def without_bodies(self) -> Article:
         """The article as facts alone: cheap to send between processes."""
         return dataclasses.replace(self, body="", body_html="")
+
+    def facts(self) -> dict[str, Any]:
+        """What was learnt by reading the source, as JSON: everything but the Markdown
+        and where the file is (a cache entry or a message names those itself)."""
+        return {
+            "title": self.title,
+            "language": self.language,
+            "date": self.date.isoformat(),
+            "dateline": self.dateline,
+            "body_line": self.body_line,
+            "source_hash": self.source_hash,
+            "section": self.section,
+            "authors": list(self.authors),
+            "summary": self.summary,
+            "translation_of": self.translation_of,
+            "tags": list(self.tags),
+            "status": self.status,
+            "publish_at": self.publish_at.isoformat() if self.publish_at else None,
+            "lines": dict(self.lines),
+            "body_html": self.body_html,
+        }
+
+    @classmethod
+    def from_facts(cls, facts: Mapping[str, Any], path: str, issue: int, slug: str) -> Article:
+        publish_at = facts["publish_at"]
+        return cls(
+            path=path,
+            issue=issue,
+            slug=slug,
+            title=facts["title"],
+            language=facts["language"],
+            date=dt.date.fromisoformat(facts["date"]),
+            dateline=facts["dateline"],
+            body="",
+            body_line=facts["body_line"],
+            source_hash=facts["source_hash"],
+            section=facts["section"],
+            authors=tuple(facts["authors"]),
+            summary=facts["summary"],
+            translation_of=facts["translation_of"],
+            tags=tuple(facts["tags"]),
+            status=facts["status"],
+            publish_at=dt.datetime.fromisoformat(publish_at) if publish_at else None,
+            lines=dict(facts["lines"]),
+            body_html=facts.get("body_html", ""),
+        )
 
 
 def check_slug(slug: str) -> str | None:

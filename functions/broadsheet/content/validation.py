@@ -8,8 +8,8 @@ issue indexes can both supply, so the pipeline checks a commit exactly as
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
@@ -115,3 +115,57 @@ def check_archive(
                 f"'{target}' already has a translation into '{article.language}': {rival.path}",
             )
     return findings
+
+
+@dataclass
+class Verdict:
+    """What publishing one issue folder decides, article by article."""
+
+    findings: list[Finding]  # every problem in the folder as committed, as validate says it
+    published: list[Article]  # what goes out: committed versions, and held-back ones
+    held_back: list[str] = field(default_factory=list)  # slugs kept at an earlier version
+    refused: list[str] = field(default_factory=list)  # slugs with findings and nothing kept
+
+
+def judge_issue(
+    number: int,
+    committed: Iterable[tuple[str, Article | None, list[Finding]]],
+    accepted: Mapping[str, Article] | None = None,
+) -> Verdict:
+    """Decide an issue folder: ``committed`` is each article file as read on its own
+    (its slug, the article or None, its findings); ``accepted`` what was published of
+    each slug before.
+
+    Every committed article is checked against the others, as ``broadsheet validate``
+    checks them. One with findings keeps its accepted version when it has one, as long
+    as that version still fits beside what the commit brings (its translation target
+    exists, no rival translation): an editor's mistake never takes a published article
+    down. Held-back versions are checked against each other until none is dropped, so
+    deciding the same folder again decides the same.
+    """
+    committed = list(committed)
+    accepted = accepted or {}
+    findings = [f for _slug, _article, found in committed for f in found]
+    alone = [a for _slug, a, found in committed if a is not None and not found]
+    broken = [(number, slug) for slug, a, found in committed if a is None or found]
+    against = check_archive(alone, [Entry.of(a) for a in alone], broken)
+    findings.extend(against)
+    refused_paths = {f.path for f in against}
+    current = [a for a in alone if a.path not in refused_paths]
+    rejected = [slug for slug, a, found in committed if a is None or found]
+    rejected += [a.slug for a in alone if a.path in refused_paths]
+    held = {slug: accepted[slug] for slug in rejected if slug in accepted}
+    archive = [Entry.of(a) for a in current]
+    while held:
+        problems = check_archive(held.values(), archive)
+        failing = {f.path for f in problems}
+        if not failing:
+            break
+        held = {slug: a for slug, a in held.items() if a.path not in failing}
+    findings.sort()
+    return Verdict(
+        findings,
+        current + list(held.values()),
+        sorted(held),
+        sorted(set(rejected) - set(held)),
+    )

@@ -2,38 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from xml.etree import ElementTree as ET
 
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
-from broadsheet.edition.index import Doc, in_language
+from broadsheet.edition.index import ArticleEntry, IssueDoc, in_language
 
 FEED_SIZE = 50
-# What an entry of the feed shows: the plan compares these to decide a feed changed.
-SHOWN = ("url", "title", "published", "modified", "authors", "section", "summary")
 ATOM = "http://www.w3.org/2005/Atom"
 
 
-def latest_entries(docs: Iterable[Doc], language: str, size: int = FEED_SIZE) -> list[Doc]:
-    """The feed's entries, from issue documents given newest issue first.
+def _newest_first(entry: ArticleEntry) -> tuple[str, str]:
+    return entry["published"], entry["path"]
 
-    Whole issues are read until ``size`` articles are collected, then the newest
-    ``size`` are kept: the feed never reads more than the latest few issues, which keeps
-    a commit's work bounded, and the build and the pipeline agree by construction.
-    """
-    collected: list[Doc] = []
-    for doc in docs:
-        if len(collected) >= size:
-            break
-        collected.extend(in_language(doc, language))
-    collected.sort(key=lambda e: (e["published"], e["path"]), reverse=True)
+
+def latest_entries(
+    docs: Iterable[IssueDoc], language: str, size: int = FEED_SIZE
+) -> list[ArticleEntry]:
+    """The feed's entries: the newest ``size`` articles of the archive by the time they
+    became public, whichever issue holds them (an embargo lifted in an old issue is
+    news too)."""
+    collected = [e for doc in docs for e in in_language(doc, language)]
+    collected.sort(key=_newest_first, reverse=True)
     return collected[:size]
 
 
-def shown(entry: Doc) -> tuple[object, ...]:
-    translations = sorted(t["url"] for t in entry["translations"].values())
-    return (*(entry.get(key) for key in SHOWN), translations)
+def newest(doc: IssueDoc, language: str) -> tuple[str, str] | None:
+    """The issue's first article in the feed's order (in ``language``), by its sort key."""
+    return max((_newest_first(e) for e in in_language(doc, language)), default=None)
+
+
+def gather(
+    newest_by_issue: Mapping[int, tuple[str, str]],
+    load: Callable[[int], IssueDoc],
+    language: str,
+    size: int = FEED_SIZE,
+) -> dict[int, IssueDoc]:
+    """The issue documents the feed needs, loaded one at a time, newest issue first.
+
+    ``newest_by_issue`` gives each issue's first article in the feed's order (``newest``).
+    Once ``size`` articles are at hand, an issue whose first comes after the last of them
+    cannot contribute, nor can any after it: so the feed reads a few documents, not the
+    archive, and gives what ``latest_entries`` gives over all of them.
+    """
+    loaded: dict[int, IssueDoc] = {}
+    keys: list[tuple[str, str]] = []
+    for number, first in sorted(newest_by_issue.items(), key=lambda i: i[1], reverse=True):
+        if len(keys) >= size and first < keys[size - 1]:
+            break
+        loaded[number] = load(number)
+        mine = [_newest_first(e) for e in in_language(loaded[number], language)]
+        keys = sorted(keys + mine, reverse=True)[:size]
+    return loaded
 
 
 def _document(root: ET.Element) -> bytes:
@@ -42,7 +63,7 @@ def _document(root: ET.Element) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body + b"\n"
 
 
-def render_feed(site: Site, language: str, entries: list[Doc]) -> bytes:
+def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes:
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": language})
 
@@ -81,7 +102,7 @@ def render_feed(site: Site, language: str, entries: list[Doc]) -> bytes:
                 href=translation["url"],
             )
         add(entry, "published", item["published"])
-        add(entry, "updated", item.get("modified", item["published"]))
+        add(entry, "updated", item["published"])
         for name in item["authors"]:
             add(add(entry, "author"), "name", name)
         if item["section"]:

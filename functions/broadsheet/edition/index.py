@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from broadsheet.content.article import Article
 from broadsheet.content.issue import Issue
@@ -19,13 +19,74 @@ from broadsheet.content.site import Site
 from broadsheet.edition import urls
 
 VERSION = 1
-Doc = dict[str, Any]
-# The order of an issue document's keys; "articles" comes last.
-ISSUE_KEYS = ("version", "number", "date", "title", "urls", "index", "order")
+Doc = dict[str, Any]  # any JSON object; the documents below are its typed shapes
 
 
-def entry(site: Site, article: Article) -> Doc:
-    """One article as the index describes it (translations are filled in by ``apply``)."""
+class Translation(TypedDict):
+    slug: str
+    title: str
+    path: str
+    url: str
+
+
+class ArticleEntry(TypedDict):
+    """One article in an issue document (schemas/issue.schema.json, ``articles[]``)."""
+
+    slug: str
+    language: str
+    title: str
+    date: str  # YYYY-MM-DD, the dateline's date
+    dateline: str
+    section: str | None
+    authors: list[str]
+    summary: str
+    tags: list[str]
+    path: str  # /<lang>/issues/<n>/<slug>/
+    url: str
+    published: str  # when readers may see it, UTC, YYYY-MM-DDTHH:MM:SSZ
+    translation_of: str | None
+    translations: dict[str, Translation]  # language -> the same article in it
+    source: str  # issues/<n>/<slug>.md
+    source_sha256: str
+
+
+class IssueDoc(TypedDict):
+    """``/api/v1/issues/<n>.json`` (schemas/issue.schema.json)."""
+
+    version: int
+    number: int
+    date: str
+    title: dict[str, str]  # language -> title, when the issue has one
+    urls: dict[str, str]  # language -> the issue's front page
+    index: str  # this document's own URL
+    order: list[str]  # slugs that lead the front page
+    articles: list[ArticleEntry]
+
+
+class IssueSummary(TypedDict):
+    """One issue in ``/api/v1/issues.json``."""
+
+    number: int
+    date: str
+    title: dict[str, str]
+    urls: dict[str, str]
+    index: str
+    articles: dict[str, int]  # language -> articles published in it
+
+
+class IssuesDoc(TypedDict):
+    """``/api/v1/issues.json`` (schemas/issues.schema.json)."""
+
+    version: int
+    publication: dict[str, str]
+    base_url: str
+    languages: list[str]
+    latest: int | None
+    issues: list[IssueSummary]
+
+
+def entry(site: Site, article: Article) -> ArticleEntry:
+    """One article as the index describes it (translations are filled in by ``issue_doc``)."""
     path = urls.article(article.language, article.issue, article.slug)
     return {
         "slug": article.slug,
@@ -47,53 +108,13 @@ def entry(site: Site, article: Article) -> Doc:
     }
 
 
-def empty(site: Site, issue: Issue) -> Doc:
-    return with_issue(site, {"version": VERSION, "articles": []}, issue)
-
-
-def with_issue(site: Site, doc: Doc, issue: Issue) -> Doc:
-    """The document with ``issue.yml``'s metadata (number, date, titles, order) applied."""
-    updated = dict(doc)
-    updated.update(
-        {
-            "version": VERSION,
-            "number": issue.number,
-            "date": issue.date.isoformat(),
-            "title": dict(issue.titles),
-            "order": list(issue.order),
-            "urls": {
-                lang: urls.absolute(site.base_url, urls.issue(lang, issue.number))
-                for lang in site.languages
-            },
-            "index": urls.absolute(site.base_url, urls.issue_index(issue.number)),
-        }
-    )
-    return _arrange(site, updated)
-
-
-def apply(
-    site: Site, doc: Doc, upserts: Iterable[Doc] = (), removals: Iterable[tuple[str, str]] = ()
-) -> Doc:
-    """A new document with articles added or replaced and others removed.
-
-    ``removals`` are (language, slug) pairs; a slug is unique in an issue whatever its
-    language, so the language only guards against removing the wrong article.
-    """
-    gone = set(removals)
-    new = {e["slug"]: e for e in upserts}
-    kept = [
-        e
-        for e in doc["articles"]
-        if (e["language"], e["slug"]) not in gone and e["slug"] not in new
-    ]
-    return _arrange(site, {**doc, "articles": kept + list(new.values())})
-
-
-def _arrange(site: Site, doc: Doc) -> Doc:
-    """Order articles for the front page and derive translation links."""
-    order = {slug: rank for rank, slug in enumerate(doc.get("order", []))}
+def issue_doc(site: Site, issue: Issue, entries: Iterable[ArticleEntry]) -> IssueDoc:
+    """An issue's document: ``issue.yml``'s metadata and its public articles, ordered for
+    the front page (``order`` first, then by section, newest first) with translation
+    links between them."""
+    order = {slug: rank for rank, slug in enumerate(issue.order)}
     articles = sorted(
-        ({**e, "translations": {}} for e in doc["articles"]),
+        (ArticleEntry(**{**e, "translations": {}}) for e in entries),
         key=lambda e: (
             order.get(e["slug"], len(order)),
             site.section_rank(e["section"]),
@@ -101,7 +122,7 @@ def _arrange(site: Site, doc: Doc) -> Doc:
             e["slug"],
         ),
     )
-    groups: dict[str, list[Doc]] = {}
+    groups: dict[str, list[ArticleEntry]] = {}
     for article in articles:
         groups.setdefault(article["translation_of"] or article["slug"], []).append(article)
     for members in groups.values():
@@ -116,8 +137,19 @@ def _arrange(site: Site, doc: Doc) -> Doc:
                 for other in members
                 if other is not article
             }
-    head = {key: doc[key] for key in ISSUE_KEYS if key in doc}
-    return {**head, "articles": articles}
+    return {
+        "version": VERSION,
+        "number": issue.number,
+        "date": issue.date.isoformat(),
+        "title": dict(issue.titles),
+        "urls": {
+            lang: urls.absolute(site.base_url, urls.issue(lang, issue.number))
+            for lang in site.languages
+        },
+        "index": urls.absolute(site.base_url, urls.issue_index(issue.number)),
+        "order": list(issue.order),
+        "articles": articles,
+    }
 
 
 def _negated(timestamp: str) -> tuple[int, ...]:
@@ -125,11 +157,11 @@ def _negated(timestamp: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in timestamp)
 
 
-def in_language(doc: Doc, language: str) -> list[Doc]:
+def in_language(doc: IssueDoc, language: str) -> list[ArticleEntry]:
     return [e for e in doc["articles"] if e["language"] == language]
 
 
-def issue_summary(doc: Doc, site: Site) -> Doc:
+def issue_summary(doc: IssueDoc, site: Site) -> IssueSummary:
     """How ``issues.json`` describes one issue."""
     counts = {lang: len(in_language(doc, lang)) for lang in site.languages}
     return {
@@ -142,7 +174,7 @@ def issue_summary(doc: Doc, site: Site) -> Doc:
     }
 
 
-def issues_doc(site: Site, summaries: Iterable[Doc]) -> Doc:
+def issues_doc(site: Site, summaries: Iterable[IssueSummary]) -> IssuesDoc:
     listed = sorted(
         (s for s in summaries if any(s["articles"].values())), key=lambda s: -s["number"]
     )
@@ -154,12 +186,6 @@ def issues_doc(site: Site, summaries: Iterable[Doc]) -> Doc:
         "latest": listed[0]["number"] if listed else None,
         "issues": listed,
     }
-
-
-def update_issues(site: Site, doc: Doc | None, issue_doc: Doc) -> Doc:
-    """``issues.json`` with one issue's line replaced (or dropped when it has no articles)."""
-    others = [s for s in (doc or {}).get("issues", []) if s["number"] != issue_doc["number"]]
-    return issues_doc(site, [*others, issue_summary(issue_doc, site)])
 
 
 SCHEMAS = ("issue.schema.json", "issues.schema.json")
@@ -174,8 +200,8 @@ def dumps(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def loads(data: bytes) -> Doc:
+def loads(data: bytes) -> IssueDoc:
     value = json.loads(data)
     if not isinstance(value, dict) or value.get("version") != VERSION:
         raise ValueError("not a version 1 Broadsheet index")
-    return value
+    return cast(IssueDoc, value)

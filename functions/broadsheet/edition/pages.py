@@ -21,7 +21,7 @@ from babel import Locale
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 from broadsheet.edition.dateline import dateline, long_date
-from broadsheet.edition.index import Doc, in_language
+from broadsheet.edition.index import ArticleEntry, IssueDoc, IssuesDoc, in_language
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -186,11 +186,11 @@ def _page(
     }
 
 
-def issue_label(doc: Doc, language: str) -> str:
+def issue_label(doc: IssueDoc, language: str) -> str:
     return strings(language)["issue"].format(n=doc["number"])
 
 
-def _issue_context(doc: Doc, language: str) -> dict[str, Any]:
+def _issue_context(doc: IssueDoc, language: str) -> dict[str, Any]:
     date = dt.date.fromisoformat(doc["date"])
     label = issue_label(doc, language)
     return {
@@ -204,12 +204,12 @@ def _issue_context(doc: Doc, language: str) -> dict[str, Any]:
     }
 
 
-def _story(site: Site, entry: Doc) -> dict[str, Any]:
+def _story(site: Site, entry: ArticleEntry) -> dict[str, Any]:
     date = dt.date.fromisoformat(entry["date"])
     return {**entry, "dateline": dateline(entry["dateline"], date, entry["language"])}
 
 
-def render_article(site: Site, doc: Doc, slug: str, body_html: str) -> bytes:
+def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> bytes:
     entry = next(e for e in doc["articles"] if e["slug"] == slug)
     language = entry["language"]
     same = in_language(doc, language)
@@ -276,7 +276,7 @@ def render_article(site: Site, doc: Doc, slug: str, body_html: str) -> bytes:
     )
 
 
-def render_issue(site: Site, doc: Doc, language: str, *, home: bool = False) -> bytes:
+def render_issue(site: Site, doc: IssueDoc, language: str, *, home: bool = False) -> bytes:
     entries = [_story(site, e) for e in in_language(doc, language)]
     issue = _issue_context(doc, language)
     t = strings(language)
@@ -310,7 +310,7 @@ def render_issue(site: Site, doc: Doc, language: str, *, home: bool = False) -> 
     )
 
 
-def render_archive(site: Site, issues: Doc, language: str) -> bytes:
+def render_archive(site: Site, issues: IssuesDoc, language: str) -> bytes:
     t = strings(language)
     listed = []
     for summary in issues["issues"]:

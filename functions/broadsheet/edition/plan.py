@@ -1,10 +1,11 @@
-"""Incremental planning: which outputs a commit changes, and which CDN paths to clear.
+"""Which outputs exist, what each is rendered from, and what a change rewrites.
 
-Every output is a function of the published state (the issue documents and the list of
-issues) plus, for an article page, its body. Planning compares the inputs each output
-would be rendered from before and after a commit; outputs whose inputs are unchanged are
-left alone. Only the touched issues and the few site-wide listings are ever looked at,
-so the work grows with the commit, not with the archive.
+Every output is a function of the published state: an issue's pages of its document
+(and an article page of its body too), the site-wide listings of the list of issues and
+the few issue documents they show. An issue's change is planned by comparing, output by
+output, what each would be rendered from before and after: outputs whose inputs did not
+change are left alone, so the work grows with the change, not with the archive. The
+site-wide listings are few, and are compared by their bytes.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from typing import Any
 
 from broadsheet.content.site import Site
 from broadsheet.edition import feed, index, pages, sitemap, urls
-from broadsheet.edition.index import Doc, in_language
+from broadsheet.edition.index import IssueDoc, IssuesDoc, in_language
 
 # Fields of an article entry that its listing (front page, home) shows.
 LISTED = ("slug", "title", "path", "dateline", "date", "authors", "summary", "section")
+PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap"})
 
 
 @dataclass(frozen=True, order=True)
 class Output:
-    kind: (
-        str  # article, issue, home, root, archive, feed, sitemap, sitemaps, issue_json, issues_json
-    )
+    # article, issue, issue_json, sitemap (one issue's); home, root, archive, feed,
+    # sitemaps, issues_json (site-wide)
+    kind: str
     language: str = ""
     number: int = 0
     slug: str = ""
@@ -59,95 +61,72 @@ class Output:
     def key(self) -> str:
         return urls.object_key(self.path)
 
+    def to_json(self) -> list[Any]:
+        return [self.kind, self.language, self.number, self.slug]
+
+    @classmethod
+    def from_json(cls, value: list[Any]) -> Output:
+        kind, language, number, slug = value
+        return cls(str(kind), str(language), int(number), str(slug))
+
 
 @dataclass
 class State:
-    """The published state: ``issues.json`` and the issue documents a plan needs."""
+    """What outputs are rendered from: the list of issues, and the issue documents at
+    hand (for the site-wide listings: the latest issue and those the feeds read)."""
 
-    issues: Doc | None
-    docs: dict[int, Doc] = field(default_factory=dict)
+    issues: IssuesDoc
+    docs: dict[int, IssueDoc] = field(default_factory=dict)
 
-    def listed(self) -> list[int]:
-        return [s["number"] for s in (self.issues or {}).get("issues", [])]
-
-    def latest(self) -> Doc | None:
-        numbers = self.listed()
-        return self.docs.get(numbers[0]) if numbers else None
-
-    def newest_first(self) -> list[Doc]:
-        return [self.docs[n] for n in self.listed() if n in self.docs]
-
-    def with_doc(self, site: Site, doc: Doc) -> State:
-        """The state after one issue's document is replaced (the list follows it)."""
-        return State(index.update_issues(site, self.issues, doc), {**self.docs, doc["number"]: doc})
+    def latest(self) -> IssueDoc | None:
+        latest = self.issues["latest"]
+        return self.docs.get(latest) if latest is not None else None
 
 
-def feed_issues(issues: Doc | None, language: str, size: int = feed.FEED_SIZE) -> list[int]:
-    """The issues the feed reads (newest first, until ``size`` articles): what to load."""
-    numbers, count = [], 0
-    for summary in (issues or {}).get("issues", []):
-        if count >= size:
-            break
-        numbers.append(summary["number"])
-        count += summary["articles"].get(language, 0)
-    return numbers
-
-
-def _neighbour(entry: Doc | None) -> Any:
+def _neighbour(entry: index.ArticleEntry | None) -> Any:
     return (entry["title"], entry["path"]) if entry else None
 
 
-def _issue_meta(doc: Doc) -> Any:
+def _issue_meta(doc: IssueDoc) -> Any:
     return (doc["number"], doc["date"], doc["title"], doc["urls"])
 
 
-def inputs(site: Site, state: State, touched: Iterable[int]) -> dict[Output, Any]:
-    """Every output in scope mapped to what it is rendered from."""
-    scope: dict[Output, Any] = {}
-    for number in touched:
-        doc = state.docs.get(number)
-        if doc is None or number not in state.listed():
-            continue
-        scope[Output("issue_json", number=number)] = doc
-        scope[Output("sitemap", number=number)] = [
+def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
+    """Every output of one issue mapped to what it is rendered from (none without
+    articles: an issue nobody may read yet has no pages)."""
+    if site is None or doc is None or not doc["articles"]:
+        return {}
+    number = doc["number"]
+    scope: dict[Output, Any] = {
+        Output("issue_json", number=number): doc,
+        Output("sitemap", number=number): [
             (e["url"], e["published"], sorted(t["url"] for t in e["translations"].values()))
             for e in doc["articles"]
-        ] + [doc["urls"], doc["date"]]
-        for language in site.languages:
-            same = in_language(doc, language)
-            listing = [[e[k] for k in LISTED] for e in same]
-            scope[Output("issue", language, number)] = (_issue_meta(doc), listing)
-            for i, entry in enumerate(same):
-                prev = same[i - 1] if i else None
-                next_ = same[i + 1] if i + 1 < len(same) else None
-                scope[Output("article", language, number, entry["slug"])] = (
-                    entry,
-                    _neighbour(prev),
-                    _neighbour(next_),
-                    _issue_meta(doc),
-                )
-    if state.issues is not None:
-        scope[Output("issues_json")] = state.issues
-        scope[Output("sitemaps")] = [(s["number"], s["date"]) for s in state.issues["issues"]]
-        latest = state.latest()
-        for language in site.languages:
-            summaries = [
-                (s["number"], s["date"], s["title"].get(language), s["articles"].get(language, 0))
-                for s in state.issues["issues"]
-            ]
-            scope[Output("archive", language)] = summaries
-            entries = feed.latest_entries(state.newest_first(), language)
-            scope[Output("feed", language)] = [feed.shown(e) for e in entries]
-            home = None
-            if latest is not None:
-                home = (
-                    _issue_meta(latest),
-                    [[e[k] for k in LISTED] for e in in_language(latest, language)],
-                )
-            scope[Output("home", language)] = home
-            if language == site.default_language:
-                scope[Output("root")] = home
+        ]
+        + [doc["urls"], doc["date"]],
+    }
+    for language in site.languages:
+        same = in_language(doc, language)
+        listing = [[e[k] for k in LISTED] for e in same]  # type: ignore[literal-required]
+        scope[Output("issue", language, number)] = (_issue_meta(doc), listing)
+        for i, entry in enumerate(same):
+            prev = same[i - 1] if i else None
+            next_ = same[i + 1] if i + 1 < len(same) else None
+            scope[Output("article", language, number, entry["slug"])] = (
+                entry,
+                _neighbour(prev),
+                _neighbour(next_),
+                _issue_meta(doc),
+            )
     return scope
+
+
+def site_outputs(site: Site) -> list[Output]:
+    """The site-wide listings: one of each per language, and the indexes of everything."""
+    outputs = [Output("root"), Output("issues_json"), Output("sitemaps")]
+    for language in site.languages:
+        outputs += [Output("home", language), Output("archive", language), Output("feed", language)]
+    return outputs
 
 
 @dataclass
@@ -160,23 +139,19 @@ class Plan:
         return sorted({o.path for o in self.write + self.delete})
 
 
-def make_plan(
-    site: Site,
-    before: State,
-    after: State,
-    touched: Iterable[int],
-    changed_bodies: Iterable[tuple[int, str]] = (),
+def issue_plan(
+    before: tuple[Site | None, IssueDoc | None],
+    after: tuple[Site | None, IssueDoc | None],
+    *,
+    everything: bool = False,
 ) -> Plan:
-    """What changes between two states; ``changed_bodies`` are (issue, slug) pairs whose
-    Markdown changed (their index entries carry the source hash, so this is a safeguard)."""
-    touched = set(touched)
-    old = inputs(site, before, touched)
-    new = inputs(site, after, touched)
-    bodies = set(changed_bodies)
+    """What changes in one issue between two states of it (each with the site it is
+    rendered with); ``everything`` writes every output whatever changed (new templates)."""
+    old = issue_inputs(*before)
+    new = issue_inputs(*after)
+    changed_site = before[0] != after[0]
     write = sorted(
-        o
-        for o, value in new.items()
-        if old.get(o) != value or (o.kind == "article" and (o.number, o.slug) in bodies)
+        o for o, value in new.items() if everything or changed_site or old.get(o) != value
     )
     delete = sorted(o for o in old if o not in new)
     return Plan(write, delete)
@@ -198,29 +173,26 @@ def render(site: Site, state: State, output: Output, body: BodyLookup) -> bytes:
         latest = state.latest()
         language = output.language or site.default_language
         if latest is None:
-            return pages.render_archive(site, index.issues_doc(site, []), language)
+            return pages.render_archive(site, state.issues, language)
         return pages.render_issue(site, latest, language, home=True)
     if kind == "archive":
-        return pages.render_archive(
-            site, state.issues or index.issues_doc(site, []), output.language
-        )
+        return pages.render_archive(site, state.issues, output.language)
     if kind == "feed":
-        return feed.render_feed(
-            site, output.language, feed.latest_entries(state.newest_first(), output.language)
-        )
+        entries = feed.latest_entries(state.docs.values(), output.language)
+        return feed.render_feed(site, output.language, entries)
     if kind == "sitemap":
         return sitemap.render_issue_sitemap(site, state.docs[output.number])
     if kind == "sitemaps":
-        return sitemap.render_sitemap_index(site, state.issues or index.issues_doc(site, []))
+        return sitemap.render_sitemap_index(site, state.issues)
     if kind == "issue_json":
         return index.dumps(state.docs[output.number])
     if kind == "issues_json":
-        return index.dumps(state.issues or index.issues_doc(site, []))
+        return index.dumps(state.issues)
     raise ValueError(kind)
 
 
 def site_files(site: Site) -> dict[str, bytes]:
-    """Outputs that depend on the site and the code alone: written by a full build."""
+    """Outputs that depend on the site and the code alone."""
     files = {
         urls.NOT_FOUND: pages.render_not_found(site),
         urls.ROBOTS: pages.render_robots(site),
@@ -230,3 +202,21 @@ def site_files(site: Site) -> dict[str, bytes]:
     for name in index.SCHEMAS:
         files[f"{urls.API}/{name}"] = index.schema_bytes(name)
     return files
+
+
+def site_wide(site: Site, state: State) -> dict[str, bytes]:
+    """Every site-wide file by its key: the listings and the site's own files."""
+    files = {o.key: render(site, state, o, _no_body) for o in site_outputs(site)}
+    files.update({path.lstrip("/"): data for path, data in site_files(site).items()})
+    return files
+
+
+def _no_body(number: int, slug: str) -> str:
+    raise AssertionError(f"a site-wide listing asked for the body of {number}/{slug}")
+
+
+def with_issues(site: Site, docs: Iterable[IssueDoc]) -> State:
+    """The state of a whole archive's documents (what a full build has at the end)."""
+    public = {d["number"]: d for d in docs if d["articles"]}
+    summaries = [index.issue_summary(d, site) for d in public.values()]
+    return State(index.issues_doc(site, summaries), public)

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
-from broadsheet.edition.index import Doc
+from broadsheet.edition.index import IssueDoc, IssuesDoc
 
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"
@@ -40,7 +40,7 @@ def _urlset(entries: Iterable[str]) -> bytes:
     return (DECLARATION + "\n".join([head, *entries, "</urlset>"]) + "\n").encode()
 
 
-def render_issue_sitemap(site: Site, doc: Doc) -> bytes:
+def render_issue_sitemap(site: Site, doc: IssueDoc) -> bytes:
     languages = [
         lang for lang in site.languages if any(e["language"] == lang for e in doc["articles"])
     ]
@@ -61,7 +61,7 @@ def render_site_sitemap(site: Site) -> bytes:
     return _urlset(entries)
 
 
-def render_sitemap_index(site: Site, issues: Doc) -> bytes:
+def render_sitemap_index(site: Site, issues: IssuesDoc) -> bytes:
     listed: list[tuple[str, str | None]] = [(urls.SITE_SITEMAP, None)]
     listed += [(urls.sitemap(s["number"]), s["date"]) for s in issues["issues"]]
     lines = [f'<sitemapindex xmlns="{NS}">']

@@ -4,22 +4,36 @@ tests both stand it up through ``deploy_local``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import importlib
 import logging
 import os
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from broadsheet.adapters.aws import AwsEnv
+from broadsheet.adapters.redirects import ObjectRedirects
+from broadsheet.adapters.scheduler import Release, fire_due
+from broadsheet.errors import CommandError
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver, deploy
 from broadsheet.local.template import code_zip, parse, template_text, transform
+from broadsheet.pipeline.operations import (
+    dead_letters,
+    format_status,
+    pending_releases,
+    status,
+)
+from broadsheet.pipeline.publisher import Git, publish
+
+REPORTS = "reports/"
 
 REGION = "us-east-1"
 STACK = "broadsheet"
@@ -87,86 +101,76 @@ class LocalStack:
     runner: LocalEventSource
     session: Any
     endpoint_url: str
-    repo: Path
-    content_dir: str
+    git: Git
     lock: threading.Lock
 
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
 
-    def head(self) -> str:
-        return subprocess.run(
-            ["git", "-C", str(self.repo), "rev-parse", "HEAD"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+    @cached_property
+    def env(self) -> AwsEnv:
+        return AwsEnv.from_outputs(self.deployed.outputs, self.endpoint_url)
 
     def publish(self) -> list[str]:
         """Publish the commits since the last publish, and run them through the stages."""
-        from broadsheet.adapters.store import S3Store
-        from broadsheet.pipeline.publisher import Git, publish
-
         with self.lock:
-            store = S3Store(self.client("s3"), self.deployed.outputs["SourceBucketName"])
-            commits = publish(Git(self.repo, self.content_dir), store, say=lambda _: None)
+            commits = publish(self.git, self.env.sources, say=lambda _: None)
             if commits:
                 self.runner.drain()
             return commits
 
+    def tick(self, now: dt.datetime | None = None) -> list[Release]:
+        """Be EventBridge Scheduler: send every due release, then run it through."""
+        with self.lock:
+            sqs = self.client("sqs")
+
+            def send(arn: str, body: str) -> None:
+                url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=body)
+
+            fired = fire_due(self.env.scheduler, now or dt.datetime.now(dt.UTC), send)
+            if fired:
+                self.runner.drain()
+            return fired
+
     def status(self, commit: str) -> dict[str, Any]:
-        from broadsheet.pipeline.operations import status
-
-        return status(self.stack(), commit)
-
-    def stack(self) -> Any:
-        from broadsheet.pipeline.operations import Stack
-
-        return Stack.from_outputs(self.deployed.outputs, self.endpoint_url)
+        return status(self.env.sources, commit)
 
     def fetch(self, key: str) -> bytes | None:
+        stored = self.env.site.get(key)
+        return stored.body if stored else None
+
+    def commits(self, limit: int = 20) -> list[str]:
+        """The commits reported on, newest first."""
         s3 = self.client("s3")
-        try:
-            body: bytes = s3.get_object(Bucket=self.deployed.outputs["SiteBucketName"], Key=key)[
-                "Body"
-            ].read()
-            return body
-        except s3.exceptions.NoSuchKey:
-            return None
+        listed = s3.list_objects_v2(
+            Bucket=self.deployed.outputs["SourceBucketName"], Prefix=REPORTS
+        ).get("Contents", [])
+        reports = [i for i in listed if i["Key"].count("/") == 1]
+        reports.sort(key=lambda i: i["LastModified"], reverse=True)
+        return [i["Key"].removeprefix(REPORTS).removesuffix(".json") for i in reports[:limit]]
 
 
 def status_page(stack: LocalStack) -> bytes:
-    """``/_broadsheet/``: the last commits, their findings, and the dead-letter queues."""
-    from broadsheet.pipeline.operations import dead_letters
-
-    sources = stack.deployed.outputs["SourceBucketName"]
-    s3 = stack.client("s3")
-    keys = s3.list_objects_v2(Bucket=sources, Prefix="reports/").get("Contents", [])
-    keys.sort(key=lambda k: k["LastModified"], reverse=True)
+    """``/_broadsheet/``: the last commits, what each stage did and found, the releases
+    waiting for their time, and the dead-letter queues."""
     rows = []
-    for item in keys[:20]:
-        commit = item["Key"].removeprefix("reports/").removesuffix(".json")
-        found = stack.status(commit)
-        invalidate = found["stages"]["invalidate"] or {}
-        findings = "".join(
-            f"<li>{html.escape(f['path'])}:{f['line']}: {html.escape(f['field'] or '')} "
-            f"{html.escape(f['message'])}</li>"
-            for f in found["findings"]
+    for commit in stack.commits():
+        text = format_status(stack.status(commit))
+        rows.append(f"<section><pre>{html.escape(text)}</pre></section>")
+    releases = (
+        "".join(
+            f"<li>issue {html.escape(str(r['issue']))} {html.escape(str(r['slug']))} at "
+            f"{html.escape(r['at'])}</li>"
+            for r in pending_releases(stack.env)
         )
-        stages = " · ".join(
-            f"{s}: {'done' if found['stages'][s] else 'pending'}" for s in found["stages"]
-        )
-        rows.append(
-            f"<tr><td><code>{html.escape(commit[:12])}</code></td><td>{stages}</td>"
-            f"<td>{len(invalidate.get('paths', []))}</td>"
-            f"<td><ul>{findings}</ul></td></tr>"
-        )
-    dead = dead_letters(stack.stack())
-    dead_rows = (
+        or "<li>none</li>"
+    )
+    dead = (
         "".join(
             f"<li>{html.escape(d['stage'])}: {html.escape(d['commit'][:12])} — "
             f"{html.escape(d['reason'])}</li>"
-            for d in dead
+            for d in dead_letters(stack.env)
         )
         or "<li>empty</li>"
     )
@@ -175,22 +179,22 @@ def status_page(stack: LocalStack) -> bytes:
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><main><h1>Broadsheet local stack</h1>
 <h2>Last commits</h2>
-<table><thead><tr><th>commit</th><th>stages</th><th>paths invalidated</th><th>findings</th>
-</tr></thead><tbody>{"".join(rows)}</tbody></table>
-<h2>Dead-letter queues</h2><ul>{dead_rows}</ul></main></body></html>
+{"".join(rows) or "<p>Nothing published yet.</p>"}
+<h2>Releases waiting</h2><ul>{releases}</ul>
+<h2>Dead-letter queues</h2><ul>{dead}</ul></main></body></html>
 """
     return page.encode()
 
 
 def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None:
     found = stack.status(commit)
-    render = found["stages"]["render"] or {}
-    index = found["stages"]["index"] or {}
-    invalidate = found["stages"]["invalidate"] or {}
-    pages = sorted(set(render.get("pages", [])) | set(index.get("paths", [])))
+    paths: set[str] = set()
+    for record in found["stages"]["index"].values():
+        paths.update((record or {}).get("paths", []))
+    invalidation = found["stages"]["invalidate"]["all"] or {}
     say(
-        f"{commit[:12]}: {len(pages)} page(s) changed, "
-        f"{len(invalidate.get('paths', []))} path(s) invalidated, "
+        f"{commit[:12]}: {len(paths)} page(s) changed, "
+        f"{len(invalidation.get('paths', []))} path(s) invalidated, "
         f"{len(found['findings'])} finding(s)"
     )
     for finding in found["findings"]:
@@ -199,17 +203,16 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
             f"  {finding['path']}:{finding['line']}:{finding['column']}:{field} "
             f"{finding['message']}"
         )
-    for page in pages[:12]:
+    for page in sorted(paths)[:12]:
         say(f"  changed {page}")
-    if len(pages) > 12:
-        say(f"  … and {len(pages) - 12} more")
-    for path in invalidate.get("paths", [])[:8]:
+    if len(paths) > 12:
+        say(f"  … and {len(paths) - 12} more")
+    for path in invalidation.get("paths", [])[:8]:
         say(f"  invalidated {path}")
 
 
 def run(
-    repo: Path,
-    content_dir: str,
+    content: Path,
     port: int,
     *,
     poll: float = 1.0,
@@ -219,8 +222,6 @@ def run(
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from broadsheet.adapters.redirects import ObjectRedirects
-    from broadsheet.adapters.store import S3Store
     from broadsheet.build.serve import make_server
 
     started = time.perf_counter()
@@ -228,12 +229,13 @@ def run(
         probe = socket.socket()
         probe.bind(("127.0.0.1", port))
         probe.close()
-    except OSError:
-        say(
-            f"broadsheet run: port {port} on 127.0.0.1 is already in use: stop what runs there "
-            f"or choose another port (PORT=8001 make run)"
-        )
-        return 2
+    except OSError as error:
+        raise CommandError(
+            f"port {port} on 127.0.0.1 is already in use: stop what runs there "
+            f"or choose another port (PORT=8001 make run)",
+            2,
+        ) from error
+    git = Git.of(content)
     # moto's request log and its attempts to reach Docker say nothing an editor needs.
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
@@ -262,8 +264,7 @@ def run(
             event_source(deployed, resolver, sqs),
             session,
             endpoint,
-            repo,
-            content_dir,
+            git,
             threading.Lock(),
         )
         say(
@@ -278,7 +279,7 @@ def run(
                 return status_page(stack)
             return stack.fetch(key)
 
-        table = ObjectRedirects(S3Store(stack.client("s3"), deployed.outputs["SourceBucketName"]))
+        table = ObjectRedirects(stack.env.sources)
         server = make_server(fetch, "127.0.0.1", port, quiet=True, redirects=table.all)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         say(
@@ -286,10 +287,12 @@ def run(
             f"ready in {time.perf_counter() - started:.1f} s; Ctrl-C stops"
         )
         say("Commit on this branch and the change is published within seconds.")
-        last = stack.head()
+        last = git.head()
         while True:
             time.sleep(poll)
-            head = stack.head()
+            for release in stack.tick():
+                say(f"released issue {release.message.get('issue')} {release.message.get('slug')}")
+            head = git.head()
             if head != last:
                 last = head
                 for commit in stack.publish():

@@ -54,7 +54,7 @@ source = (b"---\\ntitle: T\\nlanguage: es\\ndate: 2025-07-25\\ndateline: X\\n---
           b"A *b*[^1].\\n\\n[^1]: c\\n")
 article = parse_article("a.md", source, 1, "a", site, FindingSink("a.md"), render=True)
 issue = Issue(1, dt.date(2025, 7, 25), {})
-doc = index.apply(site, index.empty(site, issue), [index.entry(site, article)])
+doc = index.issue_doc(site, issue, [index.entry(site, article)])
 page = pages.render_article(site, doc, "a", article.body_html).decode()
 assert "25 de julio" in page and "footnote" in page, page
 """

@@ -267,6 +267,7 @@ def deploy(
             "cloudfront",
             "cloudwatch",
             "sns",
+            "scheduler",
         )
     }
 
@@ -367,6 +368,8 @@ def _attribute(client: dict[str, Any], kind: str, physical: str, name: str, regi
         return physical
     if kind == "AWS::SNS::Topic":
         return physical
+    if kind == "AWS::Scheduler::ScheduleGroup":
+        return f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule-group/{physical}"
     raise KeyError(f"no attribute {name} of {kind} in the local stack")
 
 
@@ -425,6 +428,9 @@ def _apply(
         client["cloudfront"].create_function(
             Name=props["Name"], FunctionConfig=config, FunctionCode=props["FunctionCode"].encode()
         )
+        return str(props["Name"])
+    if kind == "AWS::Scheduler::ScheduleGroup":
+        client["scheduler"].create_schedule_group(Name=props["Name"])
         return str(props["Name"])
     if kind == "AWS::CloudFront::Distribution":
         config = _distribution_config(props["DistributionConfig"], f"{stack}-{name}")

@@ -1,178 +1,166 @@
-"""What maintainers run against a stack: publish, status, dead-letter queues, rebuild.
-
-A stack is found by its CloudFormation outputs (the deployed one, or the local stack
-behind ``--endpoint-url``), so nobody copies bucket names around.
-"""
+"""What maintainers run against a stack: status, pending releases, dead-letter queues,
+rebuild. Each works through the adapters of ``adapters.aws.AwsEnv`` (found by the
+stack's CloudFormation outputs), so nobody copies bucket names around."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from broadsheet.adapters.queue import SQSQueue
-from broadsheet.adapters.store import ObjectStore, S3Store
-from broadsheet.pipeline.publisher import HEAD_KEY
-from broadsheet.pipeline.stages import (
-    Buckets,
+from broadsheet.adapters.aws import STAGES, AwsEnv
+from broadsheet.adapters.store import ObjectStore
+from broadsheet.pipeline.env import read_json
+from broadsheet.pipeline.manifest import Head
+from broadsheet.pipeline.messages import (
+    HEAD_KEY,
+    MANIFESTS,
+    IssueJob,
     failure_key,
-    rebuild_messages,
     report_key,
     status_key,
 )
-
-STAGES = ("validate", "render", "index", "invalidate")
-
-
-@dataclass(frozen=True)
-class Stack:
-    source_bucket: str
-    site_bucket: str
-    queues: dict[str, str]
-    dead_letters: dict[str, str]
-    distribution: str | None
-    endpoint_url: str | None = None
-
-    @classmethod
-    def from_outputs(cls, outputs: dict[str, str], endpoint_url: str | None = None) -> Stack:
-        return cls(
-            outputs["SourceBucketName"],
-            outputs["SiteBucketName"],
-            {s: outputs[f"{s.capitalize()}QueueUrl"] for s in STAGES},
-            {s: outputs[f"{s.capitalize()}DeadLetterQueueUrl"] for s in STAGES},
-            outputs.get("DistributionId"),
-            endpoint_url,
-        )
-
-    @classmethod
-    def find(cls, name: str, endpoint_url: str | None = None) -> Stack:
-        cloudformation = boto3.client("cloudformation", endpoint_url=endpoint_url)
-        described = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-        return cls.from_outputs(outputs, endpoint_url)
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url)
-
-    def buckets(self) -> Buckets:
-        s3 = self.client("s3")
-        return Buckets(S3Store(s3, self.source_bucket), S3Store(s3, self.site_bucket))
+from broadsheet.pipeline.state import load_issue
+from broadsheet.pipeline.validate import NO_ISSUE
 
 
-def _read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    stored = store.get(key)
-    return json.loads(stored.body) if stored else None
-
-
-def resolve_commit(stack: Stack, prefix: str | None) -> str | None:
-    sources = stack.buckets().sources
+def resolve_commit(sources: ObjectStore, prefix: str | None) -> str | None:
+    """The commit a prefix names (the last published one without a prefix)."""
     if not prefix:
         stored = sources.get(HEAD_KEY)
-        return stored.body.decode().strip() if stored else None
+        return Head.from_json(stored.body).commit if stored else None
     matches = [
-        k.removeprefix("manifests/").removesuffix(".json")
-        for k in sources.keys(f"manifests/{prefix}")
+        k.removeprefix(MANIFESTS).removesuffix(".json")
+        for k in sources.keys(f"{MANIFESTS}{prefix}")
     ]
     return matches[0] if len(matches) == 1 else None
 
 
-def status(stack: Stack, commit: str) -> dict[str, Any]:
-    """Each stage's record of a commit, and the validation report's findings."""
-    sources = stack.buckets().sources
-    stages = {stage: _read_json(sources, status_key(commit, stage)) for stage in STAGES}
-    report = _read_json(sources, report_key(commit))
-    return {"commit": commit, "stages": stages, "findings": (report or {}).get("findings", [])}
+def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
+    """Each stage's record of a commit, issue by issue, and every finding."""
+    report = read_json(sources, report_key(commit)) or {}
+    issues = report.get("issues", [])
+    findings = list(report.get("findings", []))
+    stages: dict[str, dict[str, Any]] = {stage: {} for stage in STAGES}
+    for number in issues:
+        part = read_json(sources, report_key(commit, number)) or {}
+        findings.extend(part.get("findings", []))
+        for stage in ("validate", "render", "index"):
+            stages[stage][str(number)] = read_json(sources, status_key(commit, stage, number))
+    stages["invalidate"]["all"] = read_json(sources, status_key(commit, "invalidate"))
+    return {
+        "commit": commit,
+        "validated": read_json(sources, status_key(commit, "validate")) is not None,
+        "issues": issues,
+        "stages": stages,
+        "findings": findings,
+    }
 
 
 def format_status(found: dict[str, Any]) -> str:
     lines = [f"commit {found['commit']}"]
-    for stage in STAGES:
-        record = found["stages"][stage]
-        if record is None:
-            lines.append(f"  {stage:<11} pending")
-            continue
-        detail = {k: v for k, v in record.items() if k not in {"commit", "stage", "at"}}
-        summary = ", ".join(
-            f"{k}: {len(v) if isinstance(v, list) else v}" for k, v in detail.items()
-        )
-        lines.append(f"  {stage:<11} done {record['at'][:19]}Z  {summary}")
+    if not found["validated"]:
+        lines.append("  validate    pending")
+    for number in found["issues"]:
+        label = "site" if number == NO_ISSUE else f"issue {number}"
+        steps = []
+        for stage in ("validate", "render", "index"):
+            record = found["stages"][stage].get(str(number))
+            steps.append(f"{stage} {'done' if record else 'pending'}")
+        index = found["stages"]["index"].get(str(number)) or {}
+        extra = ""
+        if index.get("held_back"):
+            extra += f"; kept at their published version: {', '.join(index['held_back'])}"
+        if index.get("refused"):
+            extra += f"; not published: {', '.join(index['refused'])}"
+        lines.append(f"  {label:<10}  {', '.join(steps)}{extra}")
+    invalidation = found["stages"]["invalidate"]["all"]
+    if invalidation is None:
+        lines.append("  invalidate  pending")
+    else:
+        lines.append(f"  invalidate  done {invalidation['at'][:19]}Z")
+        lines.extend(f"  invalidated {path}" for path in invalidation.get("paths", []))
     for finding in found["findings"]:
         where = f"{finding['path']}:{finding['line']}:{finding['column']}"
         field = f" {finding['field']}:" if finding["field"] else ""
-        lines.append(f"  finding    {where}:{field} {finding['message']}")
-    invalidate = found["stages"]["invalidate"]
-    if invalidate:
-        for path in invalidate.get("paths", []):
-            lines.append(f"  invalidated {path}")
+        lines.append(f"  finding     {where}:{field} {finding['message']}")
     return "\n".join(lines) + "\n"
 
 
-def dead_letters(stack: Stack, stage: str | None = None) -> list[dict[str, Any]]:
-    """The messages in the dead-letter queues, with the reason each failed last.
+def pending_releases(env: AwsEnv) -> list[dict[str, Any]]:
+    """Embargoed articles and when the clock releases them."""
+    return [
+        {"at": r.at.isoformat(), "issue": r.message.get("issue"), "slug": r.message.get("slug")}
+        for r in env.scheduler.pending()
+    ]
 
-    They are only looked at: received with no visibility timeout, they stay available.
-    """
-    sqs = stack.client("sqs")
-    sources = stack.buckets().sources
+
+def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:
+    """The messages in the dead-letter queues, with the reason each failed last. They are
+    only looked at: received with no visibility timeout, they stay where they are."""
     found = []
     for name in [stage] if stage else STAGES:
-        seen: set[str] = set()
-        for _ in range(100):
-            messages = sqs.receive_message(
-                QueueUrl=stack.dead_letters[name], MaxNumberOfMessages=10, VisibilityTimeout=0
-            ).get("Messages", [])
-            fresh = [m for m in messages if m["MessageId"] not in seen]
-            if not fresh:
-                break
-            for message in fresh:
-                seen.add(message["MessageId"])
-                failure = _read_json(sources, failure_key(message["MessageId"])) or {}
-                try:
-                    commit = json.loads(message["Body"]).get("commit", "?")
-                except ValueError:
-                    commit = "?"
-                found.append(
-                    {
-                        "stage": name,
-                        "message_id": message["MessageId"],
-                        "commit": commit,
-                        "reason": failure.get("error", "unknown"),
-                        "failed_at": failure.get("at"),
-                    }
-                )
+        for message in env.dead_letters(name).peek():
+            failure = read_json(env.sources, failure_key(message["MessageId"])) or {}
+            try:
+                body = json.loads(message["Body"])
+                commit = str(body.get("commit", "?"))
+            except (ValueError, AttributeError):
+                commit = "?"
+            found.append(
+                {
+                    "stage": name,
+                    "message_id": message["MessageId"],
+                    "commit": commit,
+                    "reason": failure.get("error", "unknown"),
+                    "failed_at": failure.get("at"),
+                }
+            )
     return found
 
 
-def replay(stack: Stack, stage: str | None = None, say: Callable[[str], object] = print) -> int:
+def replay(env: AwsEnv, stage: str | None = None, say: Callable[[str], object] = print) -> int:
     """Move dead-lettered messages back to the queue they came from; how many moved."""
-    sqs = stack.client("sqs")
     moved = 0
     for name in [stage] if stage else STAGES:
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=stack.dead_letters[name], MaxNumberOfMessages=10, VisibilityTimeout=30
-            ).get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                sqs.send_message(QueueUrl=stack.queues[name], MessageBody=message["Body"])
-                sqs.delete_message(
-                    QueueUrl=stack.dead_letters[name], ReceiptHandle=message["ReceiptHandle"]
-                )
-                moved += 1
-                say(f"replayed {message['MessageId']} to {name}")
+        for message_id in env.dead_letters(name).move_to(env.queue(name)):
+            say(f"replayed {message_id} to {name}")
+            moved += 1
     return moved
 
 
-def rebuild(stack: Stack) -> int:
-    """Fan a full re-render out over the render queue, one message per issue."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    queue = SQSQueue(stack.client("sqs"), stack.queues["render"])
-    messages = rebuild_messages(stack.buckets(), stamp)
-    for message in messages:
-        queue.send({**message, "stage": "render"})
-    return len(messages)
+def rebuild_jobs(sources: ObjectStore, rebuild_id: str, time: str) -> list[IssueJob]:
+    """One job per issue the pipeline knows: its folder as last applied, checked and
+    typeset again by the code deployed now, every page rendered again."""
+    states = [
+        load_issue(sources, int(key.rsplit("/", 1)[1].removesuffix(".json")))
+        for key in sources.keys("state/issues/")
+    ]
+    states = [s for s in states if s.site_blob]
+    parts = sorted(s.number for s in states)
+    return [
+        IssueJob(
+            kind="rebuild",
+            commit=f"rebuild-{rebuild_id}",
+            sequence=state.sequence,
+            after=0,
+            time=time,
+            issue=state.number,
+            tree=state.tree,
+            site_blob=state.site_blob or "",
+            site_ok=True,
+            parts=parts,
+        )
+        for state in states
+    ]
+
+
+def rebuild(env: AwsEnv) -> int:
+    """Fan a full re-render out over the validate queue, one job per issue."""
+    now = dt.datetime.now(dt.UTC)
+    jobs = rebuild_jobs(env.sources, now.strftime("%Y%m%dT%H%M%S"), now.isoformat())
+    queue = env.queue("validate")
+    for job in jobs:
+        queue.send(job.to_json())
+    return len(jobs)

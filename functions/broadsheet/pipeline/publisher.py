@@ -1,143 +1,275 @@
 """``broadsheet publish``: turn the commits since the last publish into manifests.
 
-Each commit gets one manifest, diffed against its parent with renames detected, and
-its changed sources uploaded by content hash. The committed bytes are read from git,
-never the working tree: an edit that is not committed publishes nothing.
+Each commit gets one manifest: the issue folders it touches, each as a whole tree, and
+the files it changed uploaded by git object id. The first publish (or ``--snapshot``) is
+HEAD alone, every issue folder included: a snapshot of everything, not a replay of
+history. Committed bytes are read from git, never the working tree, and every name git
+gives is read NUL-separated, so no file name, however odd, stops a publish: a bad name
+is a finding for validate like any other.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from broadsheet.adapters.store import ObjectStore, PreconditionFailed
+from broadsheet.adapters.store import ObjectStore, PreconditionFailed, put_new
+from broadsheet.errors import CommandError
 from broadsheet.pipeline.manifest import (
     SITE_PATH,
     Change,
+    Head,
     Manifest,
-    blob_key,
+    Touch,
+    Tree,
     issue_of,
-    manifest_key,
 )
+from broadsheet.pipeline.messages import HEAD_KEY, blob_key, manifest_key, tree_key
 
-HEAD_KEY = "published/head"
 
-
-class PublishError(Exception):
-    pass
+def _name(raw: bytes) -> str:
+    # git hands names over as bytes; one that is not UTF-8 keeps its bytes visible.
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
 class Git:
-    repo: Path
-    content: str = "content"  # the content folder, relative to the repository root
+    repo: Path  # the repository's top folder
+    content: str = "content"  # the content folder inside it ("" when it is the top)
 
-    def run(self, *args: str) -> str:
-        result = subprocess.run(
-            ["git", "-C", str(self.repo), *args], capture_output=True, text=True
-        )
+    @classmethod
+    def of(cls, content: Path) -> Git:
+        """The repository holding a content folder, and where that folder sits in it."""
+        if not content.is_dir():
+            raise CommandError(f"{content}/ is not a folder", 2)
+        try:
+            top = subprocess.run(
+                ["git", "-C", str(content), "rev-parse", "--show-toplevel", "--show-prefix"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split("\n")
+        except subprocess.CalledProcessError as error:
+            raise CommandError(f"{content}/ is not inside a git repository", 2) from error
+        return cls(Path(top[0]), top[1].rstrip("/"))
+
+    def _prefix(self) -> str:
+        return f"{self.content}/" if self.content else ""
+
+    def run(self, *args: str) -> bytes:
+        result = subprocess.run(["git", "-C", str(self.repo), *args], capture_output=True)
         if result.returncode != 0:
-            raise PublishError(f"git {' '.join(args)}: {result.stderr.strip()}")
+            error = result.stderr.decode(errors="replace").strip()
+            raise CommandError(f"git {' '.join(args)}: {error}")
         return result.stdout
 
-    def show(self, commit: str, path: str) -> bytes:
+    def leads_to_head(self, commit: str) -> bool:
+        """Whether HEAD descends from ``commit`` (false when history was rewritten)."""
         result = subprocess.run(
-            ["git", "-C", str(self.repo), "show", f"{commit}:{self.content}/{path}"],
-            capture_output=True,
-        )
-        if result.returncode != 0:
-            raise PublishError(f"git show {commit}:{self.content}/{path} failed")
-        return result.stdout
-
-    def exists(self, commit: str, path: str) -> bool:
-        result = subprocess.run(
-            ["git", "-C", str(self.repo), "cat-file", "-e", f"{commit}:{self.content}/{path}"],
+            ["git", "-C", str(self.repo), "merge-base", "--is-ancestor", commit, "HEAD"],
             capture_output=True,
         )
         return result.returncode == 0
 
-    def commits_since(self, last: str | None) -> list[str]:
-        """The commits to publish, oldest first. The first publish is HEAD alone: a
-        snapshot of everything, not a replay of the repository's history."""
-        if last is None:
-            return [self.run("rev-parse", "HEAD").strip()]
-        return self.run("rev-list", "--reverse", "--first-parent", f"{last}..HEAD").split()
+    def head(self) -> str:
+        return self.run("rev-parse", "HEAD").decode().strip()
+
+    def commits_since(self, last: str) -> list[str]:
+        """The commits after ``last`` on the first-parent line to HEAD, oldest first."""
+        return self.run("rev-list", "--reverse", "--first-parent", f"{last}..HEAD").decode().split()
+
+    def parent(self, commit: str) -> str | None:
+        parents = self.run("rev-list", "--parents", "-n", "1", commit).decode().split()[1:]
+        return parents[0] if parents else None
 
     def changes(self, commit: str, parent: str | None) -> list[Change]:
-        prefix = self.content.rstrip("/") + "/"
+        """What git says changed under the content folder, renames detected."""
+        prefix = self._prefix()
         if parent is None:
-            listing = self.run("ls-tree", "-r", "--name-only", commit, "--", prefix)
-            return [Change("A", line[len(prefix) :]) for line in listing.splitlines()]
-        diff = self.run("diff", "--name-status", "-M", parent, commit, "--", prefix)
+            raw = self.run(
+                "diff-tree",
+                "-r",
+                "-z",
+                "--root",
+                "--name-status",
+                "-M",
+                commit,
+                "--",
+                prefix or ".",
+            )
+        else:
+            raw = self.run("diff", "-z", "--name-status", "-M", parent, commit, "--", prefix or ".")
+        tokens = [_name(t) for t in raw.split(b"\0") if t]
+        if parent is None and tokens and tokens[0] == commit:
+            tokens = tokens[1:]
         changes = []
-        for line in diff.splitlines():
-            status, *paths = line.split("\t")
-            paths = [p[len(prefix) :] for p in paths]
-            if status.startswith("R"):
-                changes.append(Change("R", paths[1], old_path=paths[0]))
-            elif status.startswith("C"):
-                changes.append(Change("A", paths[1]))
-            elif status[0] in "AMD" or status[0] == "T":
-                changes.append(Change("M" if status[0] == "T" else status[0], paths[0]))
+        index = 0
+        while index < len(tokens):
+            status = tokens[index]
+            if status[0] in "RC":
+                old, new = tokens[index + 1], tokens[index + 2]
+                index += 3
+                old, new = old[len(prefix) :], new[len(prefix) :]
+                changes.append(Change("R", new, old) if status[0] == "R" else Change("A", new))
+            else:
+                path = tokens[index + 1][len(prefix) :]
+                index += 2
+                changes.append(Change("M" if status[0] == "T" else status[0], path))
         return changes
 
+    def listing(self, commit: str, paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Every file under ``paths`` (content-relative) at ``commit``: path → (mode, id)."""
+        prefix = self._prefix()
+        wanted = [prefix + p for p in paths]
+        if not wanted:
+            return {}
+        raw = self.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *wanted)
+        found = {}
+        for line in raw.split(b"\0"):
+            if not line:
+                continue
+            meta, _, path = line.partition(b"\t")
+            mode, _kind, oid = meta.decode().split()
+            found[_name(path)[len(prefix) :]] = (mode, oid)
+        return found
 
-def _upload(store: ObjectStore, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    if store.get(blob_key(digest)) is None:
-        with contextlib.suppress(PreconditionFailed):  # uploaded meanwhile: same bytes
-            store.put(blob_key(digest), data, if_none_match=True)
-    return digest
-
-
-def manifest_for(git: Git, store: ObjectStore, commit: str, *, first: bool = False) -> Manifest:
-    parents = git.run("rev-list", "--parents", "-n", "1", commit).split()[1:]
-    parent = parents[0] if parents and not first else None
-    changes = []
-    for change in git.changes(commit, parent):
-        blob = None if change.status == "D" else _upload(store, git.show(commit, change.path))
-        changes.append(Change(change.status, change.path, blob, change.old_path))
-    context = {}
-    needed = {SITE_PATH} | {
-        f"issues/{n}/issue.yml"
-        for c in changes
-        for n in (issue_of(c.path), issue_of(c.old_path or ""))
-        if n is not None
-    }
-    for path in sorted(needed):
-        if git.exists(commit, path):
-            context[path] = _upload(store, git.show(commit, path))
-    sequence = int(git.run("rev-list", "--count", "--first-parent", commit))
-    author, time = git.run("log", "-1", "--format=%an <%ae>%x00%cI", commit).strip().split("\0")
-    return Manifest(commit, sequence, parent, author, time, tuple(changes), context)
-
-
-def publish(git: Git, store: ObjectStore, *, say: Callable[[str], object] = print) -> list[str]:
-    """Upload one manifest per unpublished commit; returns the commits published."""
-    stored = store.get(HEAD_KEY)
-    last = stored.body.decode().strip() if stored else None
-    if (
-        last
-        and subprocess.run(
-            ["git", "-C", str(git.repo), "cat-file", "-e", last], capture_output=True
-        ).returncode
-        != 0
-    ):
-        raise PublishError(
-            f"the last published commit {last[:12]} is not in this repository "
-            "(history rewritten?): publish with --from <commit>"
+    def blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """The bytes of each object, through one ``git cat-file --batch``."""
+        wanted = list(dict.fromkeys(oids))
+        if not wanted:
+            return
+        process = subprocess.Popen(
+            ["git", "-C", str(self.repo), "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-    commits = git.commits_since(last)
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            for oid in wanted:
+                process.stdin.write(oid.encode() + b"\n")
+                process.stdin.flush()
+                header = process.stdout.readline().split()
+                size = int(header[2])
+                data = process.stdout.read(size)
+                process.stdout.read(1)  # the newline after the object
+                yield oid, data
+        finally:
+            process.stdin.close()
+            process.wait()
+
+    def commit_info(self, commit: str) -> tuple[str, str]:
+        text = self.run("log", "-1", "--format=%an <%ae>%x00%cI", commit).decode().strip()
+        author, _, time = text.partition("\0")
+        return author, time
+
+
+def _upload(git: Git, store: ObjectStore, oids: Iterable[str]) -> int:
+    """Upload what is not there yet; a blob is immutable under its id."""
+    return sum(put_new(store, blob_key(oid), data) for oid, data in git.blobs(oids))
+
+
+def _put_tree(store: ObjectStore, tree: Tree) -> str:
+    put_new(store, tree_key(tree.digest), tree.to_json(), content_type="application/json")
+    return tree.digest
+
+
+def manifest_for(
+    git: Git, store: ObjectStore, commit: str, head: Head | None, *, snapshot: bool = False
+) -> Manifest:
+    """The manifest of one commit after ``head``, its changed files and trees uploaded.
+    A snapshot (always so when nothing was published yet) lists every issue folder,
+    those that are gone included."""
+    snapshot = snapshot or head is None
+    parent = git.parent(commit)
+    touches = head.touches if head else {}
+    changes = [] if snapshot else git.changes(commit, parent)
+    changed = {p for c in changes for p in (c.path, c.old_path) if p}
+    ignored = sorted(
+        {
+            "issues/" + p.split("/")[1]
+            for p in changed
+            if p.startswith("issues/") and p.count("/") >= 2 and issue_of(p) is None
+        }
+    )
+    site_changed = snapshot or SITE_PATH in changed
+    if site_changed:
+        listed = git.listing(commit, ["issues/"])
+        folders = {issue_of(p) for p in listed} | set(touches)
+    else:
+        folders = {issue_of(p) for p in changed}
+        listed = git.listing(commit, [f"issues/{n}/" for n in sorted(n for n in folders if n)])
+    numbers = sorted(n for n in folders if n is not None)
+    site = git.listing(commit, [SITE_PATH]).get(SITE_PATH)
+    # Only what this commit changed is uploaded: the rest was uploaded when it changed.
+    fresh = [e[1] for p, e in listed.items() if snapshot or p in changed]
+    if site is not None and site_changed:
+        fresh.append(site[1])
+    _upload(git, store, (oid for oid in fresh))
+    issues = {}
+    for number in numbers:
+        folder = f"issues/{number}/"
+        files = {p[len(folder) :]: e for p, e in listed.items() if p.startswith(folder)}
+        tree = _put_tree(store, Tree(files)) if files else None
+        issues[number] = Touch(tree, touches.get(number, 0))
+    author, time = git.commit_info(commit)
+    return Manifest(
+        commit=commit,
+        sequence=(head.sequence if head else 0) + 1,
+        parent=parent,
+        author=author,
+        time=time,
+        site_blob=site[1] if site else None,
+        issues=issues,
+        changes=tuple(changes),
+        ignored=tuple(ignored),
+        snapshot=snapshot,
+    )
+
+
+def read_head(store: ObjectStore) -> tuple[Head | None, str | None]:
+    stored = store.get(HEAD_KEY)
+    return (Head.from_json(stored.body), stored.etag) if stored else (None, None)
+
+
+def publish(
+    git: Git,
+    store: ObjectStore,
+    *,
+    snapshot: bool = False,
+    say: Callable[[str], object] = print,
+) -> list[str]:
+    """Upload one manifest per unpublished commit; returns the commits published."""
+    head, etag = read_head(store)
+    if head is not None and not snapshot and not git.leads_to_head(head.commit):
+        raise CommandError(
+            f"the last published commit {head.commit[:12]} is not in the history of HEAD "
+            "(history rewritten?): run `broadsheet publish --snapshot` to publish HEAD "
+            "as a whole"
+        )
+    commits = [git.head()] if head is None or snapshot else git.commits_since(head.commit)
     for commit in commits:
-        manifest = manifest_for(git, store, commit, first=last is None)
+        manifest = manifest_for(git, store, commit, head, snapshot=snapshot)
+        touches = dict(head.touches) if head else {}
+        touches.update({n: manifest.sequence for n in manifest.issues})
         store.put(manifest_key(commit), manifest.to_json(), content_type="application/json")
-        store.put(HEAD_KEY, commit.encode(), content_type="text/plain")
+        new_head = Head(commit, manifest.sequence, touches)
+        try:
+            etag = store.put(
+                HEAD_KEY,
+                new_head.to_json(),
+                content_type="application/json",
+                if_match=etag,
+                if_none_match=etag is None,
+            )
+        except PreconditionFailed as error:
+            raise CommandError(
+                "another `broadsheet publish` ran at the same time: run it again"
+            ) from error
+        head, snapshot = new_head, False
         say(
-            f"{commit[:12]}  {len(manifest.changes)} change(s) published; follow it with "
+            f"{commit[:12]}  {len(manifest.issues)} issue(s) touched; follow it with "
             f"`broadsheet status {commit[:12]}`"
         )
     if not commits:

@@ -1,0 +1,115 @@
+"""Releases by the clock: one one-time schedule per embargoed article.
+
+In the cloud each is an EventBridge Scheduler schedule, ``at(...)`` in UTC, in a group
+of its own, deleted by the service once it has run; when it fires it sends its message
+to the index queue. moto stores schedules but never runs them, so the local stack fires
+due ones itself (``fire_due``), and the in-memory scheduler does the same for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    at: dt.datetime  # UTC
+    message: Mapping[str, Any]
+
+
+class Scheduler(Protocol):
+    def put(self, name: str, at: dt.datetime, message: Mapping[str, Any]) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def pending(self) -> list[Release]: ...
+
+
+def _at(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class MemoryScheduler:
+    def __init__(self) -> None:
+        self.schedules: dict[str, Release] = {}
+
+    def put(self, name: str, at: dt.datetime, message: Mapping[str, Any]) -> None:
+        self.schedules[name] = Release(name, at.astimezone(dt.UTC), dict(message))
+
+    def delete(self, name: str) -> None:
+        self.schedules.pop(name, None)
+
+    def pending(self) -> list[Release]:
+        return sorted(self.schedules.values(), key=lambda r: (r.at, r.name))
+
+    def due(self, now: dt.datetime) -> list[Release]:
+        """The schedules whose time has come, removed as the service removes them."""
+        found = [r for r in self.pending() if r.at <= now]
+        for release in found:
+            del self.schedules[release.name]
+        return found
+
+
+class EventBridgeScheduler:
+    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str) -> None:
+        self.client = client
+        self.group = group
+        self.target_arn = target_arn
+        self.role_arn = role_arn
+
+    def put(self, name: str, at: dt.datetime, message: Mapping[str, Any]) -> None:
+        arguments = {
+            "Name": name,
+            "GroupName": self.group,
+            "ScheduleExpression": f"at({_at(at)})",
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "Target": {
+                "Arn": self.target_arn,
+                "RoleArn": self.role_arn,
+                "Input": json.dumps(message, sort_keys=True),
+            },
+        }
+        try:
+            self.client.create_schedule(**arguments)
+        except self.client.exceptions.ConflictException:
+            self.client.update_schedule(**arguments)
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+            self.client.delete_schedule(Name=name, GroupName=self.group)
+
+    def pending(self) -> list[Release]:
+        found = []
+        paginator = self.client.get_paginator("list_schedules")
+        for page in paginator.paginate(GroupName=self.group):
+            for item in page.get("Schedules", []):
+                detail = self.client.get_schedule(Name=item["Name"], GroupName=self.group)
+                expression = detail["ScheduleExpression"]
+                if not expression.startswith("at("):
+                    continue
+                at = dt.datetime.fromisoformat(expression[3:-1]).replace(tzinfo=dt.UTC)
+                message = json.loads(detail["Target"].get("Input") or "{}")
+                found.append(Release(item["Name"], at, message))
+        return sorted(found, key=lambda r: (r.at, r.name))
+
+
+def fire_due(
+    scheduler: EventBridgeScheduler, now: dt.datetime, send: Callable[[str, str], None]
+) -> list[Release]:
+    """Do what the service does when a schedule's time comes: send its input to its
+    target (``send(target_arn, body)``), then delete it. The local stack's clock."""
+    fired = []
+    for release in scheduler.pending():
+        if release.at <= now:
+            send(scheduler.target_arn, json.dumps(release.message, sort_keys=True))
+            scheduler.delete(release.name)
+            fired.append(release)
+    return fired

@@ -1,0 +1,121 @@
+"""The copy desk: an issue folder's files read and checked, each verdict kept by what it
+depends on (the bytes, the code, site.yml) so that no stage reads a file twice.
+
+validate checks the files a commit brings; index decides the folder from those verdicts
+and the ones it kept, and reads anew only what it has no verdict for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+
+from broadsheet.content.article import Article, parse_article
+from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.site import Site
+from broadsheet.content.validation import Verdict, judge_issue
+from broadsheet.content.version import code_version
+from broadsheet.pipeline.manifest import ISSUE_FILE, SUBMODULE, SYMLINK, Tree
+from broadsheet.pipeline.messages import Checked
+
+Read = Callable[[str], bytes]  # a blob's bytes by its id
+
+
+def verdict_version(site_yml: bytes) -> str:
+    """What a file's verdict depends on besides its bytes."""
+    return hashlib.sha256(code_version().encode() + b"\0" + site_yml).hexdigest()[:16]
+
+
+def _link_finding(path: str, mode: str) -> Finding:
+    what = "a symbolic link" if mode == SYMLINK else "a git submodule"
+    return Finding(path, 1, 1, None, f"is {what}: commit the file itself")
+
+
+def check_article(
+    path: str,
+    mode: str,
+    blob: str,
+    read: Read,
+    number: int,
+    site: Site,
+    version: str,
+    *,
+    typeset: bool = False,
+) -> tuple[Checked, str | None]:
+    """One article file checked on its own, as ``broadsheet validate`` checks it; with
+    ``typeset`` its body's HTML comes back too."""
+    if mode in (SYMLINK, SUBMODULE):
+        return Checked(path, blob, version, None, [asdict(_link_finding(path, mode))]), None
+    sink = FindingSink(path)
+    slug = path.rsplit("/", 1)[1].removesuffix(".md")
+    article = parse_article(path, read(blob), number, slug, site, sink, render=typeset)
+    if article is None or sink.findings:
+        return Checked(path, blob, version, None, [asdict(f) for f in sink.findings]), None
+    facts = article.facts()
+    html = facts.pop("body_html")
+    return Checked(path, blob, version, facts, [], typeset), html if typeset else None
+
+
+def article_of(checked: Checked, number: int) -> Article | None:
+    if checked.facts is None:
+        return None
+    slug = checked.path.rsplit("/", 1)[1].removesuffix(".md")
+    return Article.from_facts(checked.facts, checked.path, number, slug)
+
+
+def findings_of(checked: Checked) -> list[Finding]:
+    return [Finding(**f) for f in checked.findings]
+
+
+def issue_file(
+    tree: Tree | None, number: int, site: Site, read: Read
+) -> tuple[Issue | None, str | None, list[Finding]]:
+    """The folder's issue.yml: the issue, its blob, and its findings."""
+    path = f"issues/{number}/{ISSUE_FILE}"
+    entry = tree.files.get(ISSUE_FILE) if tree else None
+    if entry is None:
+        missing = Finding(
+            path, 1, 1, None, f"issue {number} has no issue.yml: add one with its number and date"
+        )
+        return None, None, [missing]
+    mode, blob = entry
+    if mode in (SYMLINK, SUBMODULE):
+        return None, blob, [_link_finding(path, mode)]
+    sink = FindingSink(path)
+    issue = parse_issue(read(blob), sink, number, site)
+    return issue, blob, sink.findings
+
+
+def check_folder(
+    tree: Tree | None,
+    number: int,
+    site: Site,
+    version: str,
+    read: Read,
+    known: Iterable[Checked] = (),
+) -> list[Checked]:
+    """A verdict for every article file of the folder, reusing those already known."""
+    cache: dict[tuple[str, str, str], Checked] = {}
+    for checked in known:  # a verdict of the typesetter is worth more than the checker's
+        key = (checked.path, checked.blob, checked.version)
+        if key not in cache or checked.typeset:
+            cache[key] = checked
+    verdicts = []
+    for name, (mode, blob) in sorted((tree.articles() if tree else {}).items()):
+        path = f"issues/{number}/{name}"
+        found = cache.get((path, blob, version))
+        if found is None:
+            found = check_article(path, mode, blob, read, number, site, version)[0]
+        verdicts.append(found)
+    return verdicts
+
+
+def decide(number: int, verdicts: Iterable[Checked], accepted: Mapping[str, Article]) -> Verdict:
+    """The folder decided from its files' verdicts and what was accepted before."""
+    committed = []
+    for checked in verdicts:
+        slug = checked.path.rsplit("/", 1)[1].removesuffix(".md")
+        committed.append((slug, article_of(checked, number), findings_of(checked)))
+    return judge_issue(number, committed, accepted)

@@ -1,0 +1,175 @@
+"""The stages wired together: which function takes which message, and a whole pipeline
+in memory (buckets, queues with SQS's delivery rules, CDN, scheduler, clock) for tests,
+the bench and anything that wants to publish without AWS.
+
+``handle`` is the one place a message meets its stage; the Lambda handlers call it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from broadsheet.adapters.cdn import MemoryCDN
+from broadsheet.adapters.queue import Envelope, MemoryQueue
+from broadsheet.adapters.redirects import ObjectRedirects
+from broadsheet.adapters.scheduler import MemoryScheduler
+from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
+from broadsheet.errors import NotYet, Permanent
+from broadsheet.pipeline.env import STAGES, Env
+from broadsheet.pipeline.index import index_issue, release
+from broadsheet.pipeline.invalidate import invalidate_commit
+from broadsheet.pipeline.messages import (
+    CommitJob,
+    InvalidateJob,
+    IssueJob,
+    ReleaseJob,
+    commit_of,
+    job_from_json,
+)
+from broadsheet.pipeline.render import render_issue
+from broadsheet.pipeline.validate import validate_commit, validate_issue
+
+
+def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
+    """Run the stage a message is for. NotYet, Retryable and Permanent pass through."""
+    job = job_from_json(message)
+    if stage == "validate" and isinstance(job, CommitJob):
+        return validate_commit(job, env)
+    if stage == "validate" and isinstance(job, IssueJob):
+        return validate_issue(job, env)
+    if stage == "render" and isinstance(job, IssueJob):
+        return render_issue(job, env)
+    if stage == "index" and isinstance(job, IssueJob):
+        return index_issue(job, env)
+    if stage == "index" and isinstance(job, ReleaseJob):
+        return release(job, env)
+    if stage == "invalidate" and isinstance(job, InvalidateJob):
+        return invalidate_commit(job, env)
+    raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
+
+
+def again(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message sent back to wait: the same job, one wait more."""
+    return {**message, "waits": int(message.get("waits", 0)) + 1}
+
+
+class NotifyingStore:
+    """A bucket that announces new manifests to the validate queue, as S3's event
+    notification does (a write of the same key twice announces it twice)."""
+
+    def __init__(self, store: ObjectStore, announce: Callable[[str], None]) -> None:
+        self.store = store
+        self.announce = announce
+
+    @property
+    def requests(self) -> int:
+        return self.store.requests
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self.store.requests = value
+
+    def get(self, key: str) -> Stored | None:
+        return self.store.get(key)
+
+    def put(self, key: str, body: bytes, **options: Any) -> str:
+        etag = self.store.put(key, body, **options)
+        if commit_of(key):
+            self.announce(key)
+        return etag
+
+    def delete(self, key: str) -> None:
+        self.store.delete(key)
+
+    def keys(self, prefix: str = "") -> Any:
+        return self.store.keys(prefix)
+
+
+@dataclass
+class World:
+    """A whole pipeline in memory."""
+
+    clock: Callable[[], dt.datetime]
+    bucket: MemoryStore = field(default_factory=MemoryStore)  # the source bucket itself
+    site: MemoryStore = field(default_factory=MemoryStore)
+    cdn: MemoryCDN = field(default_factory=MemoryCDN)
+    scheduler: MemoryScheduler = field(default_factory=MemoryScheduler)
+    queues: dict[str, MemoryQueue] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason)
+    deliveries: int = 0
+
+    def __post_init__(self) -> None:
+        for stage in STAGES:
+            self.queues.setdefault(stage, MemoryQueue(self.bucket))
+        self.sources: ObjectStore = NotifyingStore(self.bucket, self._announce)
+        self.redirects = ObjectRedirects(self.bucket)
+
+    def _announce(self, key: str) -> None:
+        commit = commit_of(key)
+        assert commit is not None
+        self.queues["validate"].send(CommitJob(commit, key).to_json())
+
+    def queue(self, stage: str) -> MemoryQueue:
+        return self.queues[stage]
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def waiting(self) -> list[tuple[str, Envelope]]:
+        return [(s, m) for s in STAGES for m in self.queues[s].waiting()]
+
+    def deliver(self, stage: str, envelope: Envelope, *, keep: bool = False) -> bool:
+        """Hand one message to its stage as Lambda's event source would; ``keep`` leaves
+        it in the queue even after success (a duplicate delivery). True on success."""
+        queue = self.queues[stage]
+        message = queue.receive(envelope)
+        if message is None:  # received too often: it went to the dead-letter list
+            return False
+        self.deliveries += 1
+        try:
+            handle(stage, message, self)
+        except NotYet:
+            queue.send(again(message))
+            queue.delete(envelope)
+            return True
+        except Permanent as error:
+            self.failures.append((stage, str(error)))
+            queue.delete(envelope)
+            return False
+        except Exception:
+            queue.release(envelope)
+            raise
+        if keep:
+            queue.release(envelope)
+        else:
+            queue.delete(envelope)
+        return True
+
+    def fire_releases(self) -> int:
+        """What EventBridge Scheduler does at each due schedule: send its message."""
+        due = self.scheduler.due(self.now())
+        for release_ in due:
+            self.queues["index"].send(release_.message)
+        return len(due)
+
+    def drain(self, rng: random.Random | None = None, limit: int = 100_000) -> int:
+        """Deliver until every queue is empty, in queue order or in ``rng``'s order."""
+        delivered = 0
+        while True:
+            waiting = self.waiting()
+            if not waiting:
+                return delivered
+            stage, envelope = rng.choice(waiting) if rng else waiting[0]
+            self.deliver(stage, envelope)
+            delivered += 1
+            if delivered > limit:
+                raise RuntimeError(f"queues still busy after {limit} deliveries")
+
+
+def replace_job(job: IssueJob, **changes: Any) -> IssueJob:
+    return dataclasses.replace(job, **changes)

@@ -1,0 +1,312 @@
+"""index: decide an issue folder, publish what it decides, and keep everything that
+depends on it in step: pages, indexes, listings, releases, redirects.
+
+An issue's commits are applied in order: a job waits (``NotYet``) until the commit
+before it has been applied, and one already applied is only carried out again. Each
+application is planned against what the issue published before, the plan is kept in
+the outbox *before* anything is written, and the issue's state is then saved with one
+conditional write: a crash anywhere leaves either the old state (the job runs again
+from scratch) or the new state and its plan (the job carries the plan out again). What
+the outbox names is what the commit's invalidation clears.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from broadsheet.content.article import Article
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.site import Site, parse_site
+from broadsheet.content.version import code_version
+from broadsheet.edition import index, urls, viewer
+from broadsheet.edition.index import IssueDoc
+from broadsheet.edition.plan import Output, State, issue_inputs, issue_plan, render
+from broadsheet.errors import NotYet, Permanent
+from broadsheet.pipeline import desk
+from broadsheet.pipeline.env import Env, blob, put_json, read_json, record
+from broadsheet.pipeline.listings import update_listings
+from broadsheet.pipeline.messages import (
+    Checked,
+    InvalidateJob,
+    IssueJob,
+    ReleaseJob,
+    body_key,
+    outbox_key,
+)
+from broadsheet.pipeline.renames import update_redirects
+from broadsheet.pipeline.render import typeset
+from broadsheet.pipeline.state import IssueState, load_issue, save_issue
+from broadsheet.pipeline.validate import read_tree
+
+MAX_WAITS = 40  # ~20 minutes at 30 s: then a commit stops waiting for a lost one
+SEQUENCE = "sequence"  # object metadata: the issue revision an output was written for
+
+
+def release_name(number: int, slug: str) -> str:
+    """A schedule's name (at most 64 characters of [0-9A-Za-z-_.])."""
+    name = f"{number}-{slug}"
+    return name if len(name) <= 64 else f"{name[:55]}-{abs(hash(slug)) % 10**8:08d}"
+
+
+def _site(data: bytes, what: str) -> Site:
+    sink = FindingSink("site.yml")
+    site = parse_site(data, sink)
+    if site is None:
+        raise Permanent(f"{what}: site.yml does not parse ({sink.findings[:1]})")
+    return site
+
+
+def _issue(env: Env, site: Site, number: int, issue_blob: str | None) -> Issue | None:
+    if issue_blob is None:
+        return None
+    return parse_issue(blob(env.sources, issue_blob), FindingSink("issue.yml"), number, site)
+
+
+def _doc(
+    site: Site, issue: Issue | None, articles: dict[str, Article], now: dt.datetime
+) -> IssueDoc | None:
+    if issue is None:
+        return None
+    public = [index.entry(site, a) for a in articles.values() if a.is_public(now)]
+    return index.issue_doc(site, issue, public)
+
+
+def _articles(number: int, accepted: dict[str, Checked]) -> dict[str, Article]:
+    found = {}
+    for slug, checked in accepted.items():
+        article = desk.article_of(checked, number)
+        if article is not None:
+            found[slug] = article
+    return found
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+
+def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> IssueState:
+    """The issue's new state from its folder at this commit and what it accepted before."""
+    number = job.issue
+    site_data = blob(env.sources, job.site_blob)
+    site = _site(site_data, job.commit)
+    version = desk.verdict_version(site_data)
+
+    def read(digest: str) -> bytes:
+        return blob(env.sources, digest)
+
+    tree = read_tree(env, job.tree)
+    known = [*job.checked, *state.verdicts, *state.accepted.values()]
+    verdicts = desk.check_folder(tree, number, site, version, read, known)
+    issue, issue_blob, _ = desk.issue_file(tree, number, site, read) if tree else (None, None, [])
+    if tree is not None and issue is None:
+        # issue.yml has findings: the accepted one stays, and counts if it still checks out.
+        issue_blob = state.issue_blob
+        issue = _issue(env, site, number, issue_blob)
+    # What was accepted is checked again when the code or site.yml changed since.
+    accepted: dict[str, Checked] = {}
+    for slug, checked in state.accepted.items():
+        if checked.version != version:
+            checked = typeset(env, replace(checked, version=version), number, site)[0]
+        if checked.facts is not None:  # else it no longer checks out: nothing to keep
+            accepted[slug] = checked
+    decided = desk.decide(number, verdicts, _articles(number, accepted))
+    by_path = {c.path: c for c in verdicts}
+    published = {a.slug: by_path[a.path] for a in decided.published if a.path in by_path}
+    # The published version of a slug is the committed one unless it was held back.
+    for slug in decided.held_back:
+        published[slug] = accepted[slug]
+    if tree is None:
+        published = {}
+    for slug, checked in list(published.items()):
+        if not checked.typeset:  # read by the checker alone (render did not see it)
+            published[slug] = typeset(env, checked, number, site)[0]
+    articles = _articles(number, published)
+    return replace(
+        state,
+        sequence=job.sequence,
+        tree=job.tree,
+        site_blob=job.site_blob,
+        issue_blob=issue_blob,
+        accepted=published,
+        verdicts=verdicts,
+        doc=_doc(site, issue if tree else None, articles, now),
+    )
+
+
+def _released(env: Env, state: IssueState, now: dt.datetime) -> IssueState:
+    """The issue's state with the clock moved on: embargoes whose time came are public."""
+    if state.site_blob is None:
+        return state
+    site = _site(blob(env.sources, state.site_blob), f"issue {state.number}")
+    issue = _issue(env, site, state.number, state.issue_blob)
+    return replace(state, doc=_doc(site, issue, _articles(state.number, state.accepted), now))
+
+
+# --- carrying a decision out ---------------------------------------------------------------
+
+
+def _outbox(env: Env, commit: str, number: int) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = read_json(env.sources, outbox_key(commit, number))
+    return found
+
+
+def note(env: Env, commit: str, number: int, outputs: list[Output], paths: list[str]) -> None:
+    """Add to the outbox what this job is about to change, before changing it."""
+    box = _outbox(env, commit, number)
+    old_outputs = {Output.from_json(o) for o in box["outputs"]} if box else set()
+    old_paths = set(box["paths"]) if box else set()
+    if box is not None and set(outputs) <= old_outputs and set(paths) <= old_paths:
+        return
+    put_json(
+        env.sources,
+        outbox_key(commit, number),
+        {
+            "outputs": [o.to_json() for o in sorted(old_outputs | set(outputs))],
+            "paths": sorted(old_paths | set(paths)),
+        },
+    )
+
+
+def put_output(store: Any, key: str, data: bytes, revision: int) -> bool:
+    """Write an output unless the same bytes are there; True when written."""
+    current = store.get(key)
+    if current is not None and current.body == data:
+        return False
+    cache = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
+    store.put(
+        key,
+        data,
+        content_type=urls.content_type(key),
+        cache_control=cache,
+        metadata={SEQUENCE: str(revision)},
+    )
+    return True
+
+
+def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
+    bodies: dict[str, str] = {}
+
+    def body(number: int, slug: str) -> str:
+        if slug not in bodies:
+            checked = state.accepted[slug]
+            stored = env.sources.get(body_key(code_version(), checked.blob))
+            if stored is not None:
+                bodies[slug] = stored.body.decode()
+            else:  # typeset by older code, or never by render: do it now
+                html = typeset(env, checked, number, site)[1]
+                if html is None:
+                    raise Permanent(f"{checked.path} no longer checks out: no page for it")
+                bodies[slug] = html
+        return bodies[slug]
+
+    return body
+
+
+def _carry_out(env: Env, state: IssueState, commit: str) -> None:
+    """Make every output the job planned match the issue as it stands now: written if it
+    exists in the current state, deleted if not. Safe to repeat."""
+    box = _outbox(env, commit, state.number)
+    outputs = [Output.from_json(o) for o in box["outputs"]] if box else []
+    if not outputs:
+        return
+    site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
+    scope = issue_inputs(site, state.doc)
+    if site is not None and state.doc is not None:
+        body = _body_lookup(env, state, site)
+        current = State(index.issues_doc(site, []), {state.number: state.doc})
+    for output in outputs:
+        if output in scope:
+            data = render(site, current, output, body)  # type: ignore[arg-type]
+            put_output(env.site, output.key, data, state.revision)
+        elif env.site.get(output.key) is not None:
+            env.site.delete(output.key)
+
+
+def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
+    """Keep one release schedule per embargoed article, at its time; the new set."""
+    wanted = {}
+    for slug, article in _articles(state.number, state.accepted).items():
+        if article.status == "published" and article.published_at > now:
+            wanted[slug] = article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for slug in sorted(set(state.schedules) - set(wanted)):
+        env.scheduler.delete(release_name(state.number, slug))
+    for slug, at in sorted(wanted.items()):
+        if state.schedules.get(slug) != at:
+            job = ReleaseJob(state.number, slug, at)
+            moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+            env.scheduler.put(release_name(state.number, slug), moment, job.to_json())
+    return wanted
+
+
+def _apply(
+    env: Env,
+    before: IssueState,
+    after: IssueState,
+    commit: str,
+    parts: list[int],
+    *,
+    everything: bool = False,
+    renames: list[list[str]] | None = None,
+) -> dict[str, Any]:
+    """Plan, keep the plan, save the new state (the commit point), then carry it out."""
+    old_site = _site(blob(env.sources, before.site_blob), commit) if before.site_blob else None
+    new_site = _site(blob(env.sources, after.site_blob), commit) if after.site_blob else None
+    plan = issue_plan((old_site, before.doc), (new_site, after.doc), everything=everything)
+    note(env, commit, after.number, plan.write + plan.delete, [])
+    after.schedules = _schedules(env, after, env.now())
+    if after.doc != before.doc or after.accepted != before.accepted:
+        after.revision = before.revision + 1
+    save_issue(env.sources, after)  # PreconditionFailed (Retryable): it all runs again
+    return _finish(env, after, commit, parts, renames=renames, before_doc=before.doc)
+
+
+def _finish(
+    env: Env,
+    state: IssueState,
+    commit: str,
+    parts: list[int],
+    *,
+    renames: list[list[str]] | None = None,
+    before_doc: IssueDoc | None = None,
+) -> dict[str, Any]:
+    """Everything after the issue's state is saved; repeated as often as the job is."""
+    note(env, commit, state.number, [], [])
+    _carry_out(env, state, commit)
+    update_listings(env, state, lambda paths: note(env, commit, state.number, [], paths))
+    update_redirects(env, state, renames or [], before_doc)
+    box = _outbox(env, commit, state.number) or {"outputs": [], "paths": []}
+    changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
+    record(env, commit, "index", state.number, paths=changed, revision=state.revision)
+    env.queue("invalidate").send(InvalidateJob(commit, state.number, parts).to_json())
+    return {"commit": commit, "issue": state.number, "paths": len(changed)}
+
+
+# --- the stage -----------------------------------------------------------------------------
+
+
+def index_issue(job: IssueJob, env: Env) -> dict[str, Any]:
+    state = load_issue(env.sources, job.issue)
+    if job.kind == "commit":
+        if state.sequence >= job.sequence:  # applied before: make sure it was carried out
+            return _finish(env, state, job.commit, job.parts, renames=job.renames)
+        if state.sequence < job.after and job.waits < MAX_WAITS:
+            raise NotYet(f"issue {job.issue}: commit #{job.after} is not applied yet")
+    elif state.sequence != job.sequence:
+        # A rebuild overtaken by a commit, which was made with the new code already.
+        return _finish(env, state, job.commit, job.parts)
+    if not job.site_ok:  # site.yml has findings: the commit is held, its turn recorded
+        held = replace(state, sequence=job.sequence)
+        return _apply(env, state, held, job.commit, job.parts)
+    after = _decide(env, job, state, env.now())
+    rebuild = job.kind == "rebuild"
+    return _apply(env, state, after, job.commit, job.parts, everything=rebuild, renames=job.renames)
+
+
+def release(job: ReleaseJob, env: Env) -> dict[str, Any]:
+    """An embargo's time has come (or a schedule fired early, or twice: then nothing
+    changes and the schedule is set again)."""
+    state = load_issue(env.sources, job.issue)
+    after = _released(env, state, env.now())
+    return _apply(env, state, after, job.commit, [job.issue])

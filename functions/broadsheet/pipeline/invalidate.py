@@ -1,0 +1,60 @@
+"""invalidate: one CDN invalidation per commit, once every issue it touched is done.
+
+Each issue's index run leaves the paths it changed in the commit's outbox, then sends a
+job here. The job that finds every part there sends them all in one invalidation, named
+by the commit (CloudFront answers a repeated name with the first invalidation). A part
+that never comes (its job dead-lettered) is waited for a while, then the others go out
+without it: one issue's failure does not keep another's pages stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from broadsheet.edition import urls
+from broadsheet.errors import NotYet
+from broadsheet.pipeline.env import Env, read_json, record
+from broadsheet.pipeline.messages import InvalidateJob, outbox_prefix, status_key
+
+MAX_WAITS = 15  # at a minute each
+
+
+def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
+    prefix = outbox_prefix(job.commit)
+    keys = list(env.sources.keys(prefix))
+    present = {int(k[len(prefix) :].removesuffix(".json")) for k in keys}
+    missing = sorted(set(job.parts) - present)
+    if missing and job.waits < MAX_WAITS:
+        raise NotYet(f"{job.commit}: issues {missing} are not indexed yet", delay=60)
+    paths: set[str] = set()
+    for key in keys:
+        box = read_json(env.sources, key) or {}
+        paths.update(box.get("paths", []))
+        paths.update(_path_of(o) for o in box.get("outputs", []))
+    cleared = urls.invalidation_paths(paths)
+    # Named by the commit and what it clears: a repeat is answered with the first
+    # invalidation, and paths a retried job added later get one of their own.
+    digest = hashlib.sha256("\n".join(cleared).encode()).hexdigest()[:12]
+    reference = f"broadsheet-{job.commit}-{digest}"
+    done = read_json(env.sources, status_key(job.commit, "invalidate")) or {}
+    if done.get("reference") == reference:  # another part's job sent this already
+        return {"commit": job.commit, "paths": len(cleared), "invalidation": done["invalidation"]}
+    invalidation = env.cdn.invalidate(cleared, reference=reference) if cleared else None
+    record(
+        env,
+        job.commit,
+        "invalidate",
+        None,
+        paths=cleared,
+        invalidation=invalidation,
+        missing=missing,
+        reference=reference,
+    )
+    return {"commit": job.commit, "paths": len(cleared), "invalidation": invalidation}
+
+
+def _path_of(output: list[Any]) -> str:
+    from broadsheet.edition.plan import Output
+
+    return Output.from_json(output).path

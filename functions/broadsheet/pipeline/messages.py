@@ -1,0 +1,211 @@
+"""Every message between the stages, and every key the pipeline keeps in its buckets.
+
+A commit travels as one manifest, then one job per touched issue:
+
+    S3 event (manifests/<commit>.json)
+      └─ validate: CommitJob → one IssueJob per touched issue, to itself
+    validate: IssueJob → render → index → InvalidateJob → invalidate
+
+An embargo's schedule sends a ReleaseJob to index; ``broadsheet rebuild`` sends one
+IssueJob of kind "rebuild" per issue. Each message is a frozen dataclass with
+``to_json``/``from_json``; a handler reads raw JSON only through these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from broadsheet.errors import Permanent
+
+# --- keys in the source bucket -----------------------------------------------------------
+
+MANIFESTS = "manifests/"
+_MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{7,64})\.json")
+
+
+def blob_key(digest: str) -> str:
+    """A source file's bytes, by their sha256."""
+    return f"blobs/{digest}"
+
+
+def tree_key(digest: str) -> str:
+    """An issue folder's listing at a commit, by the sha256 of its JSON."""
+    return f"trees/{digest}.json"
+
+
+def manifest_key(commit: str) -> str:
+    return f"{MANIFESTS}{commit}.json"
+
+
+def commit_of(key: str) -> str | None:
+    """The commit a manifest key names, or None for any other key."""
+    match = _MANIFEST_KEY.fullmatch(key)
+    return match.group(1) if match else None
+
+
+def body_key(version: str, blob: str) -> str:
+    """A typeset body: the same source typeset by other code is another body."""
+    return f"bodies/{version}/{blob}.html"
+
+
+def issue_state_key(number: int) -> str:
+    return f"state/issues/{number}.json"
+
+
+SITE_STATE_KEY = "state/site.json"
+RENAMES_KEY = "state/renames.json"
+HEAD_KEY = "published/head.json"
+
+
+def report_key(commit: str, issue: int | None = None) -> str:
+    """What validate found: the commit's report, or one issue's part of it."""
+    return f"reports/{commit}.json" if issue is None else f"reports/{commit}/{issue}.json"
+
+
+def status_key(commit: str, stage: str, issue: int | None = None) -> str:
+    suffix = "" if issue is None else f"/{issue}"
+    return f"status/{commit}/{stage}{suffix}.json"
+
+
+def outbox_key(commit: str, issue: int) -> str:
+    """The CDN paths one issue's index run changed, waiting for the commit's invalidation."""
+    return f"outbox/{commit}/{issue}.json"
+
+
+def outbox_prefix(commit: str) -> str:
+    return f"outbox/{commit}/"
+
+
+def failure_key(message_id: str) -> str:
+    return f"failures/{message_id}.json"
+
+
+# --- messages ----------------------------------------------------------------------------
+
+JobKind = Literal["commit", "rebuild"]
+
+
+def _fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class CommitJob:
+    """validate, from the S3 notification of a new manifest."""
+
+    commit: str
+    key: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "commit", **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One file of an issue folder read on its own: what validate learnt, so that render
+    and index need not read it again. ``version`` is what the verdict depends on besides
+    the bytes (the code and site.yml)."""
+
+    path: str
+    blob: str
+    version: str
+    facts: dict[str, Any] | None  # Article.facts(), or None when the file has findings
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    # Read by the typesetter (render), not the checker alone: only then is the summary
+    # taken from the typeset first paragraph, as readers see it.
+    typeset: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checked:
+        return cls(**_fields(cls, data))
+
+
+@dataclass(frozen=True)
+class IssueJob:
+    """One issue of one commit, through validate, render and index."""
+
+    kind: JobKind
+    commit: str
+    sequence: int  # the commit's place in the order of publishing
+    after: int  # sequence of the previous commit that touched this issue (0: none)
+    time: str
+    issue: int
+    tree: str | None  # the issue folder's listing; None when the folder is gone
+    site_blob: str
+    site_ok: bool  # False: site.yml has findings, and the whole commit is held back
+    parts: list[int]  # every issue the commit touches: its invalidation waits for all
+    renames: list[list[str]] = field(default_factory=list)  # [old path, new path] from here
+    checked: list[Checked] = field(default_factory=list)  # files validate read anew
+    waits: int = 0  # times it was sent back to wait for an earlier commit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "issue", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IssueJob:
+        values = _fields(cls, data)
+        values["checked"] = [Checked.from_json(c) for c in values.get("checked", [])]
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> IssueJob:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ReleaseJob:
+    """index, from an embargo's schedule: an article's time has come."""
+
+    issue: int
+    slug: str
+    at: str
+
+    @property
+    def commit(self) -> str:
+        # One id per release, used where a commit id would be (status, CallerReference).
+        return f"release-{self.issue}-{self.slug}-{self.at.replace(':', '').replace('+', 'p')}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "release", **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class InvalidateJob:
+    """invalidate: one issue of a commit is done; its paths wait in the outbox."""
+
+    commit: str
+    issue: int
+    parts: list[int]
+    waits: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "invalidate", **dataclasses.asdict(self)}
+
+    def replace(self, **changes: Any) -> InvalidateJob:
+        return dataclasses.replace(self, **changes)
+
+
+Job = CommitJob | IssueJob | ReleaseJob | InvalidateJob
+
+
+def job_from_json(data: Mapping[str, Any]) -> Job:
+    kind = data.get("type")
+    if kind == "commit":
+        return CommitJob(**_fields(CommitJob, data))
+    if kind == "issue":
+        return IssueJob.from_json(data)
+    if kind == "release":
+        return ReleaseJob(**_fields(ReleaseJob, data))
+    if kind == "invalidate":
+        return InvalidateJob(**_fields(InvalidateJob, data))
+    raise Permanent(f"not a Broadsheet message: type {kind!r}")
+
+
+def job_id(job: Job) -> str:
+    """What identifies a job's work, for idempotency and logs: commit and issue."""
+    issue = getattr(job, "issue", None)
+    return job.commit if issue is None else f"{job.commit}/{issue}"

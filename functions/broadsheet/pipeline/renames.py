@@ -1,0 +1,93 @@
+"""Redirects from renamed articles' old addresses, derived, never accumulated.
+
+Every rename the index has seen is an edge from the old article (issue/slug) to the new
+one, with the address the old one was last public at. The redirect table is a function
+of those edges and of which articles are public now: an old address redirects, in one
+hop, to the first public article its edges lead to; it does not redirect when it is a
+page again (a rename undone, a slug reused), nor when the chain ends at nothing public
+(renamed into a draft or an embargo: no dead link, no unpublished slug shown).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from broadsheet.adapters.redirects import sync
+from broadsheet.adapters.store import update
+from broadsheet.edition import index, urls
+from broadsheet.edition.index import IssueDoc
+from broadsheet.pipeline.env import Env
+from broadsheet.pipeline.manifest import issue_of
+from broadsheet.pipeline.messages import RENAMES_KEY
+from broadsheet.pipeline.state import IssueState
+
+
+def article_key(path: str) -> str:
+    """``issues/410/slug.md`` → ``410/slug``."""
+    return path.removeprefix("issues/").removesuffix(".md")
+
+
+def _public(doc: IssueDoc | None) -> dict[str, str]:
+    if doc is None:
+        return {}
+    return {f"{doc['number']}/{e['slug']}": e["path"] for e in doc["articles"]}
+
+
+def derive(edges: dict[str, dict[str, Any]], public: dict[str, str | None]) -> dict[str, str]:
+    """The redirect table: old address → the public page its renames lead to."""
+    table = {}
+    for source, edge in edges.items():
+        address = edge.get("url")
+        if not address or public.get(source):
+            continue
+        seen, target = {source}, edge["to"]
+        while target and target not in seen:
+            if public.get(target):
+                table[address] = str(public[target])
+                break
+            seen.add(target)
+            target = edges.get(target, {}).get("to")
+    return table
+
+
+def update_redirects(
+    env: Env, state: IssueState, renames: list[list[str]], before: IssueDoc | None
+) -> None:
+    """Record this issue's renames and which of its articles are public, then make the
+    redirect table match. Costs one read when the issue has no part in any rename."""
+    mine = _public(state.doc)
+    was = _public(before)
+    prefix = f"{state.number}/"
+    elsewhere: dict[str, str | None] = {}
+    for _old, new in renames:
+        number = issue_of(new)
+        if number is not None and number != state.number:
+            stored = env.site.get(urls.object_key(urls.issue_index(number)))
+            other = _public(index.loads(stored.body)) if stored else {}
+            elsewhere[article_key(new)] = other.get(article_key(new))
+    changed: list[bool] = []
+
+    def change(raw: bytes | None) -> bytes | None:
+        data = json.loads(raw) if raw else {"edges": {}, "public": {}}
+        edges, public = data["edges"], data["public"]
+        before_text = json.dumps(data, sort_keys=True)
+        for old, new in renames:
+            source = article_key(old)
+            address = was.get(source) or public.get(source)
+            edges[source] = {"to": article_key(new), "url": address}
+        for key, value in elsewhere.items():
+            public.setdefault(key, value)
+        known = set(edges) | {e["to"] for e in edges.values()}
+        for key in known:
+            if key.startswith(prefix):
+                public[key] = mine.get(key)
+        if json.dumps(data, sort_keys=True) == before_text:
+            return None
+        changed.append(True)
+        return json.dumps(data, sort_keys=True).encode()
+
+    final = update(env.sources, RENAMES_KEY, change)
+    if changed and final is not None:
+        data = json.loads(final)
+        sync(env.redirects, derive(data["edges"], data["public"]))

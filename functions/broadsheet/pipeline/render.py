@@ -1,0 +1,59 @@
+"""render: typeset the articles validate read anew, once per version of the typesetter.
+
+The typeset body is kept for index to put in pages, and the article's facts are taken
+again from the typeset text (its summary is the first paragraph as readers see it, with
+its quotes and emphasis resolved), so index publishes what the full build publishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broadsheet.adapters.store import put_new
+from broadsheet.content.site import Site
+from broadsheet.content.version import code_version
+from broadsheet.errors import Permanent
+from broadsheet.pipeline import desk
+from broadsheet.pipeline.env import Env, blob, record
+from broadsheet.pipeline.messages import Checked, IssueJob, body_key
+from broadsheet.pipeline.validate import read_site
+
+
+def typeset(env: Env, checked: Checked, number: int, site: Site) -> tuple[Checked, str | None]:
+    """The article read by the typesetter: its verdict, and its body (None when it does
+    not check out under this code and site.yml), which is kept."""
+    verdict, html = desk.check_article(
+        checked.path,
+        "100644",
+        checked.blob,
+        lambda digest: blob(env.sources, digest),
+        number,
+        site,
+        checked.version,
+        typeset=True,
+    )
+    if html is None:
+        return verdict, None
+    put_new(
+        env.sources,
+        body_key(code_version(), checked.blob),
+        html.encode(),
+        content_type="text/html; charset=utf-8",
+    )
+    return verdict, html
+
+
+def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
+    site, _data, _findings = read_site(env, job.site_blob)
+    if site is None:
+        raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")
+    checked = []
+    count = 0
+    for verdict in job.checked:
+        if verdict.facts is not None and not verdict.typeset:
+            verdict = typeset(env, verdict, job.issue, site)[0]
+            count += 1
+        checked.append(verdict)
+    record(env, job.commit, "render", job.issue, typeset=count)
+    env.queue("index").send(job.replace(checked=checked).to_json())
+    return {"commit": job.commit, "issue": job.issue, "typeset": count}

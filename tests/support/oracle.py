@@ -1,0 +1,360 @@
+"""The convergence oracle: a newspaper's life as hypothesis draws it, published through
+the in-memory pipeline with its messages duplicated, reordered and cut short by crashes,
+and held, after every drain, to the full build of what it should publish.
+
+What it should publish is the full build of the committed content, except where an
+editor's mistake is held back (DESIGN invariant 1): an article whose committed version
+has findings keeps its last accepted version if that one still fits its issue, an
+issue.yml with findings keeps the last accepted one, and a site.yml with findings holds
+the whole commit. The model below decides that with the build's own reader
+(``load_archive``) on folders it writes out, never with the pipeline's code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broadsheet.adapters.store import MemoryStore, Stored
+from broadsheet.build.archive import load_archive
+from broadsheet.build.full import build_site
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.site import parse_site
+from broadsheet.edition import urls
+from broadsheet.pipeline.flow import World
+
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+ISSUES = (1, 2, 3)
+SLUGS = ("strike", "rent", "port", "huelga", "alquiler", "letters")
+ODD_NAMES = ("huelga-año", "Rent Strike", "port--strike")
+
+SITES = {
+    "base": """name: {{en: The Paper, es: El Papel}}
+base_url: https://paper.example.org
+languages: [en, es]
+sections:
+  news: {{en: News, es: Noticias}}
+  culture: {{en: Culture, es: Cultura}}
+""",
+    "renamed": """name: {{en: The Other Paper, es: El Otro Papel}}
+base_url: https://paper.example.org
+languages: [en, es]
+sections:
+  news: {{en: News, es: Noticias}}
+  culture: {{en: Culture, es: Cultura}}
+""",
+    "fewer-sections": """name: {{en: The Paper, es: El Papel}}
+base_url: https://paper.example.org
+languages: [en, es]
+sections:
+  news: {{en: News, es: Noticias}}
+""",
+    "english-only": """name: {{en: The Paper}}
+base_url: https://paper.example.org
+languages: [en]
+sections:
+  news: {{en: News}}
+  culture: {{en: Culture}}
+""",
+    "broken": "name: [unclosed\n",
+}
+
+
+def site_text(variant: str) -> str:
+    return SITES[variant].format()
+
+
+def issue_text(number: int, title: str | None = None, order: tuple[str, ...] = ()) -> str:
+    text = f"number: {number}\ndate: 2026-02-{number:02d}\n"
+    if title:
+        text += f"title:\n  en: {title}\n"
+    if order:
+        text += "order: [" + ", ".join(order) + "]\n"
+    return text
+
+
+def article_text(
+    title: str,
+    language: str,
+    *,
+    section: str = "news",
+    status: str = "published",
+    publish_at: dt.datetime | None = None,
+    translation_of: str | None = None,
+    broken: bool = False,
+    body: str = 'Workers met at the gate at dawn. They said: "enough".',
+) -> str:
+    lines = [
+        "---",
+        f"title: {title}",
+        f"language: {language}",
+        "date: " + ("2026-13-45" if broken else "2026-02-20"),
+        "dateline: Genoa (Italy)",
+        f"section: {section}",
+        f"status: {status}",
+    ]
+    if publish_at is not None:
+        lines.append(f"publish_at: {publish_at.isoformat()}")
+    if translation_of:
+        lines.append(f"translation_of: {translation_of}")
+    return "\n".join([*lines, "---", "", body, ""])
+
+
+class Crash(Exception):
+    """An injected crash: the function died between two writes."""
+
+
+class FaultyStore:
+    """A bucket that crashes at the k-th write (before or after it lands) when armed."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.countdown: int | None = None
+        self.after = False
+
+    @property
+    def requests(self) -> int:
+        return self.store.requests
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self.store.requests = value
+
+    @property
+    def objects(self) -> dict[str, Stored]:
+        return self.store.objects
+
+    def arm(self, countdown: int | None, after: bool = False) -> None:
+        self.countdown, self.after = countdown, after
+
+    def _tick(self, write: Any) -> Any:
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown <= 0:
+                self.countdown = None
+                if self.after:
+                    write()
+                raise Crash("injected")
+        return write()
+
+    def get(self, key: str) -> Stored | None:
+        return self.store.get(key)
+
+    def put(self, key: str, body: bytes, **options: Any) -> str:
+        result: str = self._tick(lambda: self.store.put(key, body, **options))
+        return result
+
+    def delete(self, key: str) -> None:
+        self._tick(lambda: self.store.delete(key))
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        return self.store.keys(prefix)
+
+
+def faulty_world(clock: Any) -> tuple[World, FaultyStore, FaultyStore]:
+    sources = FaultyStore(MemoryStore())
+    site = FaultyStore(MemoryStore())
+    world = World(clock=clock, bucket=sources, site=site)  # type: ignore[arg-type]
+    return world, sources, site
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def snapshot(content: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(content)): p.read_bytes()
+        for p in sorted(content.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _write(root: Path, files: dict[str, bytes]) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    for name, data in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+_ARTICLE = re.compile(r"issues/([1-9][0-9]*)/([^/]+)\.md")
+
+
+@dataclass
+class Model:
+    """What the site must be: accepted versions per article, issue.yml and site.yml."""
+
+    work: Path
+    site: bytes | None = None
+    issues: dict[int, bytes] = field(default_factory=dict)  # accepted issue.yml
+    articles: dict[int, dict[str, bytes]] = field(default_factory=dict)  # accepted articles
+    published: bool = False
+
+    def apply(self, files: dict[str, bytes]) -> None:
+        """One commit's content, as the pipeline must take it."""
+        site = files.get("site.yml")
+        if site is None or parse_site(site, FindingSink("site.yml")) is None:
+            return  # the whole commit is held
+        self.site = site
+        head = self.work / "head"
+        _write(head, files)
+        refused = {f.path for f in load_archive(head, workers=1).findings}
+        numbers = {int(p.split("/")[1]) for p in files if _issue_folder(p)}
+        for number in sorted(numbers | set(self.articles) | set(self.issues)):
+            folder = f"issues/{number}/"
+            mine = {p[len(folder) :]: d for p, d in files.items() if p.startswith(folder)}
+            if not mine:
+                self.articles.pop(number, None)
+                self.issues.pop(number, None)
+                continue
+            issue = mine.get("issue.yml")
+            if issue is not None and str(head / folder / "issue.yml") not in _absolute(
+                refused, head
+            ):
+                self.issues[number] = issue
+            committed = {n[:-3]: d for n, d in mine.items() if n.endswith(".md") and "/" not in n}
+            bad = {
+                s for s in committed if str(head / folder / f"{s}.md") in _absolute(refused, head)
+            }
+            current = {s: d for s, d in committed.items() if s not in bad}
+            kept = self.articles.get(number, {})
+            held = {s: kept[s] for s in bad if s in kept}
+            while held:
+                trial = self.work / "trial"
+                tree = {
+                    "site.yml": site,
+                    **{f"{folder}{s}.md": d for s, d in {**current, **held}.items()},
+                }
+                if number in self.issues:
+                    tree[f"{folder}issue.yml"] = self.issues[number]
+                _write(trial, tree)
+                failing = {
+                    s
+                    for s in held
+                    if str(trial / folder / f"{s}.md")
+                    in _absolute({f.path for f in load_archive(trial, workers=1).findings}, trial)
+                }
+                if not failing:
+                    break
+                held = {s: d for s, d in held.items() if s not in failing}
+            self.articles[number] = {**current, **held}
+
+    def tree(self) -> dict[str, bytes]:
+        if self.site is None:
+            return {}
+        files = {"site.yml": self.site}
+        for number, issue in self.issues.items():
+            files[f"issues/{number}/issue.yml"] = issue
+        for number, articles in self.articles.items():
+            for slug, data in articles.items():
+                files[f"issues/{number}/{slug}.md"] = data
+        return files
+
+    def expected(self, now: dt.datetime) -> dict[str, bytes]:
+        """The full build of what should be published, file by file."""
+        if self.site is None:
+            return {}
+        content, out = self.work / "expected", self.work / "built"
+        _write(content, self.tree())
+        shutil.rmtree(out, ignore_errors=True)
+        build_site(content, out, now=now, workers=1)
+        return {
+            str(p.relative_to(out)): p.read_bytes()
+            for p in out.rglob("*")
+            if p.is_file() and not p.name.startswith(".broadsheet")
+        }
+
+
+def _issue_folder(path: str) -> bool:
+    parts = path.split("/")
+    return (
+        len(parts) >= 3
+        and parts[0] == "issues"
+        and re.fullmatch(r"[1-9][0-9]*", parts[1]) is not None
+    )
+
+
+def _absolute(paths: set[str], root: Path) -> set[str]:
+    found = set()
+    for path in paths:
+        candidate = Path(path)
+        found.add(str(candidate if candidate.is_absolute() else (Path.cwd() / candidate).resolve()))
+    return found
+
+
+def covered(path: str, cleared: set[str]) -> bool:
+    """Whether an invalidation of ``cleared`` refreshes the object at ``path``."""
+    for pattern in cleared:
+        if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def deliver_all(
+    world: World,
+    stores: tuple[FaultyStore, FaultyStore],
+    rng: random.Random,
+    *,
+    crash_rate: float,
+    duplicate_rate: float,
+    limit: int = 20_000,
+) -> int:
+    """Drain every queue in a random order, crashing and duplicating as told."""
+    crashes: dict[str, int] = {}
+    duplicates: set[str] = set()
+    steps = 0
+    while True:
+        waiting = world.waiting()
+        if not waiting:
+            return steps
+        steps += 1
+        if steps > limit:
+            raise RuntimeError("the queues never drained")
+        stage, envelope = rng.choice(waiting)
+        store = rng.choice(stores)
+        if rng.random() < crash_rate and crashes.get(envelope.id, 0) < 2:
+            store.arm(rng.randint(1, 6), after=rng.random() < 0.5)
+        # At most two crashes and one duplicate per message: a message received five
+        # times is dead-lettered, and no history deserves that.
+        keep = envelope.id not in duplicates and rng.random() < duplicate_rate
+        if keep:
+            duplicates.add(envelope.id)
+        try:
+            world.deliver(stage, envelope, keep=keep)
+        except Crash:
+            crashes[envelope.id] = crashes.get(envelope.id, 0) + 1
+        finally:
+            for each in stores:
+                each.arm(None)
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="broadsheet-oracle-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def site_paths(world: World) -> dict[str, bytes]:
+    return {key: stored.body for key, stored in world.site.objects.items()}
+
+
+def public_url(key: str) -> str:
+    return "/" + key if not key.endswith("index.html") else "/" + key[: -len("index.html")]
+
+
+__all__ = ["urls"]

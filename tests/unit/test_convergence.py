@@ -1,0 +1,261 @@
+"""Invariant 9, convergence: whatever the history and however its messages arrive, the
+published site is the full build of what should be published.
+
+Hypothesis draws a newspaper's life (articles added, edited, deleted, renamed there and
+back, onto reused slugs and into drafts; translations; issue.yml and site.yml edits and
+breakages; file names git quotes; embargoes and the clock moving past them) and
+publishes it through the in-memory pipeline, delivering messages in random order, twice,
+and cut short by crashes before or after any write. After every drain the site bucket
+must equal the model's full build byte for byte, every changed object must have been
+invalidated, no message may be dead-lettered or dropped, and the redirect table must
+only lead from pages that are gone to pages that exist.
+
+``make soak`` runs the same machine for minutes instead of seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from broadsheet.adapters import queue as queue_module
+from broadsheet.pipeline.publisher import Git, publish
+from tests.support import oracle
+from tests.support.oracle import (
+    ISSUES,
+    ODD_NAMES,
+    SLUGS,
+    START,
+    Model,
+    article_text,
+    covered,
+    deliver_all,
+    faulty_world,
+    git,
+    issue_text,
+    site_text,
+    snapshot,
+)
+
+# What the oracle did, for `make soak`'s report.
+COUNTERS = {"steps": 0, "drains": 0, "deliveries": 0}
+
+
+class Newspaper(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="broadsheet-oracle-"))
+        self.repo = self.folder / "repo"
+        self.content = self.repo / "content"
+        (self.content / "issues/1").mkdir(parents=True)
+        (self.content / "issues/2").mkdir(parents=True)
+        (self.content / "site.yml").write_text(site_text("base"))
+        (self.content / "issues/1/issue.yml").write_text(issue_text(1))
+        (self.content / "issues/2/issue.yml").write_text(issue_text(2, "Second"))
+        git(self.repo, "init", "-q", "-b", "main")
+        git(self.repo, "config", "user.name", "Ed Itor")
+        git(self.repo, "config", "user.email", "ed@example.org")
+        self.pending: list[dict[str, bytes]] = []
+        self.commit("founding")
+        self.clock = START
+        self.world, self.sources, self.bucket = faulty_world(lambda: self.clock)
+        self.model = Model(self.folder / "model")
+        self.published = 0
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- the editors -------------------------------------------------------------------
+
+    def commit(self, message: str) -> None:
+        COUNTERS["steps"] += 1
+        git(self.repo, "add", "-A")
+        if not git(self.repo, "status", "--porcelain").strip():
+            return
+        git(self.repo, "commit", "-q", "-m", message)
+        self.pending.append(snapshot(self.content))
+
+    def articles(self) -> list[str]:
+        return sorted(str(p.relative_to(self.content)) for p in self.content.glob("issues/*/*.md"))
+
+    @rule(
+        issue=st.sampled_from(ISSUES),
+        slug=st.sampled_from(SLUGS),
+        language=st.sampled_from(["en", "es"]),
+        kind=st.sampled_from(["published", "draft", "embargo", "broken", "translation"]),
+        title=st.sampled_from(["Dockers strike", "Rent up", 'A "quoted" title']),
+        section=st.sampled_from(["news", "culture"]),
+        hours=st.integers(1, 40),
+        original=st.sampled_from(SLUGS),
+    )
+    def write_article(
+        self,
+        issue: int,
+        slug: str,
+        language: str,
+        kind: str,
+        title: str,
+        section: str,
+        hours: int,
+        original: str,
+    ) -> None:
+        text = article_text(
+            title,
+            "es" if kind == "translation" else language,
+            section=section,
+            status="draft" if kind == "draft" else "published",
+            publish_at=self.clock + dt.timedelta(hours=hours) if kind == "embargo" else None,
+            translation_of=original if kind == "translation" else None,
+            broken=kind == "broken",
+        )
+        path = self.content / f"issues/{issue}/{slug}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        self.commit(f"write {issue}/{slug}")
+
+    @precondition(lambda self: bool(self.articles()))
+    @rule(data=st.data())
+    def delete_article(self, data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(self.articles()))
+        git(self.repo, "rm", "-q", f"content/{path}")
+        self.commit(f"delete {path}")
+
+    @precondition(lambda self: bool(self.articles()))
+    @rule(data=st.data(), issue=st.sampled_from(ISSUES), slug=st.sampled_from(SLUGS))
+    def rename_article(self, data: st.DataObject, issue: int, slug: str) -> None:
+        path = data.draw(st.sampled_from(self.articles()))
+        target = self.content / f"issues/{issue}/{slug}.md"
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        git(self.repo, "mv", f"content/{path}", f"content/issues/{issue}/{slug}.md")
+        self.commit(f"rename {path}")
+
+    @rule(
+        issue=st.sampled_from(ISSUES),
+        variant=st.sampled_from(["plain", "titled", "ordered", "broken", "missing"]),
+    )
+    def edit_issue(self, issue: int, variant: str) -> None:
+        path = self.content / f"issues/{issue}/issue.yml"
+        if variant == "missing":
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = {
+                "plain": issue_text(issue),
+                "titled": issue_text(issue, "On strike"),
+                "ordered": issue_text(issue, None, ("rent", "strike")),
+                "broken": "number: [\n",
+            }[variant]
+            path.write_text(text)
+        self.commit(f"issue {issue}: {variant}")
+
+    @rule(variant=st.sampled_from(sorted(oracle.SITES)))
+    def edit_site(self, variant: str) -> None:
+        (self.content / "site.yml").write_text(site_text(variant))
+        self.commit(f"site: {variant}")
+
+    @rule(issue=st.sampled_from(ISSUES), name=st.sampled_from(ODD_NAMES), present=st.booleans())
+    def odd_file_name(self, issue: int, name: str, present: bool) -> None:
+        path = self.content / f"issues/{issue}/{name}.md"
+        if present:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(article_text("Odd", "en"))
+        else:
+            path.unlink(missing_ok=True)
+        self.commit(f"odd name {name}")
+
+    # --- the machinery -----------------------------------------------------------------
+
+    @rule(
+        seed=st.integers(0, 2**32 - 1),
+        crash_rate=st.sampled_from([0.0, 0.1, 0.3]),
+        duplicate_rate=st.sampled_from([0.0, 0.2]),
+    )
+    def publish_and_drain(self, seed: int, crash_rate: float, duplicate_rate: float) -> None:
+        publish(Git.of(self.content), self.world.sources, say=lambda _: None)
+        commits = self.pending[-1:] if not self.model.published else self.pending
+        for files in commits:
+            self.model.apply(files)
+        self.model.published = True
+        self.pending = []
+        self.drain_and_check(random.Random(seed), crash_rate, duplicate_rate)
+
+    @precondition(lambda self: self.model.published)
+    @rule(hours=st.integers(0, 48), seed=st.integers(0, 2**32 - 1))
+    def time_passes(self, hours: int, seed: int) -> None:
+        self.clock += dt.timedelta(hours=hours)
+        self.drain_and_check(random.Random(seed), 0.1, 0.1)
+
+    def drain_and_check(self, rng: random.Random, crash_rate: float, duplicate: float) -> None:
+        before = {k: v.body for k, v in self.bucket.objects.items()}
+        cleared_before = set(self.world.cdn.invalidations)
+        stores = (self.sources, self.bucket)
+        delivered = deliver_all(
+            self.world, stores, rng, crash_rate=crash_rate, duplicate_rate=duplicate
+        )
+        while self.world.fire_releases():
+            delivered += deliver_all(
+                self.world, stores, rng, crash_rate=crash_rate, duplicate_rate=duplicate
+            )
+        COUNTERS["drains"] += 1
+        COUNTERS["deliveries"] += delivered
+        self.published += 1
+        site = {k: v.body for k, v in self.bucket.objects.items()}
+        expected = self.model.expected(self.clock)
+        missing = sorted(set(expected) - set(site))
+        extra = sorted(set(site) - set(expected))
+        differ = sorted(k for k in expected if k in site and site[k] != expected[k])
+        assert (missing, extra, differ) == ([], [], []), "the site is not the full build"
+        cleared = {
+            path
+            for reference, paths in self.world.cdn.invalidations.items()
+            if reference not in cleared_before
+            for path in paths
+        }
+        changed = {k for k in set(before) | set(site) if before.get(k) != site.get(k)}
+        stale = sorted(k for k in changed if not covered("/" + k, cleared))
+        assert stale == [], "changed but never invalidated"
+        assert [q.dead for q in self.world.queues.values()] == [[], [], [], []]
+        assert self.world.failures == []
+        for queue in self.world.queues.values():
+            assert queue.largest <= queue_module.MAX_BODY + 200
+        table = self.world.redirects.all()
+        for old, new in table.items():
+            assert old + "index.html" not in {"/" + k for k in site}, f"{old} is a page"
+            assert "/" + new.lstrip("/") + "index.html" in {"/" + k for k in site}, new
+            assert new not in table, f"{new} redirects again"
+
+
+def run(max_examples: int, steps: int, *, seed: int | None = None) -> None:
+    run_state_machine_as_test(
+        Newspaper,
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=seed is None and not os.environ.get("SOAK"),
+            database=None,
+            print_blob=True,
+        ),
+    )
+
+
+@pytest.fixture(autouse=True)
+def small_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every message over 2 KiB goes through the claim check, so the oracle covers it.
+    monkeypatch.setattr(queue_module, "MAX_BODY", 2048)
+
+
+def test_any_history_any_delivery_converges_on_the_full_build() -> None:
+    run(max_examples=int(os.environ.get("ORACLE_EXAMPLES", "20")), steps=25)
