@@ -4,17 +4,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | cksum | cut -d' ' -f1)
-CONTENT ?= content
-OUT ?= _site
-PORT ?= 8000
+# The commands' own defaults apply (broadsheet <command> --help shows them); a variable
+# set here or on the command line is passed on: make build-site CONTENT=../paper OUT=/tmp/x
+opt = $(if $(2),$(1) $(2))
 
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements/scan.lock | cksum | cut -d' ' -f1)
-STACK ?= broadsheet
 PACKAGE := build/package
 
-.PHONY: help setup scan-setup test unit lint validate build-site run serve bench new-article lock \
-	browser-deps clean build deploy destroy publish sam-setup
+.PHONY: help setup scan-setup test unit lint validate build-site run serve bench soak new-article \
+	lock browser-deps clean build deploy destroy publish sam-setup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,36 +58,42 @@ browser-deps:
 	fi
 
 test: setup scan-setup sam-setup browser-deps ## run the whole suite (installs what it needs)
+	$(BIN)/lint-imports --no-cache
 	node --test tests/cloudfront/
 	$(BIN)/python -m pytest -q
 
 unit: setup ## the fast tests only
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: setup ## ruff, mypy and cfn-lint
+lint: setup ## ruff, mypy, the layer contracts (import-linter) and cfn-lint
 	$(BIN)/ruff check functions tests benchmarks
 	$(BIN)/ruff format --check functions tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint infra/template.yaml
 
 validate: setup ## check every article in content/
-	$(BIN)/broadsheet validate --content $(CONTENT)
+	$(BIN)/broadsheet validate $(call opt,--content,$(CONTENT))
 
 build-site: setup ## render the whole site into _site/
-	$(BIN)/broadsheet build --content $(CONTENT) --out $(OUT)
+	$(BIN)/broadsheet build $(call opt,--content,$(CONTENT)) $(call opt,--out,$(OUT))
 
-run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.1:$(PORT)
-	$(BIN)/broadsheet run --port $(PORT)
+run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.1:8000 (PORT=)
+	$(BIN)/broadsheet run $(call opt,--content,$(CONTENT)) $(call opt,--port,$(PORT))
 
-serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:$(PORT)
-	$(BIN)/broadsheet serve --dir $(OUT) --port $(PORT)
+serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:8000
+	$(BIN)/broadsheet serve $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
 bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json
 	$(BIN)/python -m benchmarks.run
 
-new-article: setup ## make new-article ISSUE=412 SLUG=my-story LANG=en
-	@test -n "$(ISSUE)" -a -n "$(SLUG)" || { echo "usage: make new-article ISSUE=<n> SLUG=<slug> LANG=<en|es>"; exit 2; }
-	$(BIN)/broadsheet new-article --content $(CONTENT) --issue $(ISSUE) --slug $(SLUG) --language $(or $(LANG),en)
+soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed of a failure
+	$(BIN)/python -m tests.soak $(call opt,--minutes,$(MINUTES))
+
+# ARTICLE_LANG, not LANG: LANG is the system locale (C.UTF-8) in every shell.
+new-article: setup ## make new-article ISSUE=412 SLUG=my-story [ARTICLE_LANG=es]
+	@test -n "$(ISSUE)" -a -n "$(SLUG)" || { echo "usage: make new-article ISSUE=<n> SLUG=<slug> [ARTICLE_LANG=<language of site.yml>]"; exit 2; }
+	$(BIN)/broadsheet new-article $(call opt,--content,$(CONTENT)) --issue $(ISSUE) --slug $(SLUG) $(call opt,--language,$(ARTICLE_LANG))
 
 build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml, no Docker
 	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)
@@ -96,7 +101,7 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
 	  --only-binary=:all: -r requirements/lambda.lock
 	cp -r functions/broadsheet $(PACKAGE)/broadsheet
-	rm -rf $(PACKAGE)/broadsheet/local $$(find $(PACKAGE) -name __pycache__ -o -name '*.dist-info' -prune)
+	rm -rf $(PACKAGE)/broadsheet/local $(PACKAGE)/broadsheet/build $$(find $(PACKAGE) -name __pycache__ -o -name '*.dist-info' -prune)
 	rm -rf build/layer-redirects && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-redirects/python --platform manylinux2014_aarch64 \
 	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/redirects.lock
@@ -109,24 +114,22 @@ deploy: build sam-setup ## sam deploy (guided the first time; settings in infra/
 	@touch infra/.deployed
 
 destroy: sam-setup ## delete the stack (the buckets must be emptied first: see README)
-	$(SAM) delete --config-file infra/samconfig.toml --stack-name $(STACK)
+	$(SAM) delete --config-file infra/samconfig.toml $(call opt,--stack-name,$(STACK))
 
-publish: setup ## publish the commits since the last publish to the stack $(STACK)
-	$(BIN)/broadsheet publish --stack $(STACK)
+publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)
+	$(BIN)/broadsheet publish $(call opt,--stack,$(STACK)) $(call opt,--content,$(CONTENT))
 
-lock: ## re-resolve requirements/*.lock from requirements/*.in
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -r requirements/lambda.in
-	(echo "# Generated by 'make lock' from requirements/lambda.in: what the deployment packages hold."; .lockenv/bin/pip freeze) > requirements/lambda.lock
-	.lockenv/bin/pip install -q -r requirements/dev.in
-	(echo "# Generated by 'make lock' from requirements/dev.in: exact versions for every machine."; .lockenv/bin/pip freeze) > requirements/dev.lock
-	rm -rf .lockenv
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -r requirements/scan.in
-	(echo "# Generated by 'make lock' from requirements/scan.in."; .lockenv/bin/pip freeze) > requirements/scan.lock
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -r requirements/redirects.in
-	(echo "# Generated by 'make lock' from requirements/redirects.in."; .lockenv/bin/pip freeze) > requirements/redirects.lock
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q -r requirements/sam.in
-	(echo "# Generated by 'make lock' from requirements/sam.in."; .lockenv/bin/pip freeze) > requirements/sam.lock
-	rm -rf .lockenv
+LOCKS := lambda dev scan redirects sam
 
-clean:
-	rm -rf $(OUT) .broadsheet-cache .pytest_cache .mypy_cache .ruff_cache build
+lock: ## re-resolve requirements/*.lock from requirements/*.in, each in a fresh venv
+	@set -e; for name in $(LOCKS); do \
+	  rm -rf .lockenv; $(PYTHON) -m venv .lockenv; \
+	  .lockenv/bin/pip install -q -r requirements/$$name.in; \
+	  { echo "# Generated by 'make lock' from requirements/$$name.in."; .lockenv/bin/pip freeze; } \
+	    > requirements/$$name.lock; \
+	  echo "requirements/$$name.lock"; \
+	done; rm -rf .lockenv
+
+clean: ## remove what builds, tests and setup made: _site, caches, build/, the three venvs
+	rm -rf _site .broadsheet-cache .pytest_cache .mypy_cache .ruff_cache .hypothesis build \
+	  .lockenv $(VENV) $(SCAN_VENV) $(SAM_VENV)

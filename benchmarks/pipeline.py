@@ -223,7 +223,8 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         no_crt = "import sys; sys.modules['awscrt'] = None; " if stage != "index" else ""
         code = (
             no_crt + "import time; t = time.perf_counter(); "
-            f"import broadsheet.handlers.{stage} as h; h.runtime().sources; "
+            f"import broadsheet.handlers.{stage} as h, broadsheet.pipeline.{stage}; "
+            "h.runtime().sources; "
             "print((time.perf_counter() - t) * 1000); " + origin
         )
         samples = [

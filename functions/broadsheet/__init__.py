@@ -1,7 +1,10 @@
 """Broadsheet: publish a multilingual periodical from git.
 
-The core (everything in this package outside ``adapters`` and ``handlers``) imports no
-AWS SDK: it reads sources, checks them, and renders pages and indexes as bytes.
+The layers, lowest first: ``content`` (the model and its checks), ``edition`` (what
+readers get, rendered from the issue indexes), ``adapters`` (AWS behind small
+interfaces, with in-memory fakes), ``pipeline`` and ``build`` (the cloud stages and the
+local build), ``handlers`` (Lambda), ``local`` (the stack on this machine), ``cli``.
+``content`` and ``edition`` import no AWS SDK; import-linter holds every layer to it.
 """
 
 __version__ = "0.1.0"

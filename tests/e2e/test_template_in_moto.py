@@ -101,3 +101,50 @@ def test_a_commit_is_published_through_the_deployed_stack(
     assert listed["InvalidationList"]["Quantity"] == 1
     assert runner.failures == 0
     assert commit
+
+
+def test_an_embargo_is_released_through_the_deployed_stack(
+    stack: tuple[Deployed, Resolver], tmp_path: Path
+) -> None:
+    import datetime as dt
+    import time
+
+    from broadsheet.adapters.aws import AwsEnv
+    from broadsheet.adapters.scheduler import fire_due
+
+    deployed, resolver = stack
+    assert "ReleaseGroup" in deployed.applied
+    repo = Repo(tmp_path / "repo")
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    repo.write(
+        "issues/412/at-dawn.md",
+        "---\ntitle: At dawn\nlanguage: en\ndate: 2025-07-25\ndateline: Genoa (Italy)\n"
+        f"publish_at: {at.isoformat()}\n---\n\nThe gates opened.\n",
+    )
+    repo.commit("an embargo")
+    env = AwsEnv.from_outputs(deployed.outputs)
+    publish(Git.of(repo.content), env.sources, say=lambda _: None)
+    runner = runner_for(deployed, resolver)
+    runner.drain()
+    [release] = [r for r in env.scheduler.pending() if r.message["slug"] == "at-dawn"]
+    assert release.message == {
+        "type": "release",
+        "issue": 412,
+        "slug": "at-dawn",
+        "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert env.site.get("en/issues/412/at-dawn/index.html") is None
+    time.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds()) + 1.1)
+    sqs = boto3.client("sqs", region_name=REGION)
+
+    def send(arn: str, body: str) -> None:
+        url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    assert [r.name for r in fire_due(env.scheduler, dt.datetime.now(dt.UTC), send)] == [
+        "412-at-dawn"
+    ]
+    runner.drain()
+    page = env.site.get("en/issues/412/at-dawn/index.html")
+    assert page is not None and b"At dawn" in page.body
+    assert "at-dawn" not in {r.message["slug"] for r in env.scheduler.pending()}

@@ -25,6 +25,7 @@ def fake_credentials() -> None:
         "AWS_DEFAULT_REGION": REGION,
         "POWERTOOLS_METRICS_NAMESPACE": "Broadsheet",
         "POWERTOOLS_DEV": "false",
+        "BROADSHEET_MAX_DELAY": "1",
     }.items():
         os.environ[key] = value
 

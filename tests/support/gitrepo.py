@@ -1,4 +1,4 @@
-"""A throwaway git repository holding a copy of the demo content."""
+"""A throwaway git repository holding a copy of the demo content (or nothing yet)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ class Repo:
         self.content = root / "content"
         if source is not None:
             shutil.copytree(source, self.content)
+        self.content.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
         self.git("config", "user.name", "Ed Itor")
         self.git("config", "user.email", "editor@example.org")
-        self.commit("Issue 410 to 412")
+        if any(self.content.iterdir()):
+            self.commit("The content as it starts")
 
     def git(self, *args: str) -> str:
         return subprocess.run(

@@ -436,3 +436,27 @@ def test_regression_an_embargo_lifted_in_an_older_issue_reaches_the_feed(stack: 
     stack.publish()
     assert "late-news" in stack.page("en/feed.xml")  # type: ignore[operator]
     stack.assert_is_the_full_build()
+
+
+def test_an_issue_holds_at_most_500_articles_in_the_build_and_the_pipeline(
+    tmp_path: Path,
+) -> None:
+    from broadsheet.content.validation import MAX_ARTICLES_PER_ISSUE
+
+    repo = Repo(tmp_path / "repo", source=None)
+    repo.write("site.yml", (Path(__file__).parents[2] / "content/site.yml").read_text())
+    repo.write("issues/1/issue.yml", "number: 1\ndate: 2025-07-25\n")
+    for i in range(MAX_ARTICLES_PER_ISSUE + 2):
+        repo.write(f"issues/1/a{i:04d}.md", article(f"Number {i}", body="Short."))
+    repo.commit("too many")
+    world = World(clock=lambda: NOW)
+    publish(Git.of(repo.content), world.sources, say=lambda _: None)
+    world.drain()
+    doc = index.loads(world.site.get("api/v1/issues/1.json").body)  # type: ignore[union-attr]
+    assert len(doc["articles"]) == MAX_ARTICLES_PER_ISSUE
+    assert {e["slug"] for e in doc["articles"]} >= {"a0000", "a0499"}
+    report = json.loads(
+        world.sources.get(report_key(repo.git("rev-parse", "HEAD").strip(), 1)).body
+    )  # type: ignore[union-attr]
+    assert [f["path"] for f in report["findings"]] == ["issues/1/a0500.md", "issues/1/a0501.md"]
+    assert "holds more than 500 articles" in report["findings"][0]["message"]

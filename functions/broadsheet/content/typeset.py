@@ -90,9 +90,9 @@ def _cell_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: 
 def _checker() -> MarkdownIt:
     # Checking needs structure, links and raw HTML, not typography: about 20% faster.
     checker = MarkdownIt("commonmark", {"html": True})
-    checker.enable(["table", "strikethrough"])
+    checker.enable(["table"])
     checker.use(footnote_plugin)
-    checker.disable(["emphasis", "strikethrough"])
+    checker.disable(["emphasis"])
     checker.validateLink = lambda url: True  # type: ignore[method-assign]
     return checker
 

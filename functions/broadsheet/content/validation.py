@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
 
+# An issue is what one invocation of the pipeline handles: a bound no paper reaches.
+MAX_ARTICLES_PER_ISSUE = 500
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -55,12 +58,29 @@ def check_archive(
             translations[(entry.issue, entry.translation_of, entry.language)].append(entry)
 
     findings = []
+    per_issue: dict[int, list[str]] = defaultdict(list)
+    for number, slug in by_key:
+        per_issue[number].append(slug)
+    over = {
+        (number, slug)
+        for number, slugs in per_issue.items()
+        if len(slugs) > MAX_ARTICLES_PER_ISSUE
+        for slug in sorted(slugs)[MAX_ARTICLES_PER_ISSUE:]
+    }
     for article in candidates:
 
         def report(field: str | None, message: str, article: Article = article) -> None:
             line = article.lines.get(field, 1) if field else 1
             findings.append(Finding(article.path, line, 1, field, message))
 
+        if article.key in over:
+            report(
+                None,
+                f"issue {article.issue} holds more than {MAX_ARTICLES_PER_ISSUE} articles: "
+                "this one and those after it (in file name order) are not published; "
+                "move some to another issue",
+            )
+            continue
         clashes = [e for e in by_key[article.key] if e.path != article.path]
         for other in clashes:
             report(

@@ -11,10 +11,6 @@ import hashlib
 from functools import cache
 from importlib import resources
 
-import markdown_it
-import mdit_py_plugins
-import yaml
-
 # The modules whose code decides what an article is and how its body reads.
 _CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py", "issue.py")
 
@@ -26,6 +22,10 @@ def code_version() -> str:
     for name in _CODE:
         digest.update(package.joinpath(name).read_bytes())
     # Module attributes, not package metadata: the Lambda package ships no dist-info.
+    import markdown_it
+    import mdit_py_plugins
+    import yaml
+
     for module in (yaml, markdown_it, mdit_py_plugins):
         digest.update(f"{module.__name__}={module.__version__}".encode())
     return digest.hexdigest()[:16]

@@ -137,7 +137,9 @@ def sqs_handler(
                 idempotent(work)(job={**message, "stage": stage})
             except NotYet as error:
                 logger.info("waiting", extra={"reason": str(error)})
-                runtime().queue(stage).send(again(message), delay=error.delay)
+                # The local stack waits a second, not half a minute.
+                delay = min(error.delay, int(os.environ.get("BROADSHEET_MAX_DELAY", "900")))
+                runtime().queue(stage).send(again(message), delay=delay)
             except Permanent as error:
                 logger.error("dropped", extra={"reason": str(error)})
                 keep_failure(record, error)

@@ -144,12 +144,30 @@ class LocalEventSource:
                 )
         return len(received)
 
-    def drain(self, rounds: int = 200) -> int:
-        """Poll every queue in turn until all are empty; the records delivered."""
+    def waiting_later(self) -> int:
+        """Messages that are delayed (sent back to wait) or in flight: not done yet."""
+        count = 0
+        for mapping in self.mappings:
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=mapping.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessagesDelayed",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            count += sum(int(v) for v in attributes.values())
+        return count
+
+    def drain(self, rounds: int = 400, patience: float = 60.0) -> int:
+        """Poll every queue in turn until all are empty, waiting for messages that were
+        sent back with a delay; the records delivered."""
         delivered = 0
+        deadline = time.monotonic() + patience
         for _ in range(rounds):
             moved = sum(self.poll(mapping) for mapping in self.mappings)
             delivered += moved
             if moved == 0:
-                return delivered
+                if not self.waiting_later() or time.monotonic() > deadline:
+                    return delivered
+                time.sleep(0.25)
         raise RuntimeError(f"queues still busy after {rounds} rounds")

@@ -7,7 +7,6 @@ the bench and anything that wants to publish without AWS.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable, Mapping
@@ -21,8 +20,6 @@ from broadsheet.adapters.scheduler import MemoryScheduler
 from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import STAGES, Env
-from broadsheet.pipeline.index import index_issue, release
-from broadsheet.pipeline.invalidate import invalidate_commit
 from broadsheet.pipeline.messages import (
     CommitJob,
     InvalidateJob,
@@ -31,24 +28,34 @@ from broadsheet.pipeline.messages import (
     commit_of,
     job_from_json,
 )
-from broadsheet.pipeline.render import render_issue
-from broadsheet.pipeline.validate import validate_commit, validate_issue
 
 
 def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
-    """Run the stage a message is for. NotYet, Retryable and Permanent pass through."""
+    """Run the stage a message is for. NotYet, Retryable and Permanent pass through.
+
+    Each stage's module is imported here, when its first message comes: a function pays
+    at cold start only for its own stage (invalidate never loads a template engine).
+    """
     job = job_from_json(message)
-    if stage == "validate" and isinstance(job, CommitJob):
-        return validate_commit(job, env)
-    if stage == "validate" and isinstance(job, IssueJob):
+    if stage == "validate" and isinstance(job, CommitJob | IssueJob):
+        from broadsheet.pipeline.validate import validate_commit, validate_issue
+
+        if isinstance(job, CommitJob):
+            return validate_commit(job, env)
         return validate_issue(job, env)
     if stage == "render" and isinstance(job, IssueJob):
+        from broadsheet.pipeline.render import render_issue
+
         return render_issue(job, env)
-    if stage == "index" and isinstance(job, IssueJob):
-        return index_issue(job, env)
-    if stage == "index" and isinstance(job, ReleaseJob):
+    if stage == "index" and isinstance(job, IssueJob | ReleaseJob):
+        from broadsheet.pipeline.index import index_issue, release
+
+        if isinstance(job, IssueJob):
+            return index_issue(job, env)
         return release(job, env)
     if stage == "invalidate" and isinstance(job, InvalidateJob):
+        from broadsheet.pipeline.invalidate import invalidate_commit
+
         return invalidate_commit(job, env)
     raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
 
@@ -169,7 +176,3 @@ class World:
             delivered += 1
             if delivered > limit:
                 raise RuntimeError(f"queues still busy after {limit} deliveries")
-
-
-def replace_job(job: IssueJob, **changes: Any) -> IssueJob:
-    return dataclasses.replace(job, **changes)

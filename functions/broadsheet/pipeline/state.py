@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
-from broadsheet.content.article import Article
 from broadsheet.edition.index import IssueDoc
 from broadsheet.pipeline.messages import Checked, issue_state_key
 
@@ -25,19 +24,6 @@ from broadsheet.pipeline.messages import Checked, issue_state_key
 def _json(value: Any) -> bytes:
     # Key order kept: documents inside (an issue's line) are published as they are.
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-@dataclass
-class Accepted:
-    """The version of an article that is published (or held by its own embargo/draft)."""
-
-    checked: Checked  # its verdict: path, blob and facts
-
-    def article(self, number: int) -> Article:
-        slug = self.checked.path.rsplit("/", 1)[1].removesuffix(".md")
-        facts = self.checked.facts
-        assert facts is not None
-        return Article.from_facts(facts, self.checked.path, number, slug)
 
 
 @dataclass
@@ -75,9 +61,6 @@ class IssueState:
             schedules=dict(data["schedules"]),
             etag=etag,
         )
-
-    def accepted_articles(self) -> dict[str, Article]:
-        return {slug: Accepted(c).article(self.number) for slug, c in self.accepted.items()}
 
 
 def load_issue(store: ObjectStore, number: int) -> IssueState:

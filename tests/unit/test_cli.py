@@ -1,0 +1,114 @@
+"""The ``broadsheet`` command follows the conventions its users know from argparse and
+click tools: help for every argument, defaults shown, --version, one spelling per
+concept, one clear line per failure; and the README's table says what --help says."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broadsheet import __version__
+from broadsheet.cli import __doc__ as overview
+from broadsheet.cli import build_parser, main
+from tests.conftest import CONTENT, REPO
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def summaries() -> dict[str, str]:
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {choice.dest: str(choice.help) for choice in sub._choices_actions}
+
+
+def test_every_argument_has_help_and_every_command_is_in_the_overview() -> None:
+    for name, parser in commands().items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"broadsheet {name} {action.dest} has no help"
+        assert re.search(rf"^  {re.escape(name)}\s", overview or "", re.M), name
+
+
+def test_one_spelling_per_concept() -> None:
+    spelled = {
+        option
+        for parser in commands().values()
+        for a in parser._actions
+        for option in a.option_strings
+    }
+    assert "--content-dir" not in spelled and "--dir" not in spelled and "--repo" not in spelled
+    for name in ("validate", "build", "new-article", "run", "publish"):
+        assert "--content" in {o for a in commands()[name]._actions for o in a.option_strings}
+    for name in ("build", "serve"):
+        assert "--out" in {o for a in commands()[name]._actions for o in a.option_strings}
+
+
+def test_defaults_are_shown_and_the_version_is_told(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: content)" in text and "(default: _site)" in text
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"broadsheet {__version__}"
+
+
+def test_the_readme_table_says_what_help_says() -> None:
+    readme = (REPO / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `broadsheet ([a-z-]+)[^`]*` \| (.+?) \|$", readme, re.M))
+    assert rows == summaries()
+
+
+def test_a_failure_is_one_line_with_its_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("broadsheet serve: ")
+
+
+def test_new_article_takes_only_a_language_of_the_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(CONTENT, tmp_path / "content")
+    args = ["new-article", "--content", str(tmp_path / "content"), "--issue", "412"]
+    assert main([*args, "--slug", "x", "--language", "C.UTF-8"]) == 2
+    assert "not a language of this site (en, es)" in capsys.readouterr().err
+    assert main([*args, "--slug", "y"]) == 0
+    assert "language: en" in (tmp_path / "content/issues/412/y.md").read_text()
+
+
+BLOCKED = """
+import sys, importlib.abc
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {"boto3", "botocore", "moto", "aws_lambda_powertools",
+                                  "samtranslator", "tqdm"}:
+            raise ImportError(f"{name} is not installed")
+sys.meta_path.insert(0, Refuse())
+from broadsheet.cli import main
+sys.argv = ["broadsheet", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_help_needs_nothing_beyond_the_core_dependencies(name: str) -> None:
+    # As after `pip install .` with no extras: every command still explains itself.
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKED, name, "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"broadsheet {name}" in result.stdout
