@@ -101,3 +101,83 @@ def local_stack(work: Path, runs: int) -> dict[str, Any]:
         "commit_to_page_s": round(statistics.median(commit), 2),
         "runs": [[round(a, 2), round(b, 2)] for a, b in samples],
     }
+
+
+def first_publish(work: Path, articles: int) -> dict[str, Any]:
+    """The first publish of a generated archive through the local stack: the template in
+    moto (as a server on loopback), the four real handlers fed by the local event source.
+
+    Wall time, what each function spent (in all, and in its longest invocation), the
+    largest message, and what that predicts on Lambda: index runs one invocation at a
+    time (reserved concurrency 1), the other stages side by side.
+    """
+    import logging
+    import resource
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from benchmarks.archive import generate
+    from broadsheet.adapters.aws import AwsEnv
+    from broadsheet.local.devstack import REGION, deploy_local, event_source
+    from broadsheet.pipeline.publisher import Git, publish
+
+    content = generate(work / f"first-{articles}" / "content", articles)
+    repo = content.parent
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=B", "-c", "user.email=b@example.org", "commit", "-qm", "all")
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "BROADSHEET_MAX_DELAY": "1",
+        }
+    )
+    try:
+        session = boto3.session.Session(region_name=REGION)
+        deployed, resolver = deploy_local(session, endpoint)
+        runner = event_source(deployed, resolver, session.client("sqs", endpoint_url=endpoint))
+        env = AwsEnv.from_outputs(deployed.outputs, endpoint)
+        started = time.perf_counter()
+        publish(Git.of(content), env.sources, say=lambda _: None)
+        published = time.perf_counter() - started
+        runner.drain(rounds=100_000, patience=600)
+        wall = time.perf_counter() - started
+        issues = sum(1 for _ in env.site.keys("api/v1/issues/"))
+        busy = {_stage(name): round(s, 1) for name, s in runner.busy.items()}
+        slowest = {_stage(name): round(s, 2) for name, s in runner.slowest.items()}
+        index = next(v for k, v in runner.busy.items() if "Index" in k)
+        others = max(v for k, v in runner.slowest.items() if "Index" not in k)
+        return {
+            "articles": articles,
+            "issue_documents": issues,
+            "wall_s": round(wall, 1),
+            "publish_s": round(published, 1),
+            "busy_s": busy,
+            "slowest_invocation_s": slowest,
+            "largest_message_bytes": runner.largest,
+            "failures": runner.failures,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            # On Lambda: index one invocation at a time, the rest side by side.
+            "lambda_estimate_s": round(index + others, 1),
+        }
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _stage(function: str) -> str:
+    return next(s for s in ("Validate", "Render", "Index", "Invalidate") if s in function).lower()

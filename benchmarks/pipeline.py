@@ -31,6 +31,8 @@ NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 def _repository(content: Path) -> Path:
     """The archive committed to a git repository of its own (its parent folder)."""
     repo = content.parent
+    if (repo / ".git").exists():
+        return repo
     for args in (
         ["init", "-q", "-b", "main"],
         ["add", "-A"],

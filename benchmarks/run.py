@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
-from benchmarks.localstack import local_stack
+from benchmarks.localstack import first_publish, local_stack
 from benchmarks.pipeline import cold_starts, compiled_copy, one_article_commits, package_size
+from benchmarks.stages import worst_issue
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -100,10 +101,23 @@ def bench_site(work: Path, articles: int, runs: int) -> dict[str, Any]:
     return figures
 
 
+def soak(minutes: float) -> str:
+    """The convergence oracle for a while: histories and messages it tries a minute."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.soak", "--minutes", str(minutes)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--soak-minutes", type=float, default=2.0)
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": machine(),
@@ -123,6 +137,9 @@ def main() -> int:
             str(size): one_article_commits(content, 31, s3=True)
             for size, content in archives.items()
         }
+        results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
+        results["worst_issue"] = worst_issue(Path(folder))
+    results["soak"] = soak(args.soak_minutes)
     results["cold_start_ms"] = cold_starts(7)
     package = ROOT / "build" / "package"
     if package.is_dir():
@@ -185,6 +202,27 @@ def main() -> int:
                 f"  {stage:<11} cold start from the package {ms:6.1f} ms as built here "
                 f"(no bytecode), {with_bytecode:6.1f} ms with bytecode compiled"
             )
+    first = results["first_publish_local_stack"]
+    print(
+        f"first publish of {first['articles']:,} articles through the local stack (moto on "
+        f"loopback, the real handlers): {first['wall_s']} s wall ({first['publish_s']} s of it "
+        f"`broadsheet publish`), {first['issue_documents']} issues, largest message "
+        f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures"
+    )
+    print(
+        f"  time per function {first['busy_s']}; slowest invocation {first['slowest_invocation_s']}"
+    )
+    print(
+        f"  on Lambda (index one at a time, the rest side by side): about "
+        f"{first['lambda_estimate_s']} s of function time, plus S3 latency"
+    )
+    worst = results["worst_issue"]
+    print(
+        f"worst unit of work ({worst['articles']} articles in one issue): slowest CPU "
+        f"{worst['cpu_s_slowest']} s, peak allocations {worst['allocated_mb_peak']} MB, "
+        f"largest message {worst['largest_message_bytes']} bytes"
+    )
+    print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0
 

@@ -82,6 +82,11 @@ class LocalEventSource:
         self.invocations = 0
         self.failures = 0
         self.delivered: Counter[str] = Counter()  # records per function
+        # What a bench wants to know of a run: the longest invocation and the total time
+        # per function, and the largest message body received.
+        self.slowest: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+        self.largest = 0
 
     def _record(self, mapping: FunctionMapping, message: dict[str, Any]) -> dict[str, Any]:
         arn = self.sqs.get_queue_attributes(
@@ -121,7 +126,9 @@ class LocalEventSource:
         event = {"Records": [self._record(mapping, m) for m in received]}
         self.invocations += 1
         self.delivered[mapping.name] += len(received)
+        self.largest = max([self.largest, *(len(m["Body"].encode()) for m in received)])
         failed: set[str]
+        started = time.perf_counter()
         try:
             with environment(mapping.environment):
                 response = mapping.handler(event, Context(mapping.name))
@@ -130,6 +137,9 @@ class LocalEventSource:
             }
         except Exception:
             failed = {m["MessageId"] for m in received}  # a crash fails the whole batch
+        took = time.perf_counter() - started
+        self.busy[mapping.name] = self.busy.get(mapping.name, 0.0) + took
+        self.slowest[mapping.name] = max(self.slowest.get(mapping.name, 0.0), took)
         self.failures += len(failed)
         for message in received:
             if message["MessageId"] in failed:
