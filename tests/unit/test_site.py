@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import pytest
 
-from broadsheet.build.full import build_site
+from broadsheet.build.full import RECORD, build_site
 from broadsheet.content import typeset
 from broadsheet.edition import index, viewer
 from tests.conftest import CONTENT, NOW, REPO
@@ -31,8 +31,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def files(root: Path) -> dict[str, bytes]:
+    """The site a folder holds (without the build's own record of it)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != RECORD
     }
 
 
@@ -312,17 +315,22 @@ def test_a_rebuild_over_an_old_site_writes_exactly_a_fresh_builds_bytes(tmp_path
     shutil.copytree(CONTENT, content)
     out = tmp_path / "out"
     build_site(content, out, now=NOW, workers=1)
-    # GIVEN an article cut to one line, and a stray file in the output folder
+    # GIVEN an article cut to one line and another deleted, and a file of someone else's
     source = content / "issues/412/dockworkers-vote-to-strike.md"
     head, _, _ = source.read_text().partition("\n---\n")
     source.write_text(head + "\n---\n\nShort now.\n")
-    (out / "en/issues/412/stray.html").write_text("left over")
+    (content / "issues/411/teachers-win-smaller-classes.md").unlink()
+    (out / "en/issues/412/notes.txt").write_text("mine")
     # WHEN the site is rebuilt over the old output
     report = build_site(content, out, now=NOW, workers=1)
-    # THEN it holds what a build into an empty folder holds, byte for byte
+    # THEN it holds what a build into an empty folder holds, byte for byte, and the file
+    # the build did not write is still there
     build_site(content, tmp_path / "fresh", now=NOW, workers=1)
+    assert (out / "en/issues/412/notes.txt").read_text() == "mine"
+    (out / "en/issues/412/notes.txt").unlink()
     assert files(out) == files(tmp_path / "fresh")
     assert report.removed == 1
+    assert not (out / "en/issues/411/teachers-win-smaller-classes").exists()
     page = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
     assert page.rstrip().endswith("</html>") and "Short now." in page
 
@@ -356,3 +364,33 @@ def test_the_article_cache_survives_a_damaged_shelf_and_forgets_deleted_articles
         files(tmp_path / "second")["en/issues/411/index.html"]
         == files(tmp_path / "first")["en/issues/411/index.html"]
     )
+
+
+def test_a_build_never_touches_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    import shutil
+
+    from broadsheet.cli import main
+
+    # GIVEN a clone: the content, a .git folder, a README
+    clone = tmp_path / "clone"
+    shutil.copytree(CONTENT, clone / "content")
+    (clone / ".git").mkdir()
+    (clone / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (clone / "README.md").write_text("mine")
+    before = sorted(p.relative_to(clone) for p in clone.rglob("*"))
+    # WHEN someone builds into it
+    code = main(["build", "--content", str(clone / "content"), "--out", str(clone), "--quiet"])
+    # THEN the build refuses in one line and nothing is touched
+    assert code == 2
+    assert sorted(p.relative_to(clone) for p in clone.rglob("*")) == before
+
+
+def test_a_tampered_record_removes_nothing_outside_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build_site(CONTENT, out, now=NOW, workers=1)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    record = out / RECORD
+    record.write_text(record.read_text() + "../precious.txt\n/etc/hostname\n")
+    build_site(CONTENT, out, now=NOW, workers=1)
+    assert victim.read_text() == "keep me"

@@ -18,11 +18,12 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broadsheet import __version__
 from broadsheet.build.archive import Archive, IssueFolder, open_archive, read_article, settle
 from broadsheet.build.cache import ArticleCache
 from broadsheet.content.article import Article
@@ -33,6 +34,7 @@ from broadsheet.content.validation import Entry, check_archive
 from broadsheet.edition import index
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
+from broadsheet.errors import CommandError
 
 Progress = Callable[[str, int], Callable[[], object]]
 PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves
@@ -159,6 +161,61 @@ def _cache_folder(cache_dir: Path | None) -> Iterator[Path]:
         yield Path(folder)
 
 
+RECORD = ".broadsheet-build"  # in the output folder: every file the last build wrote
+
+
+def _previous(out: Path) -> set[str]:
+    """What the last build into ``out`` wrote; raises when ``out`` holds anything else.
+
+    A build removes only files it wrote itself: the record says which. A folder that is
+    not empty and has no record was not made by a build (a clone, a home folder), and
+    nothing in it is touched.
+    """
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise CommandError(f"{out} is a file, not a folder: choose another --out", 2)
+    record = out / RECORD
+    if not record.is_file():
+        if any(out.iterdir()):
+            raise CommandError(
+                f"{out}/ is not empty and was not made by broadsheet build: "
+                "choose an empty or new folder for --out",
+                2,
+            )
+        return set()
+    lines = record.read_text(encoding="utf-8").splitlines()
+    return {line for line in lines[1:] if _inside(line)}
+
+
+def _inside(key: str) -> bool:
+    # A record is a file anyone can edit: only plain relative paths inside the folder.
+    parts = key.split("/")
+    return bool(key) and not key.startswith("/") and ".." not in parts and "" not in parts
+
+
+def _remove(out: Path, key: str) -> bool:
+    path = out / key
+    if path.is_symlink() or not path.is_file():
+        return False
+    path.unlink()
+    folder = path.parent
+    while folder != out and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+    return True
+
+
+def _keep_record(out: Path, written: set[str]) -> None:
+    partial = out / f"{RECORD}.{os.getpid()}.tmp"
+    lines = [
+        f"# files written by broadsheet build {__version__}; it removes only these",
+        *sorted(written),
+    ]
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.replace(out / RECORD)
+
+
 def build_site(
     content: Path,
     out: Path,
@@ -177,12 +234,8 @@ def build_site(
     site = archive.site
     if site is None:
         return report
+    before = _previous(out)
     out.mkdir(parents=True, exist_ok=True)
-    # What is already there is only needed at the end (to remove what is stale): walking
-    # 10,000 folders takes half a second, so a thread does it while the workers render,
-    # started once they are forked (forking a process that runs a thread is unsafe).
-    walker = ThreadPoolExecutor(1)
-    found: Future[set[str]] | None = None
     written: set[str] = set()
     docs: dict[int, IssueDoc] = {}
     broken: list[tuple[int, str]] = []
@@ -193,7 +246,6 @@ def build_site(
         try:
             parallel = workers > 1 and total >= PARALLEL_FROM
             for built in _built(folders, workers, parallel):
-                found = found or walker.submit(_files_under, out)
                 archive.articles.extend(built.articles)
                 archive.findings.extend(built.findings)
                 broken.extend(built.broken)
@@ -212,19 +264,7 @@ def build_site(
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)
-    before = (found or walker.submit(_files_under, out)).result()
-    walker.shutdown()
     for stale in sorted(before - written):
-        (out / stale).unlink()
-        report.removed += 1
+        report.removed += _remove(out, stale)
+    _keep_record(out, written)
     return report
-
-
-def _files_under(root: Path) -> set[str]:
-    # os.walk reads file types from the directory entries; rglob + is_file stats each file.
-    top = str(root)
-    found: set[str] = set()
-    for folder, _dirs, names in os.walk(top):
-        prefix = folder[len(top) + 1 :] + "/" if folder != top else ""
-        found.update(prefix + name for name in names)
-    return found
