@@ -105,7 +105,7 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 	rm -rf build/layer-redirects && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-redirects/python --platform manylinux2014_aarch64 \
 	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/redirects.lock
-	$(BIN)/python -m broadsheet.local.package $(PACKAGE) build/template.yaml
+	$(if $(LANGUAGES),LANGUAGES=$(LANGUAGES)) $(BIN)/python -m broadsheet.local.package $(PACKAGE) build/template.yaml
 	@du -sh $(PACKAGE)
 
 deploy: build sam-setup ## sam deploy (guided the first time; settings in infra/samconfig.toml)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
+from benchmarks.limits import worst_case
 from benchmarks.localstack import first_publish, local_stack
 from benchmarks.pipeline import cold_starts, compiled_copy, one_article_commits, package_size
 from benchmarks.stages import worst_issue
@@ -139,6 +140,7 @@ def main() -> int:
         }
         results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
         results["worst_issue"] = worst_issue(Path(folder))
+    results["worst_article"] = worst_case()
     results["soak"] = soak(args.soak_minutes)
     results["cold_start_ms"] = cold_starts(7)
     package = ROOT / "build" / "package"
@@ -222,6 +224,12 @@ def main() -> int:
         f"{worst['cpu_s_slowest']} s, peak allocations {worst['allocated_mb_peak']} MB, "
         f"largest message {worst['largest_message_bytes']} bytes"
     )
+    print("worst articles the limits allow, typeset (make bench; README's editor section):")
+    for name, figures in results["worst_article"].items():
+        print(
+            f"  {name:<10} {figures['characters']:>7,} characters: {figures['seconds']:5.2f} s, "
+            f"peak {figures['peak_mb']:5.1f} MB allocated"
+        )
     print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0

@@ -37,9 +37,17 @@ async function renamed(path) {
     }
 }
 
+function refused() {
+    return { statusCode: 400, statusDescription: 'Bad Request' };
+}
+
 async function handler(event) {
     var request = event.request;
     var uri = request.uri || '/';
+    // A control character has no place in an address, and must never reach a header.
+    if (/[\x00-\x1f\x7f]/.test(uri)) {
+        return refused();
+    }
     var moved = await renamed(uri);
     if (moved) {
         return redirect(moved);

@@ -42,7 +42,9 @@ for (const c of cases) {
             request: { method: 'GET', uri: c.uri, querystring: querystring(c.query), headers: {}, cookies: {} },
         };
         const result = await handler(event);
-        if (c.redirect) {
+        if (c.status) {
+            assert.equal(result.statusCode, c.status);
+        } else if (c.redirect) {
             assert.equal(result.statusCode, 301);
             assert.equal(result.headers.location.value, c.redirect);
         } else {

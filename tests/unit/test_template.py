@@ -249,3 +249,35 @@ def test_the_publish_role_trusts_only_the_content_repositorys_main_branch() -> N
     assert condition["token.actions.githubusercontent.com:sub"] == {
         "Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/main"
     }
+
+
+def test_alarms_can_publish_to_their_encrypted_topic() -> None:
+    topic = RESOURCES["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmKey"}  # not alias/aws/sns
+    key = RESOURCES["AlarmKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [alarms] = [s for s in key["KeyPolicy"]["Statement"] if s["Sid"] == "AlarmsPublishThroughIt"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_validate_queue_takes_notifications_from_the_source_bucket_alone() -> None:
+    name = RESOURCES["SourceBucket"]["Properties"]["BucketName"]
+    [statement] = RESOURCES["ValidateQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert source["Fn::Join"][1][1] == name  # the same name, not "any bucket"
+    assert "ArnLike" not in statement["Condition"]
+
+
+def test_the_content_workflow_runs_a_pinned_broadsheet_where_it_holds_the_role() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((sam.INFRA.parent / ".github/workflows/content.yml").read_text())
+    publish = workflow["jobs"]["publish"]
+    assert publish["permissions"]["id-token"] == "write"
+    [install] = [s for s in publish["steps"] if "pip install" in s.get("run", "")]
+    assert install["env"]["REF"] == "${{ vars.BROADSHEET_REF }}"
+    assert "^[0-9a-f]{40}$" in install["run"]
+    assert "/broadsheet@$REF" in install["run"]

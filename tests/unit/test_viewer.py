@@ -23,7 +23,7 @@ FIXTURES = json.loads((REPO / "tests" / "fixtures" / "viewer_requests.json").rea
 @pytest.mark.parametrize("case", FIXTURES, ids=lambda case: case["uri"])
 def test_routes_match_the_edge_function_fixtures(case: dict) -> None:
     uri = case["uri"] + (f"?{case['query']}" if case.get("query") else "")
-    expected = viewer.Route(key=case.get("key"), redirect=case.get("redirect"))
+    expected = viewer.Route(case.get("key"), case.get("redirect"), case.get("status"))
     assert viewer.route(uri, case.get("redirects")) == expected
 
 
@@ -92,3 +92,21 @@ def test_the_preview_server_follows_the_redirect_table(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/foo%0d%0aSet-Cookie:%20x=1", 400), ("/a%00.html", 400), ("/%E2%80%A8x", 301)],
+)
+def test_hostile_paths_get_a_status_never_a_header_or_a_traceback(
+    server, path: str, status: int, capfd: pytest.CaptureFixture[str]
+) -> None:
+    connection = http.client.HTTPConnection(*server, timeout=5)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    assert response.status == status
+    assert response.getheader("Set-Cookie") is None
+    location = response.getheader("Location")
+    assert location is None or location == "/%E2%80%A8x/"
+    assert "Traceback" not in capfd.readouterr().err

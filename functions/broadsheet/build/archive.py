@@ -80,6 +80,9 @@ def read_article(
     With a ``shelf`` it is typeset too, and kept there: a hit on the shelf skips the work.
     """
     where = folder.label(path)
+    link = _link(path, where)
+    if link is not None:
+        return None, [link]
     sink = FindingSink(where)
     try:
         data = read_file(path)
@@ -126,9 +129,20 @@ def _article_files(folder: Path) -> tuple[Path, ...]:
         names = [
             e.name
             for e in found
-            if e.name.endswith(".md") and not e.name.startswith(".") and e.is_file()
+            if e.name.endswith(".md")
+            and not e.name.startswith(".")
+            and (e.is_symlink() or e.is_file())
         ]
     return tuple(folder / name for name in sorted(names))
+
+
+LINK = "is a symbolic link: commit the file itself"
+
+
+def _link(path: Path, where: str) -> Finding | None:
+    """A symbolic link is refused wherever a source is read: followed, it could publish
+    any file of the machine; published, it would be its target's name, not its text."""
+    return Finding(where, 1, 1, None, LINK) if path.is_symlink() else None
 
 
 def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
@@ -137,7 +151,10 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
     archive = Archive(root, None)
     sink = FindingSink(label(site_path))
     try:
-        archive.site = parse_site(site_path.read_bytes(), sink)
+        if site_path.is_symlink():
+            sink.add(1, 1, None, LINK)
+        else:
+            archive.site = parse_site(site_path.read_bytes(), sink)
     except FileNotFoundError:
         sink.add(
             1,
@@ -154,7 +171,12 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
     issues_dir = root / "issues"
     folders: list[IssueFolder] = []
     for folder in sorted(issues_dir.iterdir() if issues_dir.is_dir() else []):
-        if not folder.is_dir() or folder.name.startswith("."):
+        if folder.name.startswith("."):
+            continue
+        if folder.is_symlink():
+            archive.findings.append(Finding(label(folder), 1, 1, None, LINK))
+            continue
+        if not folder.is_dir():
             continue
         if not _ISSUE_FOLDER.fullmatch(folder.name):
             archive.findings.append(
@@ -172,7 +194,9 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
         issue_file = folder / "issue.yml"
         issue_sink = FindingSink(label(issue_file))
         issue = None
-        if issue_file.is_file():
+        if issue_file.is_symlink():
+            issue_sink.add(1, 1, None, LINK)
+        elif issue_file.is_file():
             issue = parse_issue(issue_file.read_bytes(), issue_sink, number, site)
             if issue is not None:
                 archive.issues[number] = issue

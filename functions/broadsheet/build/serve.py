@@ -8,7 +8,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from broadsheet.edition import urls, viewer
 
@@ -19,10 +19,13 @@ def folder_fetcher(root: Path) -> Fetch:
     root = root.resolve()
 
     def fetch(key: str) -> bytes | None:
-        path = (root / key).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        try:
+            path = (root / key).resolve()
+            if not path.is_relative_to(root) or not path.is_file():
+                return None
+            return path.read_bytes()
+        except (OSError, ValueError):  # a name the file system cannot hold: not there
             return None
-        return path.read_bytes()
 
     return fetch
 
@@ -42,9 +45,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, send_body: bool) -> None:
         decision = viewer.route(unquote(self.path), self.redirects())
+        if decision.status is not None:
+            self.send_response(HTTPStatus(decision.status))
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            if send_body:
+                self.wfile.write(b"Bad request\n")
+            return
         if decision.redirect is not None:
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-            self.send_header("Location", decision.redirect)
+            # Built from the decoded path, so encoded again: a header is ASCII, always.
+            self.send_header("Location", quote(decision.redirect, safe="/"))
             self._headers("")
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -76,6 +88,13 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"  {self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # One line, never a traceback: a reader's odd request is not the server's failure.
+        error = sys.exc_info()[1]
+        sys.stderr.write(f"  request from {client_address} failed: {error!r}\n")
+
+
 def make_server(
     fetch: Fetch,
     host: str = "127.0.0.1",
@@ -90,7 +109,7 @@ def make_server(
         {"fetch": staticmethod(fetch), "quiet": quiet, "redirects": staticmethod(redirects)},
     )
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = _Server((host, port), handler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise OSError(

@@ -32,6 +32,11 @@ REQUIRED_KEYS = ("title", "language", "date", "dateline")
 STATUSES = ("published", "draft")
 MAX_TITLE = 200
 MAX_SUMMARY = 300
+MAX_DATELINE = 100
+MAX_AUTHORS = 20  # names in one byline
+MAX_TAGS = 20
+MAX_NAME = 100  # characters of one author's name
+MAX_TAG = 50
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ def parse_article(
     if "date" in node:
         take("date", fields.date(node["date"], local, "date"))
     if "dateline" in node:
-        take("dateline", fields.text(node["dateline"], local, "dateline", max_len=100))
+        take("dateline", fields.text(node["dateline"], local, "dateline", max_len=MAX_DATELINE))
     if "section" in node:
         take(
             "section",
@@ -201,7 +206,9 @@ def parse_article(
             ),
         )
     if "authors" in node:
-        authors = fields.text_list(node["authors"], local, "authors")
+        authors = fields.text_list(
+            node["authors"], local, "authors", max_len=MAX_NAME, max_items=MAX_AUTHORS
+        )
         take("authors", tuple(authors) if authors is not None else None)
     if "summary" in node:
         take("summary", fields.text(node["summary"], local, "summary", max_len=MAX_SUMMARY))
@@ -218,7 +225,7 @@ def parse_article(
             target = None
         take("translation_of", target)
     if "tags" in node:
-        tags = fields.text_list(node["tags"], local, "tags", max_len=50)
+        tags = fields.text_list(node["tags"], local, "tags", max_len=MAX_TAG, max_items=MAX_TAGS)
         take("tags", tuple(tags) if tags is not None else None)
     if "status" in node:
         take(

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 
 from broadsheet.content.findings import FindingSink
-from broadsheet.content.reader import KIND_NAMES, YMap, YNode, YScalar, YSeq
+from broadsheet.content.reader import KIND_NAMES, YMap, YNode, YScalar, YSeq, control_character
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -59,6 +59,16 @@ def text(
         sink.add(node.line, node.column, field, f"expected text, got {describe(node)}{hint}")
         return None
     value = node.raw.strip()
+    control = control_character(value)
+    if control is not None:
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"contains the control character {control} (a YAML escape such as \\x01?): "
+            "readers' feeds cannot carry it",
+        )
+        return None
     if single_line and "\n" in value:
         value = " ".join(value.split())
     if len(value) < min_len:
@@ -125,7 +135,7 @@ def datetime_with_offset(node: YNode, sink: FindingSink, field: str) -> dt.datet
 
 
 def text_list(
-    node: YNode, sink: FindingSink, field: str, *, max_len: int = 100
+    node: YNode, sink: FindingSink, field: str, *, max_len: int = 100, max_items: int = 1000
 ) -> list[str] | None:
     if not isinstance(node, YSeq):
         sink.add(
@@ -133,6 +143,14 @@ def text_list(
             node.column,
             field,
             f"expected a list (one '- item' per line), got {describe(node)}",
+        )
+        return None
+    if len(node.items) > max_items:
+        sink.add(
+            node.line,
+            node.column,
+            field,
+            f"lists {len(node.items)} items; at most {max_items} are allowed",
         )
         return None
     values: list[str] = []

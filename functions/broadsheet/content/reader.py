@@ -8,6 +8,7 @@ it came from so that a finding can point at it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,18 @@ import yaml
 from broadsheet.content.findings import FindingSink
 
 MAX_SOURCE_BYTES = 1024 * 1024
+# Characters no reader means to send: C0 and C1 controls but tab and newline, DEL, the
+# noncharacters U+FFFE/U+FFFF and lone surrogates (which only a YAML escape can make).
+# XML 1.0 forbids most of them, so one in a title or a first paragraph would break every
+# reader's feed at once.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+
+
+def control_character(text: str) -> str | None:
+    """How to name the first control character in ``text``, or None when it has none."""
+    found = CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
 
 _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _resolver: Any = yaml.resolver.Resolver()
@@ -218,7 +231,22 @@ def decode_source(data: bytes, sink: FindingSink) -> str | None:
         line = text.count("\n", 0, text.index("\x00")) + 1
         sink.add(line, 1, None, "file contains a NUL character: it is not a text file")
         return None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    reported = 0
+    for found in CONTROL.finditer(text):
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        sink.add(
+            line,
+            column,
+            None,
+            f"the invisible control character U+{ord(found.group()):04X} is not allowed: "
+            "delete it (it often comes with text pasted from a PDF or a word processor)",
+        )
+        reported += 1
+        if reported == 10:
+            break
+    return None if reported else text
 
 
 @dataclass(frozen=True)

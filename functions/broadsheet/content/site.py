@@ -13,6 +13,14 @@ _LANGUAGE = re.compile(r"[a-z]{2}")
 _SECTION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
+def _known(language: str) -> bool:
+    # Babel's CLDR data, which writes every date and language name a page shows. A
+    # deployment package keeps only the locales it was built with (make build LANGUAGES=).
+    from babel import localedata
+
+    return bool(localedata.exists(language))
+
+
 @dataclass(frozen=True)
 class Section:
     id: str
@@ -59,6 +67,14 @@ def parse_site(data: bytes, sink: FindingSink) -> Site | None:
                     node.column,
                     "languages",
                     f"'{lang}' is not a two-letter language code such as en or es",
+                )
+            elif not _known(lang):
+                sink.add(
+                    node.line,
+                    node.column,
+                    "languages",
+                    f"'{lang}' is not a language Babel knows: dates and names could not be "
+                    "written in it (use an ISO 639-1 code such as en, es, fr)",
                 )
         if not languages:
             sink.add(node.line, node.column, "languages", "list at least one language")

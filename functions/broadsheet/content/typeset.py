@@ -27,6 +27,15 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]+")
 # Typographic quotes per language: primary pair, then secondary pair.
 QUOTES = {"en": "“”‘’", "es": "«»“”"}
 SUMMARY_LENGTH = 300
+# Limits no real article reaches, so that whatever passes renders in bounded time and
+# memory (make bench prints the worst case they allow). Typographic quotes cost time that
+# grows with the square of a paragraph's length, and a table's cells cost memory.
+MAX_BODY = 100_000  # characters: about 15,000 words, twice the longest feature
+MAX_BLOCK = 4_000  # characters in one paragraph, heading or table cell: about 700 words
+MAX_CELLS = 2_000  # table cells in one article
+# Bodies shorter than this are parsed once; longer ones are checked against the limits
+# by the fast checker before the typesetter may spend its time on them.
+CHECK_FIRST = 20_000
 
 
 def link_scheme(url: str) -> str | None:
@@ -61,11 +70,20 @@ def _image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any)
     return str(self.image(tokens, idx, options, env))
 
 
-def _demote_heading(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-    # The headline is the page's only h1, so body headings start at h2.
-    token = tokens[idx]
-    token.tag = f"h{min(6, int(token.tag[1]) + 1)}"
-    return str(self.renderToken(tokens, idx, options, env))
+def outline(tokens: Sequence[Token]) -> None:
+    """Body headings under the page's one h1 (the headline), with no level skipped: ``#``
+    is an h2, and each heading goes at most one level deeper than the one before it, so
+    a body that starts at ``###`` still reads h2, h3… to a screen reader's outline."""
+    last = 1
+    opened: list[Token] = []
+    for token in tokens:
+        if token.type == "heading_open":
+            level = min(int(token.tag[1]) + 1, last + 1, 6)
+            token.tag = f"h{level}"
+            last = level
+            opened.append(token)
+        elif token.type == "heading_close" and opened:
+            token.tag = opened.pop().tag
 
 
 def _table_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -109,8 +127,6 @@ def _typesetter(language: str) -> MarkdownIt:
     md.add_render_rule("html_inline", _escape_html)
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("image", _image)
-    md.add_render_rule("heading_open", _demote_heading)
-    md.add_render_rule("heading_close", _demote_heading)
     md.add_render_rule("table_open", _table_open)
     md.add_render_rule("table_close", _table_close)
     md.add_render_rule("th_open", _cell_open)
@@ -133,12 +149,28 @@ def typeset(
             body_line, 1, None, "the article has no body: write the text below the closing '---'"
         )
         return None
+    if len(body) > MAX_BODY:
+        sink.add(
+            body_line,
+            1,
+            None,
+            f"the body is {len(body):,} characters; at most {MAX_BODY:,} (about 15,000 "
+            "words) are allowed: split it into parts",
+        )
+        return None
+    before = len(sink.findings)
+    if render and len(body) > CHECK_FIRST:
+        _check_limits(_checker().parse(body), body_line, sink)
+        if len(sink.findings) > before:
+            return None
     md = _typesetter(language if language in QUOTES else "en") if render else _checker()
     tokens = md.parse(body)
-    before = len(sink.findings)
+    _check_limits(tokens, body_line, sink)
     _check(tokens, body_line, sink)
     if len(sink.findings) > before:
         return None
+    if render:
+        outline(tokens)
     html = md.renderer.render(tokens, md.options, {}) if render else ""
     return Typeset(html, shorten(first_paragraph_text(tokens)))
 
@@ -156,6 +188,32 @@ def _inline_line(parent: Token, children: Sequence[Token], index: int, body_line
 def _snippet(content: str) -> str:
     first = content.strip().split("\n", 1)[0]
     return first if len(first) <= 40 else first[:39] + "…"
+
+
+def _check_limits(tokens: Sequence[Token], body_line: int, sink: FindingSink) -> None:
+    cells = 0
+    line = body_line
+    for token in tokens:
+        if token.map:
+            line = _block_line(token, body_line)  # a cell has no map: its row has
+        if token.type in {"td_open", "th_open"}:
+            cells += 1
+            if cells == MAX_CELLS + 1:
+                sink.add(
+                    line,
+                    1,
+                    None,
+                    f"more than {MAX_CELLS:,} table cells in one article: split the table "
+                    "or link to the data",
+                )
+        elif token.type == "inline" and len(token.content) > MAX_BLOCK:
+            sink.add(
+                _block_line(token, body_line),
+                1,
+                None,
+                f"a paragraph of {len(token.content):,} characters; at most {MAX_BLOCK:,} "
+                "(about 700 words) are allowed: break it up",
+            )
 
 
 def _check(tokens: Sequence[Token], body_line: int, sink: FindingSink) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from xml.etree import ElementTree as ET
 
+from broadsheet.content.reader import CONTROL
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 from broadsheet.edition.index import ArticleEntry, IssueDoc, in_language
@@ -57,6 +58,12 @@ def gather(
     return loaded
 
 
+def xml_text(text: str) -> str:
+    """The text without what XML 1.0 forbids. Validation refuses such characters; this is
+    the second line of defence, so no feed is ever unreadable."""
+    return CONTROL.sub("", text)
+
+
 def _document(root: ET.Element) -> bytes:
     ET.indent(root)
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
@@ -68,9 +75,10 @@ def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": language})
 
     def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        clean = {name: xml_text(value) for name, value in attrs.items()}
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", clean)
         if text is not None:
-            element.text = text
+            element.text = xml_text(text)
         return element
 
     feed_url = urls.absolute(site.base_url, urls.feed(language))

@@ -7,15 +7,21 @@ serialising the tree cost more than rendering the issue's front pages.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
+from broadsheet.edition.feed import xml_text
 from broadsheet.edition.index import IssueDoc, IssuesDoc
 
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
+
+
+def escape(value: str, entities: dict[str, str] | None = None) -> str:
+    """XML-escaped, without what XML 1.0 forbids (see ``feed.xml_text``)."""
+    return _escape(xml_text(value), entities or {})
 
 
 def _attr(value: str) -> str:

@@ -27,15 +27,23 @@ ASSET_CACHE = "public, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class Route:
-    """Where a request goes: an object key to serve, or a place to redirect to."""
+    """Where a request goes: an object key to serve, a place to redirect to, or a status
+    to refuse it with."""
 
     key: str | None = None
     redirect: str | None = None
+    status: int | None = None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def route(uri: str, redirects: dict[str, str] | None = None) -> Route:
     """Map a request path to an object key the way the edge function does."""
     path = uri.split("?", 1)[0].split("#", 1)[0] or "/"
+    if _CONTROL.search(path):
+        # A control character has no place in an address, and must never reach a header.
+        return Route(status=400)
     if redirects and path in redirects:
         return Route(redirect=redirects[path])
     if "//" in path or "/../" in path or path.endswith("/..") or "\\" in path:

@@ -113,7 +113,11 @@ class Resolver:
             if key == "Fn::Sub":
                 return self._sub(arg)
             if key == "Fn::Join":
-                return arg[0].join(str(self.resolve(v)) for v in arg[1])
+                return arg[0].join(str(self.resolve(v)) for v in self.resolve(arg[1]))
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.resolve(arg[1])[int(arg[0])]
             if key == "Fn::If":
                 return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
             if key == "Fn::Equals":
@@ -301,6 +305,9 @@ def deploy(
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
+    # The stack's own id, which names (and pins) the source bucket.
+    described = client["cloudformation"].describe_stacks(StackName=stack_name)["Stacks"][0]
+    resolver.pseudo["AWS::StackId"] = described["StackId"]
     listed = client["cloudformation"].list_stack_resources(StackName=stack_name)
     for item in listed["StackResourceSummaries"]:
         deployed.physical[item["LogicalResourceId"]] = item["PhysicalResourceId"]

@@ -29,6 +29,7 @@ def verdict_version(site_yml: bytes) -> str:
 
 
 def _link_finding(path: str, mode: str) -> Finding:
+    # The same words as the build's (build.archive.LINK), which cannot be imported here.
     what = "a symbolic link" if mode == SYMLINK else "a git submodule"
     return Finding(path, 1, 1, None, f"is {what}: commit the file itself")
 

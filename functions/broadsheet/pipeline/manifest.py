@@ -86,6 +86,7 @@ class Manifest:
     changes: tuple[Change, ...] = ()  # what git says changed (renames included)
     ignored: tuple[str, ...] = ()  # folders under issues/ that are not issue numbers
     snapshot: bool = False  # the whole content folder, not a diff
+    site_mode: str = "100644"  # site.yml's git mode: a symbolic link is refused
 
     def to_json(self) -> bytes:
         data: dict[str, Any] = asdict(self)
@@ -109,6 +110,7 @@ class Manifest:
             changes=tuple(Change(**c) for c in data.get("changes", [])),
             ignored=tuple(data.get("ignored", [])),
             snapshot=bool(data.get("snapshot", False)),
+            site_mode=str(data.get("site_mode", "100644")),
         )
 
     def renames_from(self, issue: int) -> list[list[str]]:

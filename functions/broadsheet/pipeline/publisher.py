@@ -225,6 +225,7 @@ def manifest_for(
         changes=tuple(changes),
         ignored=tuple(ignored),
         snapshot=snapshot,
+        site_mode=site[0] if site else "100644",
     )
 
 

@@ -11,7 +11,7 @@ from broadsheet.content.site import Site, parse_site
 from broadsheet.errors import Permanent, Retryable
 from broadsheet.pipeline import desk
 from broadsheet.pipeline.env import Env, blob, put_json, record
-from broadsheet.pipeline.manifest import SITE_PATH, Manifest, Tree
+from broadsheet.pipeline.manifest import SITE_PATH, SUBMODULE, SYMLINK, Manifest, Tree
 from broadsheet.pipeline.messages import CommitJob, IssueJob, report_key, tree_key
 from broadsheet.pipeline.state import load_issue
 
@@ -50,7 +50,11 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
         manifest = Manifest.from_json(stored.body)
     except (ValueError, KeyError, TypeError) as error:
         raise Permanent(f"{job.key} is not a Broadsheet manifest: {error}") from error
-    site, _data, findings = read_site(env, manifest.site_blob)
+    if manifest.site_mode in (SYMLINK, SUBMODULE):
+        site = None
+        findings = [Finding(SITE_PATH, 1, 1, None, "is a symbolic link: commit the file itself")]
+    else:
+        site, _data, findings = read_site(env, manifest.site_blob)
     for folder in manifest.ignored:
         findings.append(
             Finding(
