@@ -202,3 +202,13 @@ def test_the_bad_input_corpus_through_the_pipeline_is_refused_as_validate_refuse
     build_site(repo.content, out, now=NOW, workers=1)
     built = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name[0] != "."}
     assert set(world.site.objects) == built
+
+
+def test_a_paragraph_of_quotes_is_refused_before_the_typesetter_spends_its_time() -> None:
+    # Smart quotes cost the square of a paragraph's length: 90 KB in one paragraph took
+    # seconds; it is refused by the linear checker first, in the build as in validate.
+    body = ("\"'x" * 30_000)[:90_000]
+    sink = FindingSink("quotes.md")
+    assert typeset(body, 8, "en", sink, render=True) is None
+    [finding] = sink.findings
+    assert "a paragraph of 90,000 characters; at most 4,000" in finding.message
