@@ -17,6 +17,8 @@ CLEAN = {
     "tests/corpus/issues/900/bom-and-crlf-accepted.md",
     "tests/corpus/issues/901/orphan-article.md",
     "tests/corpus/issues/904/story-in-another-issue.md",
+    # A PNG named .jpg: a photograph is judged by its bytes, and accepted as what it is.
+    "tests/corpus/issues/900/photo-png-named-jpg.md",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,9 @@ from broadsheet.build.cache import Shelf
 from broadsheet.content.article import Article, check_slug, parse_article, source_hash
 from broadsheet.content.findings import Finding, FindingSink
 from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.photo import Photo, examine
 from broadsheet.content.site import Site, parse_site
-from broadsheet.content.validation import Entry, check_archive
+from broadsheet.content.validation import Entry, Media, check_archive
 
 _ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
 PARALLEL_FROM = 400  # below this many articles a process pool costs more than it saves
@@ -47,9 +48,28 @@ class IssueFolder:
     issue: Issue | None
     files: tuple[Path, ...]
     where: str  # the folder as an editor is shown it
+    media: dict[str, Path] = field(default_factory=dict)  # media/<name> -> its file
 
     def label(self, path: Path) -> str:
         return os.path.join(self.where, path.name)
+
+    def photos(self, articles: Iterable[Article], shelf: Shelf | None = None) -> dict[str, Photo]:
+        """The photographs the articles use that the folder holds, each examined."""
+        found: dict[str, Photo] = {}
+        for src in sorted({ref.src for a in articles for ref in a.photos}):
+            path = self.media.get(src)
+            if path is None:
+                continue
+            if path.is_symlink():
+                found[src] = Photo(src, "", "", 0, 0, LINK)
+                continue
+            try:
+                data = read_file(path)
+            except OSError as error:
+                found[src] = Photo(src, "", "", 0, 0, f"cannot be read: {error.strerror}")
+                continue
+            found[src] = shelf.photo(src, data) if shelf else examine(src, data)
+        return found
 
 
 def read_file(path: Path) -> bytes:
@@ -136,6 +156,14 @@ def _article_files(folder: Path) -> tuple[Path, ...]:
     return tuple(folder / name for name in sorted(names))
 
 
+def _media_files(folder: Path) -> dict[str, Path]:
+    media = folder / "media"
+    if not media.is_dir() or media.is_symlink():
+        return {}
+    with os.scandir(media) as found:
+        return {f"media/{e.name}": media / e.name for e in found if not e.is_dir()}
+
+
 LINK = "is a symbolic link: commit the file itself"
 
 
@@ -206,14 +234,17 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
                 1, 1, None, f"issue {number} has no issue.yml: add one with its number and date"
             )
         archive.findings.extend(issue_sink.findings)
-        folders.append(IssueFolder(number, issue, _article_files(folder), label(folder)))
+        folders.append(
+            IssueFolder(number, issue, _article_files(folder), label(folder), _media_files(folder))
+        )
     return archive, folders
 
 
-def settle(archive: Archive, broken: list[tuple[int, str]]) -> None:
-    """Check the articles read against each other, then keep only the valid ones."""
+def settle(archive: Archive, broken: list[tuple[int, str]], media: Media) -> None:
+    """Check the articles read against each other and their photographs, then keep only
+    the valid ones."""
     archive.findings.extend(
-        check_archive(archive.articles, [Entry.of(a) for a in archive.articles], broken)
+        check_archive(archive.articles, [Entry.of(a) for a in archive.articles], broken, media)
     )
     archive.findings.sort()
     invalid = {f.path for f in archive.findings}
@@ -247,5 +278,9 @@ def load_archive(
             broken.append((job.folder.number, job.path.stem))
         else:
             archive.articles.append(article)
-    settle(archive, broken)
+    media = {
+        folder.number: folder.photos(a for a in archive.articles if a.issue == folder.number)
+        for folder in folders
+    }
+    settle(archive, broken, media)
     return archive

@@ -13,6 +13,7 @@ only its HTML.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.content.article import Article
+from broadsheet.content.photo import Photo, digest, examine
 from broadsheet.content.version import code_version
 
 
@@ -61,6 +63,20 @@ class Shelf:
         self.entries[article.source_hash] = article.facts()
         self.used.add(article.source_hash)
         self.changed = True
+
+    def photo(self, name: str, data: bytes) -> Photo:
+        """A photograph examined, or what examining its bytes found before."""
+        key = f"photo:{name}:{digest(data)}"
+        stored = self.entries.get(key)
+        if isinstance(stored, dict):
+            with contextlib.suppress(TypeError, KeyError):
+                self.used.add(key)
+                return Photo.from_facts(stored)
+        photo = examine(name, data)
+        self.entries[key] = photo.facts()
+        self.used.add(key)
+        self.changed = True
+        return photo
 
     def save(self) -> None:
         if not self.changed and self.used == set(self.entries):

@@ -17,18 +17,26 @@ import datetime as dt
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from broadsheet import __version__
-from broadsheet.build.archive import Archive, IssueFolder, open_archive, read_article, settle
+from broadsheet.build.archive import (
+    Archive,
+    IssueFolder,
+    open_archive,
+    read_article,
+    read_file,
+    settle,
+)
 from broadsheet.build.cache import ArticleCache
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
 from broadsheet.content.issue import Issue
+from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_archive
 from broadsheet.edition import index
@@ -49,11 +57,16 @@ class BuildReport:
     skipped: int = 0  # valid, but drafts or under embargo
 
 
-def issue_doc(site: Site, issue: Issue, articles: Iterable[Article], now: dt.datetime) -> IssueDoc:
+def issue_doc(
+    site: Site,
+    issue: Issue,
+    articles: Iterable[Article],
+    now: dt.datetime,
+    media: Mapping[str, Photo] | None = None,
+) -> IssueDoc:
     """The index document publishing every public article of one issue would leave."""
-    return index.issue_doc(
-        site, issue, [index.entry(site, a) for a in articles if a.is_public(now)]
-    )
+    public = [index.entry(site, a, media) for a in articles if a.is_public(now)]
+    return index.issue_doc(site, issue, public)
 
 
 def published_state(site: Site, archive: Archive, now: dt.datetime) -> State:
@@ -102,6 +115,7 @@ class _IssueBuilt:
     broken: list[tuple[int, str]]
     doc: IssueDoc | None
     written: list[str]
+    media: dict[str, Photo]
 
 
 _job: _Job | None = None
@@ -123,24 +137,49 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         else:
             articles.append(article)
     shelf.save()
+    media = folder.photos(articles, shelf)
+    shelf.save()
     built = _IssueBuilt(
-        folder.number, [a.without_bodies() for a in articles], findings, broken, None, []
+        folder.number, [a.without_bodies() for a in articles], findings, broken, None, [], media
     )
     if folder.issue is None:
         return built
     invalid = {f.path for f in findings}
-    invalid.update(f.path for f in check_archive(articles, [Entry.of(a) for a in articles], broken))
+    entries = [Entry.of(a) for a in articles]
+    checked = check_archive(articles, entries, broken, {folder.number: media})
+    invalid.update(f.path for f in checked)
     valid = [a for a in articles if a.path not in invalid]
-    doc = issue_doc(site, folder.issue, valid, job.now)
+    doc = issue_doc(site, folder.issue, valid, job.now, media)
     if not doc["articles"]:
         return built
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
     state = with_issues(site, [doc])
+    made = _Variants(folder, media)
     for output in issue_inputs(site, doc):
-        job.write(output.key, render(site, state, output, lambda _n, slug: bodies[slug]))
+        if output.kind == "photo" and os.path.isfile(f"{job.out}/{output.key}"):
+            pass  # named by its bytes: the file there is this very variant
+        else:
+            data = render(site, state, output, lambda _n, slug: bodies[slug], made.file)
+            job.write(output.key, data)
         built.written.append(output.key)
     return built
+
+
+class _Variants:
+    """A folder's photographs made into variants, each photograph once, when asked."""
+
+    def __init__(self, folder: IssueFolder, media: dict[str, Photo]) -> None:
+        self.folder = folder
+        self.by_digest = {p.digest: p for p in media.values() if p.problem is None}
+        self.made: dict[str, bytes] = {}
+
+    def file(self, number: int, name: str) -> bytes:
+        if name not in self.made:
+            photo = self.by_digest[name.split(".")[1]]
+            data = read_file(self.folder.media[photo.name])
+            self.made.update(variants(photo, data))
+        return self.made[name]
 
 
 def _built(folders: list[IssueFolder], workers: int, parallel: bool) -> Iterator[_IssueBuilt]:
@@ -239,6 +278,7 @@ def build_site(
     written: set[str] = set()
     docs: dict[int, IssueDoc] = {}
     broken: list[tuple[int, str]] = []
+    media: dict[int, dict[str, Photo]] = {}
     total = sum(len(f.files) for f in folders)
     tick = progress("building", total) if progress else None
     with _cache_folder(cache_dir) as folder:
@@ -246,6 +286,7 @@ def build_site(
         try:
             parallel = workers > 1 and total >= PARALLEL_FROM
             for built in _built(folders, workers, parallel):
+                media[built.number] = built.media
                 archive.articles.extend(built.articles)
                 archive.findings.extend(built.findings)
                 broken.extend(built.broken)
@@ -256,7 +297,7 @@ def build_site(
                     tick()  # type: ignore[misc]
         finally:
             _job = None
-        settle(archive, broken)
+        settle(archive, broken, media)
         # Only the site-wide listings and the site's own files are left.
         for key, data in site_wide(site, with_issues(site, docs.values())).items():
             job.write(key, data)

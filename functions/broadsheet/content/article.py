@@ -12,7 +12,8 @@ from typing import Any
 from broadsheet.content import fields
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import MAX_SLUG, SLUG
-from broadsheet.content.reader import decode_source, read_front_matter
+from broadsheet.content.photo import PhotoRef, alt_problem, src_problem
+from broadsheet.content.reader import YMap, YNode, decode_source, read_front_matter
 from broadsheet.content.site import Site
 
 ARTICLE_KEYS = (
@@ -27,7 +28,10 @@ ARTICLE_KEYS = (
     "tags",
     "status",
     "publish_at",
+    "image",
 )
+IMAGE_KEYS = ("src", "alt", "caption", "credit")
+MAX_CAPTION = 300
 REQUIRED_KEYS = ("title", "language", "date", "dateline")
 STATUSES = ("published", "draft")
 MAX_TITLE = 200
@@ -59,6 +63,8 @@ class Article:
     status: str = "published"
     body_html: str = field(default="", compare=False, repr=False)
     publish_at: dt.datetime | None = None
+    # its photographs: the lead image (if any) first, then the body's, in order
+    photos: tuple[PhotoRef, ...] = ()
     # file line of each front-matter key, so archive-wide checks can point at it
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,6 +104,7 @@ class Article:
             "status": self.status,
             "publish_at": self.publish_at.isoformat() if self.publish_at else None,
             "lines": dict(self.lines),
+            "photos": [p.facts() for p in self.photos],
             "body_html": self.body_html,
         }
 
@@ -123,8 +130,13 @@ class Article:
             status=facts["status"],
             publish_at=dt.datetime.fromisoformat(publish_at) if publish_at else None,
             lines=dict(facts["lines"]),
+            photos=tuple(PhotoRef(**p) for p in facts.get("photos", [])),
             body_html=facts.get("body_html", ""),
         )
+
+    @property
+    def lead(self) -> PhotoRef | None:
+        return self.photos[0] if self.photos and self.photos[0].lead else None
 
 
 def check_slug(slug: str) -> str | None:
@@ -137,6 +149,46 @@ def check_slug(slug: str) -> str | None:
             "hyphens, e.g. port-workers-strike.md"
         )
     return None
+
+
+def _lead_image(node: YNode, sink: FindingSink) -> PhotoRef | None:
+    """``image: {src, alt, caption, credit}``: the lead photograph."""
+    if not isinstance(node, YMap):
+        sink.add(
+            node.line,
+            node.column,
+            "image",
+            f"expected src and alt (and a caption and credit if you like), got "
+            f"{fields.describe(node)}",
+        )
+        return None
+    before = len(sink.findings)
+    fields.check_keys(node, IMAGE_KEYS, ("src", "alt"), sink, what="image")
+    entries = node.entries
+    src = fields.text(entries["src"][1], sink, "image.src") if "src" in entries else None
+    alt = fields.text(entries["alt"][1], sink, "image.alt", min_len=0) if "alt" in entries else None
+    caption = credit = ""
+    if "caption" in entries:
+        caption = (
+            fields.text(entries["caption"][1], sink, "image.caption", max_len=MAX_CAPTION) or ""
+        )
+    if "credit" in entries:
+        credit = fields.text(entries["credit"][1], sink, "image.credit", max_len=MAX_NAME) or ""
+    if src is not None:
+        problem = src_problem(src)
+        if problem:
+            where = entries["src"][1]
+            sink.add(where.line, where.column, "image.src", problem)
+    if src is not None and alt is not None:
+        problem = alt_problem(alt, src)
+        if problem:
+            where = entries["alt"][1]
+            sink.add(where.line, where.column, "image.alt", problem)
+    if len(sink.findings) > before or src is None or alt is None:
+        return None
+    where = entries["src"][1]
+    line = where.line + sink.line_offset  # the file's line, as the issue's checks report it
+    return PhotoRef(src, alt.strip(), caption, credit, True, line, where.column)
 
 
 def source_hash(data: bytes) -> str:
@@ -233,6 +285,7 @@ def parse_article(
         )
     if "publish_at" in node:
         take("publish_at", fields.datetime_with_offset(node["publish_at"], local, "publish_at"))
+    lead = _lead_image(node["image"], local) if "image" in node else None
     if values.get("translation_of") == slug:
         n = node["translation_of"]
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
@@ -250,6 +303,12 @@ def parse_article(
     ):
         return None
     values.setdefault("summary", body.excerpt)
+    if "image" in node:
+        if lead is None:
+            return None
+        values["photos"] = (lead, *body.photos)
+    else:
+        values["photos"] = body.photos
     lines = {key: key_node.line + offset for key, (key_node, _v) in entries.items()}
     return Article(
         path=path,

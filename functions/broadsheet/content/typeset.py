@@ -20,6 +20,7 @@ from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
 
 from broadsheet.content.findings import FindingSink
+from broadsheet.content.photo import PhotoRef, alt_problem, src_problem
 
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
@@ -127,6 +128,7 @@ def _typesetter(language: str) -> MarkdownIt:
     md.add_render_rule("html_inline", _escape_html)
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("image", _image)
+    md.add_render_rule("photo", _photo)
     md.add_render_rule("table_open", _table_open)
     md.add_render_rule("table_close", _table_close)
     md.add_render_rule("th_open", _cell_open)
@@ -138,6 +140,7 @@ def _typesetter(language: str) -> MarkdownIt:
 class Typeset:
     html: str  # empty when only checked
     excerpt: str  # the first paragraph as plain text, shortened for a summary
+    photos: tuple[PhotoRef, ...] = ()  # the body's photographs, in order (``<!--photo N-->``)
 
 
 def typeset(
@@ -169,10 +172,12 @@ def typeset(
     _check(tokens, body_line, sink)
     if len(sink.findings) > before:
         return None
+    photos = photographs(tokens, body_line)
+    html = ""
     if render:
         outline(tokens)
-    html = md.renderer.render(tokens, md.options, {}) if render else ""
-    return Typeset(html, shorten(first_paragraph_text(tokens)))
+        html = md.renderer.render(place_photographs(list(tokens)), md.options, {})
+    return Typeset(html, shorten(first_paragraph_text(tokens)), photos)
 
 
 def _block_line(token: Token, body_line: int) -> int:
@@ -234,14 +239,24 @@ def _check(tokens: Sequence[Token], body_line: int, sink: FindingSink) -> None:
                 problem = (
                     f"raw HTML is not allowed ({_snippet(child.content)}): write Markdown instead"
                 )
-            elif child.type in {"link_open", "image"}:
-                what, attr = ("link", "href") if child.type == "link_open" else ("image", "src")
-                url = str(child.attrs.get(attr, ""))
+            elif child.type == "image":
+                src = str(child.attrs.get("src", ""))
+                found = src_problem(src) or alt_problem(_alt(child), src)
+                if found is None and not _alone(children):
+                    found = (
+                        "a photograph stands in a paragraph of its own: put an empty line "
+                        "before and after it"
+                    )
+                if found is None:
+                    continue
+                problem = found
+            elif child.type == "link_open":
+                url = str(child.attrs.get("href", ""))
                 scheme = link_scheme(url)
                 if scheme is None or scheme in ALLOWED_SCHEMES:
                     continue
                 problem = (
-                    f"{what} '{_snippet(url)}' uses the scheme '{scheme}:'; only http, "
+                    f"link '{_snippet(url)}' uses the scheme '{scheme}:'; only http, "
                     "https and mailto are allowed"
                 )
             else:
@@ -250,7 +265,63 @@ def _check(tokens: Sequence[Token], body_line: int, sink: FindingSink) -> None:
             sink.add(_inline_line(token, children, index, body_line), 1, None, problem)
 
 
+def _alt(image: Token) -> str:
+    return "".join(c.content for c in image.children or []) or image.content
+
+
+def _alone(children: Sequence[Token]) -> bool:
+    meaningful = [c for c in children if not (c.type == "text" and not c.content.strip())]
+    return len(meaningful) == 1 and meaningful[0].type == "image"
+
+
+def photographs(tokens: Sequence[Token], body_line: int) -> tuple[PhotoRef, ...]:
+    """The body's photographs: each image standing alone in its paragraph."""
+    found = []
+    for token in tokens:
+        if token.type == "inline" and token.children and _alone(token.children):
+            image = next(c for c in token.children if c.type == "image")
+            found.append(
+                PhotoRef(
+                    src=str(image.attrs.get("src", "")),
+                    alt=_alt(image).strip(),
+                    caption=str(image.attrs.get("title") or ""),
+                    line=_block_line(token, body_line),
+                )
+            )
+    return tuple(found)
+
+
+def place_photographs(tokens: list[Token]) -> list[Token]:
+    """Each photograph's paragraph becomes a mark the page fills in with its figure (the
+    variants' names are known only when the page is made)."""
+    placed: list[Token] = []
+    count = 0
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if (
+            token.type == "paragraph_open"
+            and index + 2 < len(tokens)
+            and tokens[index + 1].children
+            and _alone(tokens[index + 1].children or [])
+        ):
+            mark = Token("photo", "", 0)
+            mark.meta = {"index": count}
+            placed.append(mark)
+            count += 1
+            index += 3  # the paragraph's open, inline and close
+            continue
+        placed.append(token)
+        index += 1
+    return placed
+
+
+def _photo(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return f"<!--photo {tokens[idx].meta['index']}-->\n"
+
+
 def first_paragraph_text(tokens: Sequence[Token]) -> str:
+    """The first paragraph with words in it (a photograph alone is not one)."""
     for index, token in enumerate(tokens):
         if token.type == "paragraph_open" and token.level == 0:
             parts = []
@@ -259,7 +330,9 @@ def first_paragraph_text(tokens: Sequence[Token]) -> str:
                     parts.append(child.content)
                 elif child.type in {"softbreak", "hardbreak"}:
                     parts.append(" ")
-            return " ".join("".join(parts).split())
+            text = " ".join("".join(parts).split())
+            if text:
+                return text
     return ""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
+from broadsheet.content.photo import LEAD_MIN_WIDTH, Photo
 
 # An issue is what one invocation of the pipeline handles: a bound no paper reaches.
 MAX_ARTICLES_PER_ISSUE = 500
@@ -35,14 +36,44 @@ class Entry:
         )
 
 
+Media = Mapping[int, Mapping[str, Photo]]  # issue -> media/<name> -> what it is
+
+
+def check_photos(article: Article, media: Mapping[str, Photo]) -> list[Finding]:
+    """The article's photographs against the files its issue holds."""
+    found = []
+    for ref in article.photos:
+        photo = media.get(ref.src)
+        if photo is None:
+            problem = (
+                f"no file {ref.src} in issue {article.issue}: commit the photograph in "
+                f"issues/{article.issue}/media/"
+            )
+        elif photo.problem is not None:
+            problem = f"{ref.src} {photo.problem}"
+        elif ref.lead and photo.width < LEAD_MIN_WIDTH:
+            problem = (
+                f"{ref.src} is {photo.width} px wide; a lead photograph needs at least "
+                f"{LEAD_MIN_WIDTH:,} (search engines show smaller ones poorly)"
+            )
+        else:
+            continue
+        found.append(Finding(article.path, ref.line, ref.column, ref.field, problem))
+    return found
+
+
 def check_archive(
-    candidates: Iterable[Article], archive: Iterable[Entry], broken: Iterable[tuple[int, str]] = ()
+    candidates: Iterable[Article],
+    archive: Iterable[Entry],
+    broken: Iterable[tuple[int, str]] = (),
+    media: Media | None = None,
 ) -> list[Finding]:
     """Findings for ``candidates`` checked against every entry of ``archive``.
 
     A candidate replaces an archive entry with its path (an edit); ``broken`` names
     articles that exist but are invalid themselves, so a translation of one is not
-    reported as pointing at nothing.
+    reported as pointing at nothing. With ``media``, each candidate's photographs are
+    checked against the files of its issue.
     """
     candidates = list(candidates)
     replaced = {a.path for a in candidates}
@@ -81,6 +112,8 @@ def check_archive(
                 "move some to another issue",
             )
             continue
+        if media is not None:
+            findings.extend(check_photos(article, media.get(article.issue, {})))
         clashes = [e for e in by_key[article.key] if e.path != article.path]
         for other in clashes:
             report(
@@ -151,6 +184,7 @@ def judge_issue(
     number: int,
     committed: Iterable[tuple[str, Article | None, list[Finding]]],
     accepted: Mapping[str, Article] | None = None,
+    media: Mapping[str, Photo] | None = None,
 ) -> Verdict:
     """Decide an issue folder: ``committed`` is each article file as read on its own
     (its slug, the article or None, its findings); ``accepted`` what was published of
@@ -168,7 +202,8 @@ def judge_issue(
     findings = [f for _slug, _article, found in committed for f in found]
     alone = [a for _slug, a, found in committed if a is not None and not found]
     broken = [(number, slug) for slug, a, found in committed if a is None or found]
-    against = check_archive(alone, [Entry.of(a) for a in alone], broken)
+    photos = {number: media or {}}
+    against = check_archive(alone, [Entry.of(a) for a in alone], broken, photos)
     findings.extend(against)
     refused_paths = {f.path for f in against}
     current = [a for a in alone if a.path not in refused_paths]
@@ -177,7 +212,7 @@ def judge_issue(
     held = {slug: accepted[slug] for slug in rejected if slug in accepted}
     archive = [Entry.of(a) for a in current]
     while held:
-        problems = check_archive(held.values(), archive)
+        problems = check_archive(held.values(), archive, media=photos)
         failing = {f.path for f in problems}
         if not failing:
             break

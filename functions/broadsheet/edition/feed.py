@@ -109,6 +109,8 @@ def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes
                 hreflang=lang,
                 href=translation["url"],
             )
+        if item["image"] is not None:
+            add(entry, "link", rel="enclosure", type="image/jpeg", href=item["image"]["url"])
         add(entry, "published", item["published"])
         add(entry, "updated", item["published"])
         for name in item["authors"]:

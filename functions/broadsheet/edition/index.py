@@ -15,6 +15,7 @@ from typing import Any, TypedDict, cast
 
 from broadsheet.content.article import Article
 from broadsheet.content.issue import Issue
+from broadsheet.content.photo import CROPS, Photo, PhotoRef
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 
@@ -27,6 +28,27 @@ class Translation(TypedDict):
     title: str
     path: str
     url: str
+
+
+class CropEntry(TypedDict):
+    url: str
+    width: int
+    height: int
+
+
+class PhotoEntry(TypedDict):
+    """A photograph as a page shows it (``/media/<issue>/<name>.<hash>.<width>.<ext>``)."""
+
+    src: str  # the file in the issue folder: media/dockers.jpg
+    alt: str
+    caption: str
+    credit: str
+    path: str  # its variants' common start: /media/412/dockers.1a2b3c4d5e6f
+    widths: list[int]  # of its variants, each in WebP and JPEG
+    width: int  # of the largest variant
+    height: int
+    url: str  # the largest JPEG variant
+    crops: dict[str, CropEntry]  # 16x9, 4x3, 1x1: for search engines and social cards
 
 
 class ArticleEntry(TypedDict):
@@ -48,6 +70,8 @@ class ArticleEntry(TypedDict):
     translations: dict[str, Translation]  # language -> the same article in it
     source: str  # issues/<n>/<slug>.md
     source_sha256: str
+    image: PhotoEntry | None  # the lead photograph
+    photos: list[PhotoEntry]  # the body's, in order
 
 
 class IssueDoc(TypedDict):
@@ -85,8 +109,41 @@ class IssuesDoc(TypedDict):
     issues: list[IssueSummary]
 
 
-def entry(site: Site, article: Article) -> ArticleEntry:
-    """One article as the index describes it (translations are filled in by ``issue_doc``)."""
+def photo_entry(site: Site, number: int, ref: PhotoRef, photo: Photo) -> PhotoEntry:
+    path = urls.photo(number, photo.stem, photo.digest)
+    widths = photo.widths()
+    width, height = photo.size(widths[-1])
+    return {
+        "src": ref.src,
+        "alt": ref.alt,
+        "caption": ref.caption,
+        "credit": ref.credit,
+        "path": path,
+        "widths": widths,
+        "width": width,
+        "height": height,
+        "url": urls.absolute(site.base_url, f"{path}.{widths[-1]}.jpg"),
+        "crops": {
+            crop: {
+                "url": urls.absolute(site.base_url, f"{path}.{crop}.jpg"),
+                "width": photo.crop_size(crop)[0],
+                "height": photo.crop_size(crop)[1],
+            }
+            for crop in CROPS
+        },
+    }
+
+
+def entry(site: Site, article: Article, media: Mapping[str, Photo] | None = None) -> ArticleEntry:
+    """One article as the index describes it (translations are filled in by ``issue_doc``);
+    ``media`` holds the photographs it shows, by their file in the issue folder."""
+    media = media or {}
+    photos = [
+        photo_entry(site, article.issue, ref, media[ref.src])
+        for ref in article.photos
+        if ref.src in media
+    ]
+    lead = photos.pop(0) if article.lead is not None and photos else None
     path = urls.article(article.language, article.issue, article.slug)
     return {
         "slug": article.slug,
@@ -105,6 +162,8 @@ def entry(site: Site, article: Article) -> ArticleEntry:
         "translations": {},
         "source": f"issues/{article.issue}/{article.slug}.md",
         "source_sha256": article.source_hash,
+        "image": lead,
+        "photos": photos,
     }
 
 

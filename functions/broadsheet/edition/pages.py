@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,7 +22,13 @@ from babel import Locale
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 from broadsheet.edition.dateline import dateline, long_date
-from broadsheet.edition.index import ArticleEntry, IssueDoc, IssuesDoc, in_language
+from broadsheet.edition.index import (
+    ArticleEntry,
+    IssueDoc,
+    IssuesDoc,
+    PhotoEntry,
+    in_language,
+)
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -175,8 +182,13 @@ def _page(
     alternates: dict[str, str],
     og_type: str = "website",
     og_title: str | None = None,
+    image: PhotoEntry | None = None,
 ) -> dict[str, Any]:
+    card = None
+    if image is not None:  # the wide crop, as social cards show it
+        card = {**image["crops"]["16x9"], "alt": image["alt"]}
     return {
+        "image": card,
         "title": title,
         "og_title": og_title or title,
         "og_type": og_type,
@@ -255,6 +267,9 @@ def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> byte
     }
     if section:
         json_ld["articleSection"] = section.names.get(language, section.id)
+    lead = entry["image"]
+    if lead is not None:
+        json_ld["image"] = [lead["crops"][crop]["url"] for crop in ("16x9", "4x3", "1x1")]
     return _render(
         "article.html",
         **_common(site, language, alternates),
@@ -266,14 +281,31 @@ def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> byte
             alternates,
             "article",
             entry["title"],
+            lead,
         ),
         a=article,
         issue=issue,
         prev=prev,
         next=next_,
-        body_html=body_html,
+        body_html=_place(body_html, entry["photos"]),
         json_ld=_json_ld(json_ld),
     )
+
+
+_MARK = re.compile(r"<!--photo (\d+)-->")
+
+
+def _place(body_html: str, photos: list[PhotoEntry]) -> str:
+    """The body with each photograph's mark (left by the typesetter) made its figure."""
+    if "<!--photo " not in body_html:
+        return body_html
+    figure = _environment().get_template("photo.html").module.figure  # type: ignore[attr-defined]
+
+    def replace(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return str(figure(photos[index])) if index < len(photos) else ""
+
+    return _MARK.sub(replace, body_html)
 
 
 def render_issue(site: Site, doc: IssueDoc, language: str, *, home: bool = False) -> bytes:

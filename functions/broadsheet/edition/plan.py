@@ -20,7 +20,7 @@ from broadsheet.edition.index import IssueDoc, IssuesDoc, in_language
 
 # Fields of an article entry that its listing (front page, home) shows.
 LISTED = ("slug", "title", "path", "dateline", "date", "authors", "summary", "section")
-PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap"})
+PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap", "photo"})
 
 
 @dataclass(frozen=True, order=True)
@@ -37,6 +37,8 @@ class Output:
         match self.kind:
             case "article":
                 return urls.article(self.language, self.number, self.slug)
+            case "photo":
+                return f"/media/{self.number}/{self.slug}"
             case "issue":
                 return urls.issue(self.language, self.number)
             case "home":
@@ -105,6 +107,10 @@ def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
         ]
         + [doc["urls"], doc["date"]],
     }
+    for entry in doc["articles"]:
+        for photo in [entry["image"], *entry["photos"]] if entry["image"] else entry["photos"]:
+            for name in variant_files(photo):
+                scope[Output("photo", number=number, slug=name)] = photo["path"]
     for language in site.languages:
         same = in_language(doc, language)
         listing = [[e[k] for k in LISTED] for e in same]  # type: ignore[literal-required]
@@ -119,6 +125,13 @@ def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
                 _issue_meta(doc),
             )
     return scope
+
+
+def variant_files(photo: index.PhotoEntry) -> list[str]:
+    """The files a photograph's entry points at: each width in WebP and JPEG, the crops."""
+    stem = photo["path"].rsplit("/", 1)[1]
+    files = [f"{stem}.{w}.{ext}" for w in photo["widths"] for ext in ("webp", "jpg")]
+    return files + [f"{stem}.{crop}.jpg" for crop in photo["crops"]]
 
 
 def site_outputs(site: Site) -> list[Output]:
@@ -158,11 +171,21 @@ def issue_plan(
 
 
 BodyLookup = Callable[[int, str], str]
+PhotoLookup = Callable[[int, str], bytes]  # (issue, variant's file name) -> its bytes
 
 
-def render(site: Site, state: State, output: Output, body: BodyLookup) -> bytes:
-    """The bytes of one output, from the state (and the body, for an article page)."""
+def _no_photo(number: int, name: str) -> bytes:
+    raise AssertionError(f"no photograph {number}/{name} at hand")
+
+
+def render(
+    site: Site, state: State, output: Output, body: BodyLookup, photo: PhotoLookup = _no_photo
+) -> bytes:
+    """The bytes of one output, from the state (and the body, for an article page; the
+    variant made of the photograph, for a photo)."""
     kind = output.kind
+    if kind == "photo":
+        return photo(output.number, output.slug)
     if kind == "article":
         return pages.render_article(
             site, state.docs[output.number], output.slug, body(output.number, output.slug)

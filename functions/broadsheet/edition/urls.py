@@ -37,6 +37,12 @@ def feed(language: str) -> str:
     return f"/{language}/feed.xml"
 
 
+def photo(number: int, stem: str, digest: str) -> str:
+    """Where a photograph's variants live, less their size and type: each is
+    ``<this>.<width>.<ext>``, immutable (its name changes with its bytes)."""
+    return f"/media/{number}/{stem}.{digest}"
+
+
 def issue_index(number: int) -> str:
     return f"{API}/issues/{number}.json"
 
@@ -61,9 +67,10 @@ def invalidation_paths(paths: Iterable[str], *, limit: int = 200) -> list[str]:
     The viewer-request function rewrites ``/x/`` to ``/x/index.html`` before the cache
     is consulted, so the cached object is the rewritten one and that is what is cleared.
     Two or more changes inside one issue folder become one wildcard for that folder: a
-    wildcard costs one path, and re-fetching the rest of one issue is cheap.
+    wildcard costs one path, and re-fetching the rest of one issue is cheap. Fingerprinted
+    files (assets, photographs) are never cleared: their names change with their bytes.
     """
-    objects = sorted({"/" + object_key(p) for p in paths})
+    objects = sorted({"/" + key for p in paths if not is_fingerprinted(key := object_key(p))})
     by_issue: dict[str, list[str]] = {}
     loose: list[str] = []
     for path in objects:
@@ -87,6 +94,8 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
 }
 
 
@@ -96,4 +105,4 @@ def content_type(key: str) -> str:
 
 
 def is_fingerprinted(key: str) -> bool:
-    return key.startswith("assets/")
+    return key.startswith(("assets/", "media/"))

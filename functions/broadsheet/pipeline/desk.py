@@ -14,11 +14,12 @@ from dataclasses import asdict
 from broadsheet.content.article import Article, parse_article
 from broadsheet.content.findings import Finding, FindingSink
 from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.photo import SPEC, Photo, examine
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Verdict, judge_issue
 from broadsheet.content.version import code_version
 from broadsheet.pipeline.manifest import ISSUE_FILE, SUBMODULE, SYMLINK, Tree
-from broadsheet.pipeline.messages import Checked
+from broadsheet.pipeline.messages import Checked, Examined
 
 Read = Callable[[str], bytes]  # a blob's bytes by its id
 
@@ -113,10 +114,54 @@ def check_folder(
     return verdicts
 
 
-def decide(number: int, verdicts: Iterable[Checked], accepted: Mapping[str, Article]) -> Verdict:
-    """The folder decided from its files' verdicts and what was accepted before."""
+def decide(
+    number: int,
+    verdicts: Iterable[Checked],
+    accepted: Mapping[str, Article],
+    media: Mapping[str, Photo] | None = None,
+) -> Verdict:
+    """The folder decided from its files' verdicts, its photographs, and what was
+    accepted before."""
     committed = []
     for checked in verdicts:
         slug = checked.path.rsplit("/", 1)[1].removesuffix(".md")
         committed.append((slug, article_of(checked, number), findings_of(checked)))
-    return judge_issue(number, committed, accepted)
+    return judge_issue(number, committed, accepted, media)
+
+
+def examine_media(
+    tree: Tree | None,
+    wanted: Iterable[str],
+    read: Read,
+    known: Iterable[Examined] = (),
+) -> list[Examined]:
+    """Each photograph the articles ask for that the folder holds, examined (or known)."""
+    cache = {(e.name, e.blob): e for e in known if e.spec == SPEC}
+    found = []
+    for src in sorted(set(wanted)):
+        entry = tree.files.get(src) if tree else None
+        if entry is None:
+            continue
+        mode, blob = entry
+        examined = cache.get((src, blob))
+        if examined is None:
+            if mode in (SYMLINK, SUBMODULE):
+                photo = Photo(src, "", "", 0, 0, "is a symbolic link: commit the file itself")
+            else:
+                photo = examine(src, read(blob))
+            examined = Examined(src, blob, SPEC, photo.facts())
+        found.append(examined)
+    return found
+
+
+def photos(examined: Iterable[Examined]) -> dict[str, Photo]:
+    return {e.name: Photo.from_facts(e.facts) for e in examined}
+
+
+def wanted(verdicts: Iterable[Checked], accepted: Iterable[Checked] = ()) -> set[str]:
+    """The photographs the articles of a folder use (held-back versions included)."""
+    found = set()
+    for checked in [*verdicts, *accepted]:
+        for ref in (checked.facts or {}).get("photos", []):
+            found.add(ref["src"])
+    return found

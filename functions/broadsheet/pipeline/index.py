@@ -24,17 +24,19 @@ from broadsheet.content.version import code_version
 from broadsheet.edition import index, urls, viewer
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import Output, State, issue_inputs, issue_plan, render
-from broadsheet.errors import NotYet, Permanent
+from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import desk
 from broadsheet.pipeline.env import Env, blob, put_json, read_json, record
 from broadsheet.pipeline.listings import update_listings
 from broadsheet.pipeline.messages import (
     Checked,
+    Examined,
     InvalidateJob,
     IssueJob,
     ReleaseJob,
     body_key,
     outbox_key,
+    variant_key,
 )
 from broadsheet.pipeline.renames import update_redirects
 from broadsheet.pipeline.render import typeset
@@ -66,11 +68,16 @@ def _issue(env: Env, site: Site, number: int, issue_blob: str | None) -> Issue |
 
 
 def _doc(
-    site: Site, issue: Issue | None, articles: dict[str, Article], now: dt.datetime
+    site: Site,
+    issue: Issue | None,
+    articles: dict[str, Article],
+    now: dt.datetime,
+    examined: list[Examined],
 ) -> IssueDoc | None:
     if issue is None:
         return None
-    public = [index.entry(site, a) for a in articles.values() if a.is_public(now)]
+    media = desk.photos(examined)
+    public = [index.entry(site, a, media) for a in articles.values() if a.is_public(now)]
     return index.issue_doc(site, issue, public)
 
 
@@ -111,7 +118,13 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
             checked = typeset(env, replace(checked, version=version), number, site)[0]
         if checked.facts is not None:  # else it no longer checks out: nothing to keep
             accepted[slug] = checked
-    decided = desk.decide(number, verdicts, _articles(number, accepted))
+    examined = desk.examine_media(
+        tree,
+        desk.wanted(verdicts, accepted.values()),
+        read,
+        [*job.examined, *state.examined],
+    )
+    decided = desk.decide(number, verdicts, _articles(number, accepted), desk.photos(examined))
     by_path = {c.path: c for c in verdicts}
     published = {a.slug: by_path[a.path] for a in decided.published if a.path in by_path}
     # The published version of a slug is the committed one unless it was held back.
@@ -131,7 +144,8 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         issue_blob=issue_blob,
         accepted=published,
         verdicts=verdicts,
-        doc=_doc(site, issue if tree else None, articles, now),
+        examined=examined,
+        doc=_doc(site, issue if tree else None, articles, now, examined),
     )
 
 
@@ -141,7 +155,8 @@ def _released(env: Env, state: IssueState, now: dt.datetime) -> IssueState:
         return state
     site = _site(blob(env.sources, state.site_blob), f"issue {state.number}")
     issue = _issue(env, site, state.number, state.issue_blob)
-    return replace(state, doc=_doc(site, issue, _articles(state.number, state.accepted), now))
+    articles = _articles(state.number, state.accepted)
+    return replace(state, doc=_doc(site, issue, articles, now, state.examined))
 
 
 # --- carrying a decision out ---------------------------------------------------------------
@@ -204,6 +219,16 @@ def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
     return body
 
 
+def _variant_lookup(env: Env) -> Any:
+    def variant(number: int, name: str) -> bytes:
+        stored = env.sources.get(variant_key(name.split(".")[-3], name))
+        if stored is None:  # render makes them before index runs; it will again
+            raise Retryable(f"the photograph variant {name} is not made yet")
+        return stored.body
+
+    return variant
+
+
 def _carry_out(env: Env, state: IssueState, commit: str) -> None:
     """Make every output the job planned match the issue as it stands now: written if it
     exists in the current state, deleted if not. Safe to repeat."""
@@ -215,10 +240,11 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
     scope = issue_inputs(site, state.doc)
     if site is not None and state.doc is not None:
         body = _body_lookup(env, state, site)
+        _variant = _variant_lookup(env)
         current = State(index.issues_doc(site, []), {state.number: state.doc})
     for output in outputs:
         if output in scope:
-            data = render(site, current, output, body)  # type: ignore[arg-type]
+            data = render(site, current, output, body, _variant)  # type: ignore[arg-type]
             put_output(env.site, output.key, data, state.revision)
         elif env.site.get(output.key) is not None:
             env.site.delete(output.key)

@@ -47,6 +47,11 @@ def commit_of(key: str) -> str | None:
     return match.group(1) if match else None
 
 
+def variant_key(digest: str, name: str) -> str:
+    """A photograph's variant, made once per image and SPEC (the digest says both)."""
+    return f"variants/{digest}/{name}"
+
+
 def body_key(version: str, blob: str) -> str:
     """A typeset body: the same source typeset by other code is another body."""
     return f"bodies/{version}/{blob}.html"
@@ -126,6 +131,21 @@ class Checked:
 
 
 @dataclass(frozen=True)
+class Examined:
+    """A photograph of an issue folder examined: what it is (``Photo.facts``), by the
+    name and blob it was examined under and the variants' SPEC."""
+
+    name: str
+    blob: str
+    spec: str
+    facts: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Examined:
+        return cls(**_fields(cls, data))
+
+
+@dataclass(frozen=True)
 class IssueJob:
     """One issue of one commit, through validate, render and index."""
 
@@ -141,6 +161,7 @@ class IssueJob:
     parts: list[int]  # every issue the commit touches: its invalidation waits for all
     renames: list[list[str]] = field(default_factory=list)  # [old path, new path] from here
     checked: list[Checked] = field(default_factory=list)  # files validate read anew
+    examined: list[Examined] = field(default_factory=list)  # photographs examined anew
     waits: int = 0  # times it was sent back to wait for an earlier commit
 
     def to_json(self) -> dict[str, Any]:
@@ -150,6 +171,7 @@ class IssueJob:
     def from_json(cls, data: Mapping[str, Any]) -> IssueJob:
         values = _fields(cls, data)
         values["checked"] = [Checked.from_json(c) for c in values.get("checked", [])]
+        values["examined"] = [Examined.from_json(e) for e in values.get("examined", [])]
         return cls(**values)
 
     def replace(self, **changes: Any) -> IssueJob:

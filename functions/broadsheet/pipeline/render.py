@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from broadsheet.adapters.store import put_new
+from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
 from broadsheet.content.version import code_version
 from broadsheet.errors import Permanent
 from broadsheet.pipeline import desk
 from broadsheet.pipeline.env import Env, blob, record
-from broadsheet.pipeline.messages import Checked, IssueJob, body_key
+from broadsheet.pipeline.messages import Checked, Examined, IssueJob, body_key, variant_key
 from broadsheet.pipeline.validate import read_site
 
 
@@ -43,6 +44,21 @@ def typeset(env: Env, checked: Checked, number: int, site: Site) -> tuple[Checke
     return verdict, html
 
 
+def make_variants(env: Env, examined: Examined) -> int:
+    """A photograph's variants, made once per image and SPEC; how many were made now."""
+    photo = Photo.from_facts(examined.facts)
+    if photo.problem is not None:
+        return 0
+    there = {k.rsplit("/", 1)[1] for k in env.sources.keys(variant_key(photo.digest, ""))}
+    if set(photo.files()) <= there:
+        return 0
+    made = variants(photo, blob(env.sources, examined.blob))
+    for name, data in made.items():
+        content_type = "image/webp" if name.endswith(".webp") else "image/jpeg"
+        put_new(env.sources, variant_key(photo.digest, name), data, content_type=content_type)
+    return len(made)
+
+
 def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     site, _data, _findings = read_site(env, job.site_blob)
     if site is None:
@@ -54,6 +70,7 @@ def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
             verdict = typeset(env, verdict, job.issue, site)[0]
             count += 1
         checked.append(verdict)
-    record(env, job.commit, "render", job.issue, typeset=count)
+    made = sum(make_variants(env, examined) for examined in job.examined)
+    record(env, job.commit, "render", job.issue, typeset=count, variants=made)
     env.queue("index").send(job.replace(checked=checked).to_json())
     return {"commit": job.commit, "issue": job.issue, "typeset": count}

@@ -18,7 +18,7 @@ from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
 from broadsheet.edition.index import IssueDoc
-from broadsheet.pipeline.messages import Checked, issue_state_key
+from broadsheet.pipeline.messages import Checked, Examined, issue_state_key
 
 
 def _json(value: Any) -> bytes:
@@ -36,6 +36,7 @@ class IssueState:
     issue_blob: str | None = None  # issue.yml accepted
     accepted: dict[str, Checked] = field(default_factory=dict)  # slug -> version published
     verdicts: list[Checked] = field(default_factory=list)  # of the folder as last applied
+    examined: list[Examined] = field(default_factory=list)  # its photographs, likewise
     doc: IssueDoc | None = None  # the public document, as its pages show it
     schedules: dict[str, str] = field(default_factory=dict)  # slug -> release time
     etag: str | None = None
@@ -57,6 +58,7 @@ class IssueState:
             issue_blob=data["issue_blob"],
             accepted={s: Checked.from_json(c) for s, c in data["accepted"].items()},
             verdicts=[Checked.from_json(c) for c in data["verdicts"]],
+            examined=[Examined.from_json(e) for e in data.get("examined", [])],
             doc=data["doc"],
             schedules=dict(data["schedules"]),
             etag=etag,

@@ -119,7 +119,14 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     findings: list[Finding] = []
     if tree is not None:
         findings = desk.issue_file(tree, job.issue, site, lambda b: blob(env.sources, b))[2]
-    decided = desk.decide(job.issue, verdicts, {})
+    examined = desk.examine_media(
+        tree,
+        desk.wanted(verdicts, state.accepted.values()),
+        lambda b: blob(env.sources, b),
+        state.examined,
+    )
+    new_photos = [e for e in examined if e not in state.examined]
+    decided = desk.decide(job.issue, verdicts, {}, desk.photos(examined))
     findings = sorted(findings + decided.findings)
     passed = sorted(a.path for a in decided.published)
     put_json(
@@ -133,5 +140,5 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
         },
     )
     record(env, job.commit, "validate", job.issue, passed=len(passed), findings=len(findings))
-    env.queue("render").send(job.replace(checked=fresh).to_json())
+    env.queue("render").send(job.replace(checked=fresh, examined=new_photos).to_json())
     return {"commit": job.commit, "issue": job.issue, "passed": len(passed)}
