@@ -23,6 +23,7 @@ from typing import Any
 from benchmarks.archive import generate
 from benchmarks.limits import worst_case
 from benchmarks.localstack import first_publish, local_stack
+from benchmarks.photos import article_weight, variants_cpu
 from benchmarks.pipeline import cold_starts, compiled_copy, one_article_commits, package_size
 from benchmarks.stages import worst_issue
 
@@ -141,6 +142,7 @@ def main() -> int:
         results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
         results["worst_issue"] = worst_issue(Path(folder))
     results["worst_article"] = worst_case()
+    results["photos"] = {"article": article_weight(), "variants_12mp": variants_cpu()}
     results["soak"] = soak(args.soak_minutes)
     results["cold_start_ms"] = cold_starts(7)
     package = ROOT / "build" / "package"
@@ -230,6 +232,17 @@ def main() -> int:
             f"  {name:<10} {figures['characters']:>7,} characters: {figures['seconds']:5.2f} s, "
             f"peak {figures['peak_mb']:5.1f} MB allocated"
         )
+    photos = results["photos"]
+    print(
+        f"article with a lead photograph: HTML + CSS {photos['article']['html_and_css_kb']} KB; "
+        f"960 px lead {photos['article']['lead_960_jpg_kb']} KB as JPEG, "
+        f"{photos['article']['lead_960_webp_kb']} KB as WebP"
+    )
+    variants_12mp = photos["variants_12mp"]
+    print(
+        f"variants of a 12-megapixel JPEG ({variants_12mp['source_kb']} KB): "
+        f"{variants_12mp['variants']} files in {variants_12mp['cpu_s_median']} s of CPU (median)"
+    )
     print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.browser
 
 PAGES = {
     "article": "/en/issues/412/fascist-deportations-provoke-resistance/",
+    "photo-body": "/en/issues/412/rent-strike-enters-third-month/",
+    "photo-webp": "/en/issues/411/a-library-run-by-its-readers/",
     "article-es": "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/",
     "table": "/en/issues/412/dockworkers-vote-to-strike/",
     "issue": "/en/issues/412/",
@@ -80,4 +82,33 @@ def test_a_reader_follows_links_from_home_to_article_to_translation(
     assert page.url.endswith("/es/issues/412/deportaciones-fascistas-provocan-resistencia/")
     assert page.locator("html").get_attribute("lang") == "es"
     assert "25 de julio" in page.locator(".dateline").inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_photographs_load_fit_and_hold_their_place(
+    browser: Any, base_url: str, artifacts: Path, width: int
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(base_url + PAGES["table"], wait_until="load")
+    # The lead photograph: loaded, as wide as the column at most, in WebP.
+    lead = page.locator("figure.photo img").first
+    assert lead.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert lead.evaluate("img => img.currentSrc").endswith(".webp")
+    box = lead.bounding_box()
+    assert box is not None and box["width"] <= width
+    # Its height was reserved before it loaded: its box has the photograph's proportions.
+    ratio = lead.evaluate("img => img.getBoundingClientRect().height / img.naturalHeight")
+    assert abs(box["height"] - lead.evaluate("img => img.naturalHeight") * ratio) < 1
+    shift = page.evaluate(
+        """() => new Promise(done => {
+            let total = 0;
+            new PerformanceObserver(list => {
+                for (const entry of list.getEntries()) total += entry.value;
+            }).observe({type: 'layout-shift', buffered: true});
+            setTimeout(() => done(total), 300);
+        })"""
+    )
+    page.screenshot(path=str(artifacts / f"photo-{width}.png"), full_page=True)
+    assert shift < 0.01, f"the layout shifted by {shift} while loading"
     page.close()

@@ -148,3 +148,26 @@ def test_an_embargo_is_released_through_the_deployed_stack(
     page = env.site.get("en/issues/412/at-dawn/index.html")
     assert page is not None and b"At dawn" in page.body
     assert "at-dawn" not in {r.message["slug"] for r in env.scheduler.pending()}
+
+
+def test_a_photograph_goes_through_the_deployed_stack_and_loses_its_gps(
+    stack: tuple[Deployed, Resolver], tmp_path: Path
+) -> None:
+    from broadsheet.adapters.aws import AwsEnv
+
+    deployed, resolver = stack
+    repo = Repo(tmp_path / "repo")  # the demo: its lead photograph carries a GPS position
+    env = AwsEnv.from_outputs(deployed.outputs)
+    publish(Git.of(repo.content), env.sources, say=lambda _: None)
+    runner_for(deployed, resolver).drain()
+    page = env.site.get("en/issues/412/dockworkers-vote-to-strike/index.html")
+    assert page is not None and b"<picture>" in page.body
+    variants = [k for k in env.site.keys("media/412/") if "dockworkers-at-dawn" in k]
+    assert len(variants) == 9
+    for key in variants:
+        stored = env.site.get(key)
+        assert stored is not None and b"GPS" not in stored.body and b"Exif" not in stored.body
+    s3 = boto3.client("s3", region_name=REGION)
+    head = s3.head_object(Bucket=deployed.outputs["SiteBucketName"], Key=variants[0])
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert head["ContentType"] in {"image/jpeg", "image/webp"}

@@ -82,6 +82,21 @@ def issue_text(number: int, title: str | None = None, order: tuple[str, ...] = (
     return text
 
 
+def picture(variant: str) -> bytes:
+    """Small photographs for histories: two that differ, one that is not a photograph."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    if variant == "broken":
+        return b"\xff\xd8\xff\xe0 not a photograph after all"
+    image = Image.new("RGB", (1200, 800), (40, 60, 90) if variant == "blue" else (160, 60, 40))
+    ImageDraw.Draw(image).rectangle([300, 200, 900, 600], fill=(230, 220, 200))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
 def article_text(
     title: str,
     language: str,
@@ -92,6 +107,7 @@ def article_text(
     translation_of: str | None = None,
     broken: bool = False,
     body: str = 'Workers met at the gate at dawn. They said: "enough".',
+    photo: str | None = None,
 ) -> str:
     lines = [
         "---",
@@ -106,6 +122,10 @@ def article_text(
         lines.append(f"publish_at: {publish_at.isoformat()}")
     if translation_of:
         lines.append(f"translation_of: {translation_of}")
+    if photo and photo.startswith("lead:"):
+        lines += ["image:", f"  src: media/{photo[5:]}.jpg", "  alt: The gate of the works"]
+    elif photo:
+        body += f'\n\n![Workers at the gate](media/{photo}.jpg "At the gate.")'
     return "\n".join([*lines, "---", "", body, ""])
 
 
@@ -200,6 +220,7 @@ class Model:
     site: bytes | None = None
     issues: dict[int, bytes] = field(default_factory=dict)  # accepted issue.yml
     articles: dict[int, dict[str, bytes]] = field(default_factory=dict)  # accepted articles
+    media: dict[int, dict[str, bytes]] = field(default_factory=dict)  # as committed
     published: bool = False
 
     def apply(self, files: dict[str, bytes]) -> None:
@@ -218,7 +239,9 @@ class Model:
             if not mine:
                 self.articles.pop(number, None)
                 self.issues.pop(number, None)
+                self.media.pop(number, None)
                 continue
+            self.media[number] = {n: d for n, d in mine.items() if n.startswith("media/")}
             issue = mine.get("issue.yml")
             if issue is not None and str(head / folder / "issue.yml") not in _absolute(
                 refused, head
@@ -260,6 +283,9 @@ class Model:
         for number, articles in self.articles.items():
             for slug, data in articles.items():
                 files[f"issues/{number}/{slug}.md"] = data
+        for number, media in self.media.items():
+            for name, data in media.items():
+                files[f"issues/{number}/{name}"] = data
         return files
 
     def expected(self, now: dt.datetime) -> dict[str, bytes]:

@@ -97,6 +97,7 @@ class Newspaper(RuleBasedStateMachine):
         section=st.sampled_from(["news", "culture"]),
         hours=st.integers(1, 40),
         original=st.sampled_from(SLUGS),
+        photo=st.sampled_from([None, None, "lead:gate", "gate", "lead:yard"]),
     )
     def write_article(
         self,
@@ -108,6 +109,7 @@ class Newspaper(RuleBasedStateMachine):
         section: str,
         hours: int,
         original: str,
+        photo: str | None,
     ) -> None:
         text = article_text(
             title,
@@ -117,6 +119,7 @@ class Newspaper(RuleBasedStateMachine):
             publish_at=self.clock + dt.timedelta(hours=hours) if kind == "embargo" else None,
             translation_of=original if kind == "translation" else None,
             broken=kind == "broken",
+            photo=photo,
         )
         path = self.content / f"issues/{issue}/{slug}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +162,20 @@ class Newspaper(RuleBasedStateMachine):
             }[variant]
             path.write_text(text)
         self.commit(f"issue {issue}: {variant}")
+
+    @rule(
+        issue=st.sampled_from(ISSUES),
+        name=st.sampled_from(["gate", "yard"]),
+        variant=st.sampled_from(["blue", "red", "broken", "gone"]),
+    )
+    def edit_photo(self, issue: int, name: str, variant: str) -> None:
+        path = self.content / f"issues/{issue}/media/{name}.jpg"
+        if variant == "gone":
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(oracle.picture(variant))
+        self.commit(f"photo {issue}/{name}: {variant}")
 
     @rule(variant=st.sampled_from(sorted(oracle.SITES)))
     def edit_site(self, variant: str) -> None:

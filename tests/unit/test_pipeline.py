@@ -460,3 +460,36 @@ def test_an_issue_holds_at_most_500_articles_in_the_build_and_the_pipeline(
     )  # type: ignore[union-attr]
     assert [f["path"] for f in report["findings"]] == ["issues/1/a0500.md", "issues/1/a0501.md"]
     assert "holds more than 500 articles" in report["findings"][0]["message"]
+
+
+def test_a_commit_with_a_photograph_publishes_its_variants_and_clears_few_paths(
+    stack: Stack,
+) -> None:
+    from tests.support.oracle import picture
+
+    stack.repo.write(
+        "issues/412/at-the-gate.md",
+        article("At the gate", image="\n  src: media/gate.jpg\n  alt: The works gate at dawn"),
+    )
+    (stack.repo.content / "issues/412/media/gate.jpg").write_bytes(picture("blue"))
+    commit = stack.repo.commit("an article and its photograph")
+    stack.publish()
+    variants = sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate."))
+    assert len(variants) == 9
+    assert len(stack.invalidated(commit)) <= 8
+    assert not any(p.startswith("/media/") for p in stack.invalidated(commit))
+    stack.assert_is_the_full_build()
+    # The photograph replaced: the page names new variants, the old ones are gone.
+    (stack.repo.content / "issues/412/media/gate.jpg").write_bytes(picture("red"))
+    stack.repo.commit("a better photograph")
+    stack.publish()
+    now = sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate."))
+    assert len(now) == 9 and not set(now) & set(variants)
+    stack.assert_is_the_full_build()
+    # The photograph gone: the article no longer checks out, and nothing of it stays.
+    (stack.repo.content / "issues/412/media/gate.jpg").unlink()
+    stack.repo.commit("the photograph deleted")
+    stack.publish()
+    assert not [k for k in stack.world.site.objects if k.startswith("media/412/gate.")]
+    assert stack.page("en/issues/412/at-the-gate/index.html") is None
+    stack.assert_is_the_full_build()

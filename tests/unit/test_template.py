@@ -281,3 +281,23 @@ def test_the_content_workflow_runs_a_pinned_broadsheet_where_it_holds_the_role()
     assert install["env"]["REF"] == "${{ vars.BROADSHEET_REF }}"
     assert "^[0-9a-f]{40}$" in install["run"]
     assert "/broadsheet@$REF" in install["run"]
+
+
+def test_only_the_stages_that_see_photographs_carry_pillow() -> None:
+    layered = {
+        name
+        for name, function in FUNCTIONS.items()
+        if {"Ref": "PhotosLayer"} in function["Properties"].get("Layers", [])
+    }
+    assert layered == {"ValidateFunction", "RenderFunction"}
+    assert "${SourceBucket.Arn}/variants/*" in resources_for("RenderFunction", "s3:PutObject")
+    assert "${SourceBucket.Arn}/variants/*" in resources_for("IndexFunction", "s3:GetObject")
+    assert "${SourceBucket.Arn}/variants/*" not in resources_for("IndexFunction", "s3:PutObject")
+
+
+def test_photographs_are_served_as_immutable_as_the_stylesheet() -> None:
+    config = RESOURCES["Distribution"]["Properties"]["DistributionConfig"]
+    behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert behaviours["/media/*"]["CachePolicyId"] == {"Ref": "AssetCachePolicy"}
+    assert behaviours["/media/*"]["CachePolicyId"] == behaviours["/assets/*"]["CachePolicyId"]
+    assert viewer.ASSET_CACHE == "public, max-age=31536000, immutable"

@@ -18,6 +18,7 @@ from broadsheet.local.template import template_text
 
 # Babel's locale data is 35 MB: the package keeps the languages the paper is written in
 # (LANGUAGES=en,es,fr make build), and site.yml naming another is a finding.
+LAYERS = ("redirects", "photos")  # build/layer-<name>: what only some functions carry
 KEEP_LOCALES = {"root", *os.environ.get("LANGUAGES", "en,es").replace(" ", "").split(",")}
 # Parts no handler uses (Powertools' API routing, parsers, feature flags…; Babel's message
 # tools; markdown-it's command line): the check below runs the handlers' code without them.
@@ -168,7 +169,7 @@ def main(argv: list[str]) -> int:
     version = runtime_version(template_text())
     interpreter = runtime_interpreter(version)
     if interpreter is not None:
-        for folder in (package, package.parent / "layer-redirects"):
+        for folder in (package, *(package.parent / f"layer-{n}" for n in LAYERS)):
             if folder.is_dir():
                 compile_bytecode(folder, interpreter)
         compiled = f"bytecode compiled by {interpreter}"
@@ -180,8 +181,9 @@ def main(argv: list[str]) -> int:
     text = (
         template_text()
         .replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
-        .replace("ContentUri: ../build/layer-redirects", "ContentUri: layer-redirects")
     )
+    for name in LAYERS:
+        text = text.replace(f"ContentUri: ../build/layer-{name}", f"ContentUri: layer-{name}")
     template.write_text(text)
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     print(
