@@ -19,6 +19,7 @@ CLEAN = {
     "tests/corpus/issues/904/story-in-another-issue.md",
     # A PNG named .jpg: a photograph is judged by its bytes, and accepted as what it is.
     "tests/corpus/issues/900/photo-png-named-jpg.md",
+    "tests/corpus/issues/900/corrected.md",
 }
 
 

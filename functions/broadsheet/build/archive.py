@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -94,6 +95,7 @@ def read_article(
     *,
     shelf: Shelf | None = None,
     keep_body: bool = True,
+    now: dt.datetime | None = None,
 ) -> tuple[Article | None, list[Finding]]:
     """One article of ``folder`` checked on its own, with its findings.
 
@@ -114,7 +116,7 @@ def read_article(
         article = shelf.get(source_hash(data), where, slug)
     if article is None:
         article = parse_article(
-            where, data, folder.number, slug, site, sink, render=shelf is not None
+            where, data, folder.number, slug, site, sink, render=shelf is not None, now=now
         )
         if article is not None and shelf is not None:
             shelf.put(article)
@@ -129,10 +131,11 @@ class _Job:
     folder: IssueFolder
     site: Site
     keep_body: bool
+    now: dt.datetime | None
 
 
 def _read(job: _Job) -> tuple[Article | None, list[Finding]]:
-    return read_article(job.folder, job.path, job.site, keep_body=job.keep_body)
+    return read_article(job.folder, job.path, job.site, keep_body=job.keep_body, now=job.now)
 
 
 def _map(jobs: list[_Job], workers: int | None) -> Iterator[tuple[Article | None, list[Finding]]]:
@@ -258,6 +261,7 @@ def load_archive(
     *,
     keep_bodies: bool = True,
     workers: int | None = None,
+    now: dt.datetime | None = None,
 ) -> Archive:
     """Read and check every source under ``root``; findings cover every file.
 
@@ -268,7 +272,9 @@ def load_archive(
     if archive.site is None:
         return archive
     jobs = [
-        _Job(path, folder, archive.site, keep_bodies) for folder in folders for path in folder.files
+        _Job(path, folder, archive.site, keep_bodies, now)
+        for folder in folders
+        for path in folder.files
     ]
     broken = []
     for job, (article, findings) in zip(jobs, _map(jobs, workers), strict=True):

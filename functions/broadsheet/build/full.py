@@ -130,7 +130,7 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
     broken: list[tuple[int, str]] = []
     shelf = job.cache.shelf(folder.number)
     for path in folder.files:
-        article, found = read_article(folder, path, site, shelf=shelf)
+        article, found = read_article(folder, path, site, shelf=shelf, now=job.now)
         findings.extend(found)
         if article is None:
             broken.append((folder.number, path.stem))

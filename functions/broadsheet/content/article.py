@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadsheet.content import fields
+from broadsheet.content.beat import fold
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import MAX_SLUG, SLUG
 from broadsheet.content.photo import PhotoRef, alt_problem, src_problem
-from broadsheet.content.reader import YMap, YNode, decode_source, read_front_matter
+from broadsheet.content.reader import YMap, YNode, YSeq, decode_source, read_front_matter
 from broadsheet.content.site import Site
 
 ARTICLE_KEYS = (
@@ -29,8 +30,26 @@ ARTICLE_KEYS = (
     "status",
     "publish_at",
     "image",
+    "updated",
+    "corrections",
 )
 IMAGE_KEYS = ("src", "alt", "caption", "credit")
+CORRECTION_KEYS = ("date", "text")
+MAX_CORRECTION = 500
+MAX_CORRECTIONS = 20
+# A date a little ahead of the clock is a time zone, not a mistake.
+SKEW = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A correction printed on the article: its date, and its text as written and as HTML."""
+
+    date: dt.date
+    text: str
+    html: str
+
+
 MAX_CAPTION = 300
 REQUIRED_KEYS = ("title", "language", "date", "dateline")
 STATUSES = ("published", "draft")
@@ -65,6 +84,8 @@ class Article:
     publish_at: dt.datetime | None = None
     # its photographs: the lead image (if any) first, then the body's, in order
     photos: tuple[PhotoRef, ...] = ()
+    updated: dt.datetime | None = None  # the last significant change, if any
+    corrections: tuple[Correction, ...] = ()
     # file line of each front-matter key, so archive-wide checks can point at it
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
@@ -105,6 +126,11 @@ class Article:
             "publish_at": self.publish_at.isoformat() if self.publish_at else None,
             "lines": dict(self.lines),
             "photos": [p.facts() for p in self.photos],
+            "updated": self.updated.isoformat() if self.updated else None,
+            "corrections": [
+                {"date": c.date.isoformat(), "text": c.text, "html": c.html}
+                for c in self.corrections
+            ],
             "body_html": self.body_html,
         }
 
@@ -131,6 +157,11 @@ class Article:
             publish_at=dt.datetime.fromisoformat(publish_at) if publish_at else None,
             lines=dict(facts["lines"]),
             photos=tuple(PhotoRef(**p) for p in facts.get("photos", [])),
+            updated=dt.datetime.fromisoformat(facts["updated"]) if facts.get("updated") else None,
+            corrections=tuple(
+                Correction(dt.date.fromisoformat(c["date"]), c["text"], c["html"])
+                for c in facts.get("corrections", [])
+            ),
             body_html=facts.get("body_html", ""),
         )
 
@@ -191,6 +222,106 @@ def _lead_image(node: YNode, sink: FindingSink) -> PhotoRef | None:
     return PhotoRef(src, alt.strip(), caption, credit, True, line, where.column)
 
 
+def _distinct(names: list[str], node: YNode, sink: FindingSink, field: str) -> bool:
+    """Whether no two names make the same page (``Huelga`` and ``huelga!``), nor none."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = fold(name)
+        if not key:
+            sink.add(
+                node.line, node.column, field, f"'{name}' has no letter or digit to name a page by"
+            )
+            return False
+        if key in seen:
+            sink.add(
+                node.line,
+                node.column,
+                field,
+                f"'{seen[key]}' and '{name}' would share one page (/{key}/): "
+                "write them the same way",
+            )
+            return False
+        seen[key] = name
+    return True
+
+
+def _when(
+    day: dt.date,
+    first: dt.date | None,
+    now: dt.datetime | None,
+    node: YNode,
+    sink: FindingSink,
+    field: str,
+) -> bool:
+    """A change's date lies between the article's and now."""
+    if first is not None and day < first:
+        sink.add(node.line, node.column, field, f"{day} is before the article's date, {first}")
+        return False
+    if now is not None and dt.datetime.combine(day, dt.time(), dt.UTC) > now + SKEW:
+        sink.add(
+            node.line, node.column, field, f"{day} is in the future: date a change when it is made"
+        )
+        return False
+    return True
+
+
+def _corrections(
+    node: YNode, sink: FindingSink, first: dt.date | None, now: dt.datetime | None, language: str
+) -> tuple[Correction, ...] | None:
+    """``corrections: [{date, text}]``, newest last as written."""
+    if not isinstance(node, YSeq):
+        sink.add(
+            node.line, node.column, "corrections", "expected a list of '- date: …' / '  text: …'"
+        )
+        return None
+    if len(node.items) > MAX_CORRECTIONS:
+        sink.add(
+            node.line,
+            node.column,
+            "corrections",
+            f"lists {len(node.items)}; at most {MAX_CORRECTIONS}",
+        )
+        return None
+    from broadsheet.content.typeset import inline
+
+    found: list[Correction] = []
+    before = len(sink.findings)
+    for item in node.items:
+        if not isinstance(item, YMap):
+            sink.add(
+                item.line, item.column, "corrections", "each correction needs a date and a text"
+            )
+            continue
+        fields.check_keys(item, CORRECTION_KEYS, CORRECTION_KEYS, sink, what="a correction")
+        entries = item.entries
+        day = (
+            fields.date(entries["date"][1], sink, "corrections.date") if "date" in entries else None
+        )
+        if day is not None and not _when(
+            day, first, now, entries["date"][1], sink, "corrections.date"
+        ):
+            day = None
+        text = None
+        if "text" in entries:
+            where = entries["text"][1]
+            text = fields.text(where, sink, "corrections.text", max_len=MAX_CORRECTION)
+            html = (
+                inline(
+                    text,
+                    where.line,
+                    where.column,
+                    language,
+                    sink,
+                    "corrections.text",
+                )
+                if text is not None
+                else None
+            )
+        if day is not None and text is not None and html is not None:
+            found.append(Correction(day, text, html))
+    return None if len(sink.findings) > before else tuple(found)
+
+
 def source_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -204,10 +335,13 @@ def parse_article(
     sink: FindingSink,
     *,
     render: bool = False,
+    now: dt.datetime | None = None,
 ) -> Article | None:
     """Check one article on its own; every problem found goes to ``sink``.
 
-    With ``render`` the body's HTML comes back too.
+    With ``render`` the body's HTML comes back too. ``now`` is the clock dates of
+    changes are checked against (none may lie ahead of it): the time of the commit in
+    the pipeline, the time of the check or the build here.
     """
     problem = check_slug(slug)
     if problem:
@@ -261,6 +395,8 @@ def parse_article(
         authors = fields.text_list(
             node["authors"], local, "authors", max_len=MAX_NAME, max_items=MAX_AUTHORS
         )
+        if authors is not None and not _distinct(authors, node["authors"], local, "authors"):
+            authors = None
         take("authors", tuple(authors) if authors is not None else None)
     if "summary" in node:
         take("summary", fields.text(node["summary"], local, "summary", max_len=MAX_SUMMARY))
@@ -278,6 +414,8 @@ def parse_article(
         take("translation_of", target)
     if "tags" in node:
         tags = fields.text_list(node["tags"], local, "tags", max_len=MAX_TAG, max_items=MAX_TAGS)
+        if tags is not None and not _distinct(tags, node["tags"], local, "tags"):
+            tags = None
         take("tags", tuple(tags) if tags is not None else None)
     if "status" in node:
         take(
@@ -286,11 +424,22 @@ def parse_article(
     if "publish_at" in node:
         take("publish_at", fields.datetime_with_offset(node["publish_at"], local, "publish_at"))
     lead = _lead_image(node["image"], local) if "image" in node else None
+    day = values.get("date")
+    first = day if isinstance(day, dt.date) else None
+    language = str(values.get("language") or site.default_language)
+    if "updated" in node:
+        updated = fields.datetime_with_offset(node["updated"], local, "updated")
+        if updated is not None and not _when(
+            updated.date(), first, now, node["updated"], local, "updated"
+        ):
+            updated = None
+        take("updated", updated)
+    if "corrections" in node:
+        take("corrections", _corrections(node["corrections"], local, first, now, language))
     if values.get("translation_of") == slug:
         n = node["translation_of"]
         local.add(n.line, n.column, "translation_of", "an article cannot translate itself")
     sink.findings.extend(local.findings)
-    language = str(values.get("language") or site.default_language)
     # Imported here: markdown-it is for the stages that typeset, not for every cold start.
     from broadsheet.content.typeset import typeset
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from broadsheet.content import fields
+from broadsheet.content.beat import fold
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.reader import YMap, read_yaml_file
 
@@ -28,12 +29,23 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Author:
+    """A writer described once in site.yml: articles name them by slug or by name."""
+
+    slug: str
+    name: str
+    bios: dict[str, str] = field(default_factory=dict)  # language -> a line about them
+    url: str | None = None  # their own page elsewhere, if they have one
+
+
+@dataclass(frozen=True)
 class Site:
     names: dict[str, str]
     base_url: str
     languages: tuple[str, ...]
     sections: tuple[Section, ...] = ()
     descriptions: dict[str, str] = field(default_factory=dict)
+    authors: tuple[Author, ...] = ()
 
     @property
     def default_language(self) -> str:
@@ -42,12 +54,18 @@ class Site:
     def section(self, section_id: str | None) -> Section | None:
         return next((s for s in self.sections if s.id == section_id), None)
 
+    def author(self, name: str) -> Author | None:
+        """The described author an article names, by slug or by name (folded)."""
+        key = fold(name)
+        return next((a for a in self.authors if key in (a.slug, fold(a.name))), None)
+
     def section_rank(self, section_id: str | None) -> int:
         ids = [s.id for s in self.sections]
         return ids.index(section_id) if section_id in ids else len(ids)
 
 
-SITE_KEYS = ("name", "description", "base_url", "languages", "sections")
+SITE_KEYS = ("name", "description", "base_url", "languages", "sections", "authors")
+AUTHOR_KEYS = ("name", "bio", "url")
 
 
 def parse_site(data: bytes, sink: FindingSink) -> Site | None:
@@ -103,6 +121,9 @@ def parse_site(data: bytes, sink: FindingSink) -> Site | None:
     sections: list[Section] = []
     if "sections" in entries:
         sections = _parse_sections(entries["sections"][1], sink, languages)
+    authors: list[Author] = []
+    if "authors" in entries:
+        authors = _parse_authors(entries["authors"][1], sink, languages)
     if sink or names is None or base_url is None or descriptions is None:
         return None
     for lang in languages:
@@ -110,7 +131,14 @@ def parse_site(data: bytes, sink: FindingSink) -> Site | None:
             sink.add(entries["name"][1].line, 1, "name", f"no name given for language '{lang}'")
     if sink:
         return None
-    return Site(names, base_url.rstrip("/"), tuple(languages), tuple(sections), descriptions)
+    return Site(
+        names,
+        base_url.rstrip("/"),
+        tuple(languages),
+        tuple(sections),
+        descriptions,
+        tuple(authors),
+    )
 
 
 def _parse_sections(node: object, sink: FindingSink, languages: list[str]) -> list[Section]:
@@ -132,3 +160,46 @@ def _parse_sections(node: object, sink: FindingSink, languages: list[str]) -> li
         if names is not None:
             sections.append(Section(section_id, names))
     return sections
+
+
+def _parse_authors(node: object, sink: FindingSink, languages: list[str]) -> list[Author]:
+    if not isinstance(node, YMap):
+        line, col = getattr(node, "line", 1), getattr(node, "column", 1)
+        sink.add(line, col, "authors", "expected a mapping of author slug to name, bio and url")
+        return []
+    authors = []
+    for slug, (key, value) in node.entries.items():
+        field_ = f"authors.{slug}"
+        if not _SECTION_ID.fullmatch(slug):
+            sink.add(key.line, key.column, "authors", f"'{slug}' is not a slug (a-z, 0-9, hyphens)")
+            continue
+        if not isinstance(value, YMap):
+            sink.add(value.line, value.column, field_, "expected name (and bio, url)")
+            continue
+        fields.check_keys(value, AUTHOR_KEYS, ("name",), sink, what=field_)
+        entries = value.entries
+        name = (
+            fields.text(entries["name"][1], sink, f"{field_}.name", max_len=100)
+            if "name" in entries
+            else None
+        )
+        bios = {}
+        if "bio" in entries:
+            bios = (
+                fields.per_language(
+                    entries["bio"][1], sink, f"{field_}.bio", languages, max_len=300
+                )
+                or {}
+            )
+        url = None
+        if "url" in entries:
+            url = fields.text(entries["url"][1], sink, f"{field_}.url")
+            if url and not re.fullmatch(r"https?://[^\s]+", url):
+                where = entries["url"][1]
+                sink.add(
+                    where.line, where.column, f"{field_}.url", f"'{url}' is not an http(s) address"
+                )
+                url = None
+        if name is not None:
+            authors.append(Author(slug, name, bios, url))
+    return authors

@@ -180,6 +180,22 @@ def typeset(
     return Typeset(html, shorten(first_paragraph_text(tokens)), photos)
 
 
+def inline(
+    text: str, line: int, column: int, language: str, sink: FindingSink, field: str
+) -> str | None:
+    """A short text in inline Markdown (a correction) as HTML: emphasis, links and quotes,
+    checked like a body (no raw HTML, no unsafe link), never a block."""
+    md = _typesetter(language if language in QUOTES else "en")
+    tokens = md.parseInline(text, {})
+    problems = FindingSink(sink.path)
+    _check(tokens, line, problems)
+    for finding in problems.findings:
+        sink.add(finding.line, column, field, finding.message)
+    if problems.findings:
+        return None
+    return str(md.renderer.render(tokens, md.options, {}))
+
+
 def _block_line(token: Token, body_line: int) -> int:
     return body_line + (token.map[0] if token.map else 0)
 

@@ -178,10 +178,7 @@ def main(argv: list[str]) -> int:
             f"NO BYTECODE: no python{version} here (set RUNTIME_PYTHON), so each cold start "
             "compiles the code first"
         )
-    text = (
-        template_text()
-        .replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
-    )
+    text = template_text().replace("CodeUri: ../build/package", f"CodeUri: {package.name}")
     for name in LAYERS:
         text = text.replace(f"ContentUri: ../build/layer-{name}", f"ContentUri: layer-{name}")
     template.write_text(text)

@@ -7,6 +7,7 @@ and the ones it kept, and reads anew only what it has no verdict for.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
@@ -45,6 +46,7 @@ def check_article(
     version: str,
     *,
     typeset: bool = False,
+    now: dt.datetime | None = None,
 ) -> tuple[Checked, str | None]:
     """One article file checked on its own, as ``broadsheet validate`` checks it; with
     ``typeset`` its body's HTML comes back too."""
@@ -52,7 +54,7 @@ def check_article(
         return Checked(path, blob, version, None, [asdict(_link_finding(path, mode))]), None
     sink = FindingSink(path)
     slug = path.rsplit("/", 1)[1].removesuffix(".md")
-    article = parse_article(path, read(blob), number, slug, site, sink, render=typeset)
+    article = parse_article(path, read(blob), number, slug, site, sink, render=typeset, now=now)
     if article is None or sink.findings:
         return Checked(path, blob, version, None, [asdict(f) for f in sink.findings]), None
     facts = article.facts()
@@ -97,6 +99,7 @@ def check_folder(
     version: str,
     read: Read,
     known: Iterable[Checked] = (),
+    now: dt.datetime | None = None,
 ) -> list[Checked]:
     """A verdict for every article file of the folder, reusing those already known."""
     cache: dict[tuple[str, str, str], Checked] = {}
@@ -109,7 +112,7 @@ def check_folder(
         path = f"issues/{number}/{name}"
         found = cache.get((path, blob, version))
         if found is None:
-            found = check_article(path, mode, blob, read, number, site, version)[0]
+            found = check_article(path, mode, blob, read, number, site, version, now=now)[0]
         verdicts.append(found)
     return verdicts
 

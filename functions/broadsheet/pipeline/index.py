@@ -41,7 +41,7 @@ from broadsheet.pipeline.messages import (
 from broadsheet.pipeline.renames import update_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.state import IssueState, load_issue, save_issue
-from broadsheet.pipeline.validate import read_tree
+from broadsheet.pipeline.validate import committed, read_tree
 
 MAX_WAITS = 40  # ~20 minutes at 30 s: then a commit stops waiting for a lost one
 SEQUENCE = "sequence"  # object metadata: the issue revision an output was written for
@@ -105,7 +105,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
 
     tree = read_tree(env, job.tree)
     known = [*job.checked, *state.verdicts, *state.accepted.values()]
-    verdicts = desk.check_folder(tree, number, site, version, read, known)
+    verdicts = desk.check_folder(tree, number, site, version, read, known, committed(job))
     issue, issue_blob, _ = desk.issue_file(tree, number, site, read) if tree else (None, None, [])
     if tree is not None and issue is None:
         # issue.yml has findings: the accepted one stays, and counts if it still checks out.

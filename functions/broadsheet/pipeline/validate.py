@@ -3,6 +3,7 @@ checked as ``broadsheet validate`` checks it, and what was read goes on to rende
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
@@ -39,6 +40,14 @@ def read_tree(env: Env, digest: str | None) -> Tree | None:
     if stored is None:
         raise Retryable(f"tree {digest} is not in the bucket yet")
     return Tree.from_json(stored.body)
+
+
+def committed(job: IssueJob) -> dt.datetime | None:
+    """When the commit was made: what dates of changes are checked against."""
+    try:
+        return dt.datetime.fromisoformat(job.time)
+    except ValueError:
+        return None
 
 
 def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
@@ -112,7 +121,7 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     state = load_issue(env.sources, job.issue)
     known = [*state.verdicts, *state.accepted.values()]
     verdicts = desk.check_folder(
-        tree, job.issue, site, version, lambda b: blob(env.sources, b), known
+        tree, job.issue, site, version, lambda b: blob(env.sources, b), known, committed(job)
     )
     known_keys = {(c.path, c.blob, c.version) for c in known}
     fresh = [v for v in verdicts if (v.path, v.blob, v.version) not in known_keys]
