@@ -90,8 +90,8 @@ class NotifyingStore:
             self.announce(key)
         return etag
 
-    def delete(self, key: str) -> None:
-        self.store.delete(key)
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        self.store.delete(key, if_match=if_match)
 
     def keys(self, prefix: str = "") -> Any:
         return self.store.keys(prefix)
@@ -141,7 +141,11 @@ class World:
         try:
             handle(stage, message, self)
         except NotYet:
-            queue.send(again(message))
+            try:
+                queue.send(again(message))
+            except Exception:  # the re-send died (its claim check, say): SQS hands it out again
+                queue.release(envelope)
+                raise
             queue.delete(envelope)
             return True
         except Permanent as error:
