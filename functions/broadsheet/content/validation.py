@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from broadsheet.content.article import Article
+from broadsheet.content.beat import fold
 from broadsheet.content.findings import Finding
 from broadsheet.content.photo import LEAD_MIN_WIDTH, Photo
 
@@ -28,11 +29,17 @@ class Entry:
     language: str
     translation_of: str | None
     path: str
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, article: Article) -> Entry:
         return cls(
-            article.issue, article.slug, article.language, article.translation_of, article.path
+            article.issue,
+            article.slug,
+            article.language,
+            article.translation_of,
+            article.path,
+            tuple(article.tags),
         )
 
 
@@ -82,11 +89,17 @@ def check_archive(
     by_key: dict[tuple[int, str], list[Entry]] = defaultdict(list)
     by_slug: dict[str, list[Entry]] = defaultdict(list)
     translations: dict[tuple[int, str, str], list[Entry]] = defaultdict(list)
-    for entry in entries:
+    # Per issue and language, each tag page's spellings (and the first article with each):
+    # two spellings of one page are a finding on every article using either, so which is
+    # right is never decided by the order articles happen to be read in.
+    spellings: dict[tuple[int, str, str], dict[str, str]] = defaultdict(dict)
+    for entry in sorted(entries, key=lambda e: e.path):
         by_key[(entry.issue, entry.slug)].append(entry)
         by_slug[entry.slug].append(entry)
         if entry.translation_of:
             translations[(entry.issue, entry.translation_of, entry.language)].append(entry)
+        for tag in entry.tags:
+            spellings[(entry.issue, entry.language, fold(tag))].setdefault(tag, entry.path)
 
     findings = []
     per_issue: dict[int, list[str]] = defaultdict(list)
@@ -114,6 +127,17 @@ def check_archive(
             continue
         if media is not None:
             findings.extend(check_photos(article, media.get(article.issue, {})))
+        for tag in article.tags:
+            others = spellings[(article.issue, article.language, fold(tag))]
+            for spelled, by in sorted(others.items(), key=lambda pair: pair[1]):
+                if spelled == tag:
+                    continue
+                report(
+                    "tags",
+                    f"'{tag}' and '{spelled}' (in {by}) would share one page "
+                    f"(/{article.language}/tags/{fold(tag)}/): write them the same way",
+                )
+                break
         clashes = [e for e in by_key[article.key] if e.path != article.path]
         for other in clashes:
             report(
