@@ -105,7 +105,7 @@ def _article(
         f"dateline: {rng.choice(PLACES)}",
         f"section: {rng.choice(SECTIONS)}",
         f"authors: [Writer {rng.randint(1, 40)}]",
-        f'tags: ["{rng.choice(words)}", "{rng.choice(words)}"]',
+        'tags: ["{}", "{}"]'.format(*rng.sample(words, 2)),
     ]
     if translation_of:
         lines.append(f"translation_of: {translation_of}")

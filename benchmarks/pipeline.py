@@ -7,6 +7,7 @@ import datetime as dt
 import gc
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -100,8 +101,12 @@ def _copy(store: S3Store, item: tuple[str, Stored]) -> None:
     store.put(item[0], item[1].body, metadata=item[1].metadata)
 
 
-def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[str, Any]:
-    """Publish ``runs`` one-article commits into an archive already published.
+def one_article_commits(
+    content: Path, runs: int, *, s3: bool = False, new: bool = False
+) -> dict[str, Any]:
+    """Publish ``runs`` one-article commits into an archive already published: each an
+    edit of one article's body, or with ``new`` a new article in a section, with two
+    tags and an author (so four listings across the archive change too).
 
     The figure is the CPU of the four stages alone (publishing is CI's work). With ``s3``
     the archive is in S3 (moto server, a process of its own) and the stages run in a
@@ -113,12 +118,20 @@ def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[s
     world = World(clock=lambda: NOW)
     _first_publish(content, world)
     if not s3:
-        return _commits(world, content, runs)
+        return _commits(world, content, runs, new=new)
     with _moto_server() as endpoint:
         _seed_s3(endpoint, world)
         del world
         measured = subprocess.run(
-            [sys.executable, "-m", "benchmarks.pipeline", endpoint, str(content), str(runs)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.pipeline",
+                endpoint,
+                str(content),
+                str(runs),
+                "new" if new else "edit",
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -127,7 +140,21 @@ def one_article_commits(content: Path, runs: int, *, s3: bool = False) -> dict[s
     return figures
 
 
-def _commits(world: World, content: Path, runs: int) -> dict[str, Any]:
+NEW = """---
+title: "A new story, number {run}"
+language: en
+date: {date}
+dateline: Genoa (Italy)
+section: labour
+authors: [Writer 7]
+tags: {tags}
+---
+
+The night shift walked out at four, number {run}.
+"""
+
+
+def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> dict[str, Any]:
     # Objects that live for the whole run (the in-memory archive, boto3's models) are
     # frozen out of the garbage collector, which would otherwise walk them on every
     # collection and charge the archive's size to each publish.
@@ -139,8 +166,15 @@ def _commits(world: World, content: Path, runs: int) -> dict[str, Any]:
     git = Git.of(content)
     cpu, requests, paths = [], [], []
     for run in range(runs):
-        # An edit of the last paragraph: the body changes, the summary does not.
-        target.write_text(original + f"\nA correction, number {run}.\n")
+        if new:  # dated as the latest issue's articles, so it is the newest everywhere
+            # and in the target's tags, so no listing is new (a new one adds its index page)
+            date = re.search(r"^date: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
+            tags = re.search(r"^tags: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
+            text = NEW.format(run=run, date=date, tags=tags)
+            target.with_name(f"new-{run}.md").write_text(text)
+        else:  # an edit of the last paragraph: the body changes, the summary does not
+            target.write_text(original + f"\nA correction, number {run}.\n")
+        subprocess.run(["git", "-C", str(git.repo), "add", "-A"], check=True)
         subprocess.run(
             [
                 "git",
@@ -151,8 +185,8 @@ def _commits(world: World, content: Path, runs: int) -> dict[str, Any]:
                 "-c",
                 "user.email=b@e.org",
                 "commit",
-                "-qam",
-                f"correction {run}",
+                "-qm",
+                f"run {run}",
             ],
             check=True,
         )
@@ -248,10 +282,11 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
 if __name__ == "__main__":
     # The measuring half of one_article_commits(s3=True): a fresh process, as Lambda's.
     endpoint, content, runs = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    new = sys.argv[4] == "new"
     client = _s3_client(endpoint)
     world = World(
         clock=lambda: NOW,
         bucket=S3Store(client, "sources"),  # type: ignore[arg-type]
         site=S3Store(client, "site"),  # type: ignore[arg-type]
     )
-    print(json.dumps(_commits(world, content, runs)))
+    print(json.dumps(_commits(world, content, runs, new=new)))

@@ -139,6 +139,15 @@ def main() -> int:
             str(size): one_article_commits(content, 31, s3=True)
             for size, content in archives.items()
         }
+        # A new article each time: its section, tags and author listings change as well.
+        results["publish_new_article"] = {
+            str(size): one_article_commits(content, 31, new=True)
+            for size, content in archives.items()
+        }
+        results["publish_new_article_s3"] = {
+            str(size): one_article_commits(content, 31, s3=True, new=True)
+            for size, content in archives.items()
+        }
         results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
         results["worst_issue"] = worst_issue(Path(folder))
     results["worst_article"] = worst_case()
@@ -173,8 +182,10 @@ def main() -> int:
     for key, title in (
         ("publish_one_article_s3", "S3 in moto server, boto3, a fresh process as in Lambda"),
         ("publish_one_article", "in-memory adapters, the archive in the same process"),
+        ("publish_new_article_s3", "a new article in 4 listings; S3 in moto server"),
+        ("publish_new_article", "a new article in 4 listings; in-memory adapters"),
     ):
-        print(f"publish one changed article ({title}; CPU of all four stages, 31 commits):")
+        print(f"publish one article ({title}; CPU of all four stages, 31 commits):")
         figures_by_size = results[key]
         for size, figures in figures_by_size.items():
             print(

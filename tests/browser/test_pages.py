@@ -23,6 +23,12 @@ PAGES = {
     "table": "/en/issues/412/dockworkers-vote-to-strike/",
     "issue": "/en/issues/412/",
     "home-es": "/es/",
+    "section": "/en/sections/labour/",
+    "tag-es": "/es/tags/huelga/",
+    "author": "/en/authors/pieter-lanting/",
+    "corrections": "/en/corrections/",
+    "tags-index": "/en/tags/",
+    "sections-index-es": "/es/sections/",
 }
 
 
@@ -111,4 +117,25 @@ def test_photographs_load_fit_and_hold_their_place(
     )
     page.screenshot(path=str(artifacts / f"photo-{width}.png"), full_page=True)
     assert shift < 0.01, f"the layout shifted by {shift} while loading"
+    page.close()
+
+
+def test_a_reader_follows_a_tag_and_an_author_across_issues(browser: Any, base_url: str) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 800})
+    page.goto(base_url + PAGES["article-es"])
+    page.locator(".tags").get_by_role("link", name="huelga").click()
+    assert page.url.endswith("/es/tags/huelga/")
+    # The tag's page holds articles from more than one issue, newest first.
+    links = page.locator("article.story h2 a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert hrefs == [
+        "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/",
+        "/es/issues/411/docentes-ganan-cursos-mas-chicos/",
+    ]
+    page.goto(base_url + PAGES["table"])
+    page.locator(".byline").get_by_role("link", name="Pieter Lanting").click()
+    assert page.url.endswith(PAGES["author"])
+    assert "lasher for eleven years" in page.locator(".bio").inner_text()
+    page.goto(base_url + PAGES["table"])
+    assert "Correction, July 25, 2025" in page.locator(".corrections").inner_text()
     page.close()

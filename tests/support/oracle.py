@@ -65,6 +65,17 @@ sections:
   news: {{en: News}}
   culture: {{en: Culture}}
 """,
+    "authors": """name: {{en: The Paper, es: El Papel}}
+base_url: https://paper.example.org
+languages: [en, es]
+sections:
+  news: {{en: News, es: Noticias}}
+  culture: {{en: Culture, es: Cultura}}
+authors:
+  ana:
+    name: Ana Peña
+    bio: {{en: Writes on the docks., es: Escribe sobre el puerto.}}
+""",
     "broken": "name: [unclosed\n",
 }
 
@@ -108,6 +119,9 @@ def article_text(
     broken: bool = False,
     body: str = 'Workers met at the gate at dawn. They said: "enough".',
     photo: str | None = None,
+    tags: tuple[str, ...] = (),
+    authors: tuple[str, ...] = (),
+    corrected: bool = False,
 ) -> str:
     lines = [
         "---",
@@ -120,6 +134,17 @@ def article_text(
     ]
     if publish_at is not None:
         lines.append(f"publish_at: {publish_at.isoformat()}")
+    if tags:
+        lines.append("tags: [" + ", ".join(tags) + "]")
+    if authors:
+        lines.append("authors: [" + ", ".join(authors) + "]")
+    if corrected:
+        lines += [
+            "updated: 2026-02-21T10:00:00+01:00",
+            "corrections:",
+            "  - date: 2026-02-21",
+            "    text: An earlier version named the *wrong* gate.",
+        ]
     if translation_of:
         lines.append(f"translation_of: {translation_of}")
     if photo and photo.startswith("lead:"):
@@ -173,8 +198,8 @@ class FaultyStore:
         result: str = self._tick(lambda: self.store.put(key, body, **options))
         return result
 
-    def delete(self, key: str) -> None:
-        self._tick(lambda: self.store.delete(key))
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        self._tick(lambda: self.store.delete(key, if_match=if_match))
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         return self.store.keys(prefix)

@@ -3,7 +3,8 @@ published site is the full build of what should be published.
 
 Hypothesis draws a newspaper's life (articles added, edited, deleted, renamed there and
 back, onto reused slugs and into drafts; translations; issue.yml and site.yml edits and
-breakages; file names git quotes; embargoes and the clock moving past them) and
+breakages; file names git quotes; embargoes and the clock moving past them; tags,
+authors and corrections, whose listings span the archive, in pages of one to three) and
 publishes it through the in-memory pipeline, delivering messages in random order, twice,
 and cut short by crashes before or after any write. After every drain the site bucket
 must equal the model's full build byte for byte, every changed object must have been
@@ -25,9 +26,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from broadsheet.adapters import queue as queue_module
+from broadsheet.edition import beats as listing
 from broadsheet.edition.urls import is_fingerprinted
 from broadsheet.pipeline.publisher import Git, publish
 from tests.support import oracle
@@ -62,6 +70,20 @@ class Newspaper(RuleBasedStateMachine):
         (self.content / "site.yml").write_text(site_text("base"))
         (self.content / "issues/1/issue.yml").write_text(issue_text(1))
         (self.content / "issues/2/issue.yml").write_text(issue_text(2, "Second"))
+        # A newspaper with a past: public articles in listings of more than one page.
+        founding = {
+            "1/strike.md": article_text(
+                "Dockers strike", "en", tags=("strike",), authors=("Ana Peña",)
+            ),
+            "1/rent.md": article_text("Rent up", "en", section="culture", tags=("strike", "port")),
+            "1/port.md": article_text("Port", "en", tags=("port",), corrected=True),
+            "2/huelga.md": article_text("Huelga", "es", tags=("huelga",), authors=("Bo Li",)),
+            "2/letters.md": article_text("Letters", "en", authors=("Ana Pena",)),
+            "2/strike.md": article_text("Second strike", "en", tags=("strike",)),
+            "2/port.md": article_text("Port again", "en", tags=("Port",), corrected=True),
+        }
+        for path, text in founding.items():
+            (self.content / "issues" / path).write_text(text)
         git(self.repo, "init", "-q", "-b", "main")
         git(self.repo, "config", "user.name", "Ed Itor")
         git(self.repo, "config", "user.email", "ed@example.org")
@@ -74,6 +96,12 @@ class Newspaper(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @initialize(page=st.sampled_from([1, 2, 3]))
+    def page_size(self, page: int) -> None:
+        """Listings in pages of one to three, so a few articles make many pages and any
+        edit may land in an older one."""
+        listing.PAGE = page
 
     # --- the editors -------------------------------------------------------------------
 
@@ -98,6 +126,11 @@ class Newspaper(RuleBasedStateMachine):
         hours=st.integers(1, 40),
         original=st.sampled_from(SLUGS),
         photo=st.sampled_from([None, None, "lead:gate", "gate", "lead:yard"]),
+        tags=st.sampled_from(
+            [(), (), ("strike",), ("Strike", "port"), ("huelga",), ("Huelga", "Año")]
+        ),
+        authors=st.sampled_from([(), ("Ana Peña",), ("Ana Pena", "Bo Li"), ("Bo Li",)]),
+        corrected=st.booleans(),
     )
     def write_article(
         self,
@@ -110,6 +143,9 @@ class Newspaper(RuleBasedStateMachine):
         hours: int,
         original: str,
         photo: str | None,
+        tags: tuple[str, ...],
+        authors: tuple[str, ...],
+        corrected: bool,
     ) -> None:
         text = article_text(
             title,
@@ -120,11 +156,47 @@ class Newspaper(RuleBasedStateMachine):
             translation_of=original if kind == "translation" else None,
             broken=kind == "broken",
             photo=photo,
+            tags=tags,
+            authors=authors,
+            corrected=corrected,
         )
         path = self.content / f"issues/{issue}/{slug}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         self.commit(f"write {issue}/{slug}")
+
+    @rule(
+        issue=st.sampled_from(ISSUES),
+        slug=st.sampled_from(SLUGS),
+        language=st.sampled_from(["en", "es"]),
+        section=st.sampled_from(["news", "culture"]),
+        tags=st.sampled_from([(), ("strike",), ("Strike", "port"), ("huelga",), ("Huelga", "Año")]),
+        authors=st.sampled_from([(), ("Ana Peña",), ("Ana Pena", "Bo Li"), ("Bo Li",)]),
+        corrected=st.booleans(),
+    )
+    def add_story(
+        self,
+        issue: int,
+        slug: str,
+        language: str,
+        section: str,
+        tags: tuple[str, ...],
+        authors: tuple[str, ...],
+        corrected: bool,
+    ) -> None:
+        """The everyday edit: a public article, written or rewritten."""
+        text = article_text(
+            f"Story {slug}",
+            language,
+            section=section,
+            tags=tags,
+            authors=authors,
+            corrected=corrected,
+        )
+        path = self.content / f"issues/{issue}/{slug}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        self.commit(f"story {issue}/{slug}")
 
     @precondition(lambda self: bool(self.articles()))
     @rule(data=st.data())
@@ -276,8 +348,10 @@ def run(max_examples: int, steps: int, *, seed: int | None = None) -> None:
 
 @pytest.fixture(autouse=True)
 def small_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every message over 2 KiB goes through the claim check, so the oracle covers it.
+    # Every message over 2 KiB goes through the claim check, so the oracle covers it;
+    # each history sets the listings' page size, and this puts it back after.
     monkeypatch.setattr(queue_module, "MAX_BODY", 2048)
+    monkeypatch.setattr(listing, "PAGE", listing.PAGE)
 
 
 def test_any_history_any_delivery_converges_on_the_full_build() -> None:

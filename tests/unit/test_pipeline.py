@@ -113,7 +113,8 @@ def test_a_one_article_commit_updates_pages_index_and_one_invalidation(stack: St
     assert "port-of-genoa" in stack.slugs(412)
     assert "Genoa&#39;s dockers join" in stack.page("en/issues/412/index.html")  # type: ignore[operator]
     [reference] = [r for r in stack.world.cdn.invalidations if commit in r]
-    # The new page and the front page share one wildcard; home, feed and indexes follow.
+    # The new page and the front page share one wildcard; home, feed and indexes follow,
+    # and the first page and feed of its section (not the section's older pages).
     assert stack.world.cdn.invalidations[reference] == [
         "/api/v1/issues.json",
         "/api/v1/issues/412.json",
@@ -121,6 +122,8 @@ def test_a_one_article_commit_updates_pages_index_and_one_invalidation(stack: St
         "/en/feed.xml",
         "/en/index.html",
         "/en/issues/412/*",
+        "/en/sections/labour/feed.xml",
+        "/en/sections/labour/index.html",
         "/index.html",
         "/sitemaps/412.xml",
     ]
@@ -317,8 +320,30 @@ def test_regression_an_embargo_is_released_by_the_clock(stack: Stack) -> None:
     assert "heat-and-the-warehouse-floor" in stack.page("en/feed.xml")  # type: ignore[operator]
     released = [r for r in stack.world.cdn.invalidations if "release-412" in r]
     assert released and "/en/issues/412/*" in stack.world.cdn.invalidations[released[0]]
+    assert "/news-sitemap.xml" in stack.world.cdn.invalidations[released[0]]
+    assert "heat-and-the-warehouse-floor" in stack.page("news-sitemap.xml")  # type: ignore[operator]
+    stack.assert_is_the_full_build()
+    # WHEN two days pass with no commit THEN its lapse schedule takes it off the news
+    # sitemap, and no schedule is left.
+    [lapse] = stack.world.scheduler.pending()
+    assert lapse.at == dt.datetime(2030, 8, 3, 4, tzinfo=dt.UTC)
+    stack.clock = dt.datetime(2030, 8, 3, 4, 0, 30, tzinfo=dt.UTC)
+    stack.publish()
+    assert "heat-and-the-warehouse-floor" not in stack.page("news-sitemap.xml")  # type: ignore[operator]
     assert stack.world.scheduler.pending() == []
     stack.assert_is_the_full_build()
+
+
+def test_a_schedule_fired_early_is_set_again(stack: Stack) -> None:
+    # GIVEN the embargo's schedule WHEN its message arrives a minute early
+    [release] = stack.world.scheduler.pending()
+    stack.world.scheduler.delete(release.name)  # the service deletes it once it has run
+    stack.clock = release.at - dt.timedelta(minutes=1)
+    stack.world.queue("index").send(release.message)
+    stack.publish()
+    # THEN nothing is released and the schedule is there again, at the same time
+    assert stack.page("en/issues/412/heat-and-the-warehouse-floor/index.html") is None
+    assert [(r.name, r.at) for r in stack.world.scheduler.pending()] == [(release.name, release.at)]
 
 
 def test_regression_a_commit_of_site_yml_alone_reaches_every_page(stack: Stack) -> None:
@@ -476,7 +501,7 @@ def test_a_commit_with_a_photograph_publishes_its_variants_and_clears_few_paths(
     stack.publish()
     variants = sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate."))
     assert len(variants) == 9
-    assert len(stack.invalidated(commit)) <= 8
+    assert len(stack.invalidated(commit)) <= 8 + 2  # and its section's first page and feed
     assert not any(p.startswith("/media/") for p in stack.invalidated(commit))
     stack.assert_is_the_full_build()
     # The photograph replaced: the page names new variants, the old ones are gone.

@@ -226,8 +226,11 @@ def test_a_rebuild_removes_pages_that_no_longer_exist(tmp_path: Path) -> None:
     build_site(content, out, now=NOW, workers=1)
     (content / "issues/412/dockworkers-vote-to-strike.md").unlink()
     report = build_site(content, out, now=NOW, workers=1)
-    # Its page, and the nine variants of its photograph, which nothing else shows.
-    assert report.removed == 10
+    # Its page, the nine variants of its photograph, which nothing else shows, and
+    # the pages and feeds of the tags and the author only it had.
+    assert report.removed == 10 + 3 * 2
+    for gone in ("en/tags/ports", "en/tags/automation", "en/authors/pieter-lanting"):
+        assert not (out / gone).exists()
     assert not (out / "en/issues/412/dockworkers-vote-to-strike/index.html").exists()
     assert not list(out.glob("media/412/dockworkers-at-dawn.*"))
 
@@ -331,7 +334,8 @@ def test_a_rebuild_over_an_old_site_writes_exactly_a_fresh_builds_bytes(tmp_path
     assert (out / "en/issues/412/notes.txt").read_text() == "mine"
     (out / "en/issues/412/notes.txt").unlink()
     assert files(out) == files(tmp_path / "fresh")
-    assert report.removed == 1
+    # the deleted article's page, and the page and feed of the tag and the author only it had
+    assert report.removed == 1 + 2 * 2
     assert not (out / "en/issues/411/teachers-win-smaller-classes").exists()
     page = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
     assert page.rstrip().endswith("</html>") and "Short now." in page

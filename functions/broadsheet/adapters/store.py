@@ -39,7 +39,7 @@ class ObjectStore(Protocol):
         if_none_match: bool = False,
     ) -> str: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str, *, if_match: str | None = None) -> None: ...
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
@@ -80,9 +80,13 @@ class MemoryStore:
             self.content_types[key] = content_type
             return etag
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
         self.requests += 1
-        self.objects.pop(key, None)
+        with self._lock:
+            current = self.objects.get(key)
+            if if_match is not None and (current is None or current.etag != if_match):
+                raise PreconditionFailed(key)
+            self.objects.pop(key, None)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         self.requests += 1
@@ -143,9 +147,18 @@ class S3Store:
             raise
         return str(response["ETag"]).strip('"')
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
         self.requests += 1
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+        arguments = {"Bucket": self.bucket, "Key": key}
+        if if_match is not None:
+            arguments["IfMatch"] = f'"{if_match}"'
+        try:
+            self.client.delete_object(**arguments)
+        except self.client.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "NoSuchKey"}:
+                raise PreconditionFailed(key) from error
+            raise
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")

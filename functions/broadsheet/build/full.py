@@ -39,7 +39,7 @@ from broadsheet.content.issue import Issue
 from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_archive
-from broadsheet.edition import index
+from broadsheet.edition import beats, index
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
 from broadsheet.errors import CommandError
@@ -75,7 +75,9 @@ def published_state(site: Site, archive: Archive, now: dt.datetime) -> State:
     for article in archive.articles:
         by_issue.setdefault(article.issue, []).append(article)
     return with_issues(
-        site, (issue_doc(site, archive.issues[n], a, now) for n, a in by_issue.items())
+        site,
+        (issue_doc(site, archive.issues[n], a, now) for n, a in by_issue.items()),
+        index.utc(now),
     )
 
 
@@ -298,8 +300,12 @@ def build_site(
         finally:
             _job = None
         settle(archive, broken, media)
-        # Only the site-wide listings and the site's own files are left.
-        for key, data in site_wide(site, with_issues(site, docs.values())).items():
+        # Only the listings across issues and the site's own files are left.
+        whole = with_issues(site, docs.values(), index.utc(now))
+        for key, data in {
+            **site_wide(site, whole),
+            **beats.archive_files(site, docs.values()),
+        }.items():
             job.write(key, data)
             written.add(key)
     report.articles = sum(1 for a in archive.articles if a.is_public(now))

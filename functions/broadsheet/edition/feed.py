@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from broadsheet.content.reader import CONTROL
@@ -71,6 +72,36 @@ def _document(root: ET.Element) -> bytes:
 
 
 def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes:
+    """A language's feed: the newest articles of the archive."""
+    home = urls.absolute(site.base_url, urls.home(language))
+    feed_url = urls.absolute(site.base_url, urls.feed(language))
+    return _feed(
+        site,
+        language,
+        site.names[language],
+        feed_url,
+        home,
+        entries,  # type: ignore[arg-type]
+    )
+
+
+def render_beat_feed(site: Site, beat: Any, name: str, items: list[dict[str, Any]]) -> bytes:
+    """A section's, tag's or author's feed: its newest articles."""
+    title = f"{name} · {site.names[beat.language]}"
+    feed_url = urls.absolute(site.base_url, beat.feed_path)
+    page = urls.absolute(site.base_url, beat.path)
+    lines = [{**i, "url": urls.absolute(site.base_url, i["path"])} for i in items]
+    return _feed(site, beat.language, title, feed_url, page, lines)
+
+
+def _feed(
+    site: Site,
+    language: str,
+    title: str,
+    feed_url: str,
+    page_url: str,
+    entries: list[dict[str, Any]],
+) -> bytes:
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": language})
 
@@ -81,26 +112,20 @@ def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes
             element.text = xml_text(text)
         return element
 
-    feed_url = urls.absolute(site.base_url, urls.feed(language))
     add(feed, "id", feed_url)
-    add(feed, "title", site.names[language])
+    add(feed, "title", title)
     if site.descriptions.get(language):
         add(feed, "subtitle", site.descriptions[language])
-    add(feed, "updated", entries[0]["published"] if entries else "1970-01-01T00:00:00Z")
+    changed = max((_changed(e) for e in entries), default="1970-01-01T00:00:00Z")
+    add(feed, "updated", changed)
     add(feed, "link", rel="self", type="application/atom+xml", href=feed_url)
-    add(
-        feed,
-        "link",
-        rel="alternate",
-        type="text/html",
-        href=urls.absolute(site.base_url, urls.home(language)),
-    )
+    add(feed, "link", rel="alternate", type="text/html", href=page_url)
     for item in entries:
         entry = add(feed, "entry")
         add(entry, "id", item["url"])
         add(entry, "title", item["title"])
         add(entry, "link", rel="alternate", type="text/html", href=item["url"])
-        for lang, translation in sorted(item["translations"].items()):
+        for lang, translation in sorted(item.get("translations", {}).items()):
             add(
                 entry,
                 "link",
@@ -109,13 +134,17 @@ def render_feed(site: Site, language: str, entries: list[ArticleEntry]) -> bytes
                 hreflang=lang,
                 href=translation["url"],
             )
-        if item["image"] is not None:
+        if item.get("image") is not None:
             add(entry, "link", rel="enclosure", type="image/jpeg", href=item["image"]["url"])
         add(entry, "published", item["published"])
-        add(entry, "updated", item["published"])
+        add(entry, "updated", _changed(item))
         for name in item["authors"]:
             add(add(entry, "author"), "name", name)
-        if item["section"]:
+        if item.get("section"):
             add(entry, "category", term=item["section"])
         add(entry, "summary", item["summary"])
     return _document(feed)
+
+
+def _changed(item: Mapping[str, Any]) -> str:
+    return max(str(item["published"]), str(item.get("updated") or ""))

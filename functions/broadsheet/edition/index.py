@@ -8,6 +8,7 @@ against them, so neither ever needs to re-read the archive's sources.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -51,6 +52,12 @@ class PhotoEntry(TypedDict):
     crops: dict[str, CropEntry]  # 16x9, 4x3, 1x1: for search engines and social cards
 
 
+class Correction(TypedDict):
+    date: str  # YYYY-MM-DD
+    text: str  # as written: short inline Markdown
+    html: str  # as printed
+
+
 class ArticleEntry(TypedDict):
     """One article in an issue document (schemas/issue.schema.json, ``articles[]``)."""
 
@@ -72,6 +79,8 @@ class ArticleEntry(TypedDict):
     source_sha256: str
     image: PhotoEntry | None  # the lead photograph
     photos: list[PhotoEntry]  # the body's, in order
+    updated: str | None  # the last significant change, UTC, YYYY-MM-DDTHH:MM:SSZ
+    corrections: list[Correction]  # oldest first, as written
 
 
 class IssueDoc(TypedDict):
@@ -157,14 +166,29 @@ def entry(site: Site, article: Article, media: Mapping[str, Photo] | None = None
         "tags": list(article.tags),
         "path": path,
         "url": urls.absolute(site.base_url, path),
-        "published": article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "published": utc(article.published_at),
         "translation_of": article.translation_of,
         "translations": {},
         "source": f"issues/{article.issue}/{article.slug}.md",
         "source_sha256": article.source_hash,
         "image": lead,
         "photos": photos,
+        "updated": utc(article.updated) if article.updated else None,
+        "corrections": [
+            {"date": c.date.isoformat(), "text": c.text, "html": c.html}
+            for c in article.corrections
+        ],
     }
+
+
+def utc(moment: dt.datetime) -> str:
+    """A moment as the documents write it: UTC, to the second, with a Z."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def modified(entry: ArticleEntry) -> str:
+    """When the article last changed for readers: its update, else its publication."""
+    return max(entry["published"], entry.get("updated") or "")
 
 
 def issue_doc(site: Site, issue: Issue, entries: Iterable[ArticleEntry]) -> IssueDoc:

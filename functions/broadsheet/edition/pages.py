@@ -21,6 +21,7 @@ from babel import Locale
 
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
+from broadsheet.edition.beats import Beat, Item, anchor, entry_beats
 from broadsheet.edition.dateline import dateline, long_date
 from broadsheet.edition.index import (
     ArticleEntry,
@@ -28,6 +29,7 @@ from broadsheet.edition.index import (
     IssuesDoc,
     PhotoEntry,
     in_language,
+    modified,
 )
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -52,6 +54,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "other": "More in this issue",
         "articles": "{n} articles",
         "article": "1 article",
+        "sections": "Sections",
+        "tags_title": "Tags",
+        "corrections": "Corrections",
+        "correction": "Correction, {date}",
+        "updated": "Updated {date}",
+        "no_corrections": "No corrections have been published.",
+        "newest": "Newest",
+        "older": "Older",
+        "page": "page {n}",
+        "section_feed": "Atom feed of this listing",
+        "corrected": "corrected {date}",
     },
     "es": {
         "skip": "Ir al contenido",
@@ -74,6 +87,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "other": "Más en este número",
         "articles": "{n} artículos",
         "article": "1 artículo",
+        "sections": "Secciones",
+        "tags_title": "Etiquetas",
+        "corrections": "Correcciones",
+        "correction": "Corrección, {date}",
+        "updated": "Actualizado el {date}",
+        "no_corrections": "No se ha publicado ninguna corrección.",
+        "newest": "Lo más reciente",
+        "older": "Anteriores",
+        "page": "página {n}",
+        "section_feed": "Canal Atom de esta lista",
+        "corrected": "corregido el {date}",
     },
 }
 
@@ -163,6 +187,9 @@ def _common(site: Site, language: str, alternates: dict[str, str]) -> dict[str, 
         "assets": {"css": assets().css.path, "icon": assets().icon.path},
         "home_path": urls.home(language),
         "archive_path": urls.archive(language),
+        "sections_path": f"/{language}/sections/",
+        "tags_path": f"/{language}/tags/",
+        "corrections_path": f"/{language}/corrections/",
         "feed_path": urls.feed(language),
         "feed_url": urls.absolute(site.base_url, urls.feed(language)),
         "api_path": urls.ISSUES_INDEX,
@@ -231,6 +258,7 @@ def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> byte
     date = dt.date.fromisoformat(entry["date"])
     section = site.section(entry["section"])
     issue = _issue_context(doc, language)
+    links = entry_beats(site, entry)
     alternates = {language: entry["path"]}
     alternates.update({lang: t["path"] for lang, t in entry["translations"].items()})
     alternates = dict(sorted(alternates.items()))
@@ -243,6 +271,22 @@ def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> byte
             {"lang": lang, "language_name": language_name(lang), **t}
             for lang, t in sorted(entry["translations"].items())
         ],
+        "links": links,
+        "updated_on": (
+            long_date(dt.date.fromisoformat((entry["updated"] or "")[:10]), language)
+            if entry["updated"]
+            else ""
+        ),
+        "printed_corrections": [
+            {
+                "label": strings(language)["correction"].format(
+                    date=long_date(dt.date.fromisoformat(c["date"]), language)
+                ),
+                "date": c["date"],
+                "html": c["html"],
+            }
+            for c in entry.get("corrections", [])
+        ],
     }
     json_ld = {
         "@context": "https://schema.org",
@@ -251,10 +295,13 @@ def render_article(site: Site, doc: IssueDoc, slug: str, body_html: str) -> byte
         "description": entry["summary"],
         "inLanguage": language,
         "datePublished": entry["published"],
-        "dateModified": entry.get("modified", entry["published"]),
+        "dateModified": modified(entry),
         "mainEntityOfPage": entry["url"],
         "url": entry["url"],
-        "author": [{"@type": "Person", "name": name} for name in entry["authors"]],
+        "author": [
+            {"@type": "Person", "name": a["name"], "url": urls.absolute(site.base_url, a["path"])}
+            for a in links["authors"]
+        ],
         "keywords": entry["tags"],
         "publisher": {"@type": "Organization", "name": site.names[language]},
         "isPartOf": {
@@ -401,4 +448,74 @@ def render_not_found(site: Site) -> bytes:
 
 def render_robots(site: Site) -> bytes:
     sitemap = urls.absolute(site.base_url, urls.SITEMAP_INDEX)
-    return f"User-agent: *\nAllow: /\nDisallow: /api/\n\nSitemap: {sitemap}\n".encode()
+    news = urls.absolute(site.base_url, urls.NEWS_SITEMAP)
+    return (
+        f"User-agent: *\nAllow: /\nDisallow: /api/\n\nSitemap: {sitemap}\nSitemap: {news}\n"
+    ).encode()
+
+
+def render_beat(
+    site: Site, beat: Beat, name: str, number: int, items: list[Item], older: int, at: str = ""
+) -> bytes:
+    """A page of a section, tag, author or the corrections."""
+    language = beat.language
+    t = strings(language)
+    heading = t["corrections"] if beat.kind == "correction" else name
+    alternates = {language: beat.page_path(number)}
+    title = heading if number == 0 else f"{heading} ({t['page'].format(n=number)})"
+    author = (
+        next((a for a in site.authors if a.slug == beat.key), None)
+        if beat.kind == "author"
+        else None
+    )
+    shown = []
+    for item in items:
+        date = dt.date.fromisoformat(item["date"])
+        shown.append(
+            {
+                **item,
+                "anchor": anchor(item),
+                "dateline": dateline(item["dateline"], date, language),
+                "correction_label": t["correction"].format(
+                    date=long_date(dt.date.fromisoformat(item["correction_date"]), language)
+                )
+                if beat.kind == "correction"
+                else "",
+            }
+        )
+    return _render(
+        "beat.html",
+        **_common(site, language, alternates),
+        page=_page(
+            site, beat.page_path(number), f"{title} · {site.names[language]}", title, alternates
+        ),
+        beat={
+            "kind": beat.kind,
+            "heading": heading,
+            "bio": author.bios.get(language, "") if author else "",
+            "url": author.url if author and author.url else "",
+            "feed": beat.feed_path or "",
+            "newest": beat.path if number != 0 else "",
+            "older": beat.page_path(older) + at if older else "",
+            "empty": t["no_corrections"] if beat.kind == "correction" else "",
+        },
+        items=shown,
+    )
+
+
+def render_beat_index(
+    site: Site, language: str, kind: str, present: list[tuple[str, str]]
+) -> bytes:
+    """/<lang>/sections/ or /<lang>/tags/: every one with articles in this language."""
+    t = strings(language)
+    heading = t["sections"] if kind == "section" else t["tags_title"]
+    folder = "sections" if kind == "section" else "tags"
+    path = f"/{language}/{folder}/"
+    alternates = {lang: f"/{lang}/{folder}/" for lang in site.languages}
+    return _render(
+        "beat_index.html",
+        **_common(site, language, alternates),
+        page=_page(site, path, f"{heading} · {site.names[language]}", heading, alternates),
+        heading=heading,
+        entries=[{"name": name, "path": f"{path}{key}/"} for key, name in present],
+    )

@@ -53,6 +53,8 @@ class Output:
                 return urls.sitemap(self.number)
             case "sitemaps":
                 return urls.SITEMAP_INDEX
+            case "news":
+                return urls.NEWS_SITEMAP
             case "issue_json":
                 return urls.issue_index(self.number)
             case "issues_json":
@@ -79,6 +81,7 @@ class State:
 
     issues: IssuesDoc
     docs: dict[int, IssueDoc] = field(default_factory=dict)
+    now: str = ""  # when it is rendered, UTC: the news sitemap lists the last two days
 
     def latest(self) -> IssueDoc | None:
         latest = self.issues["latest"]
@@ -102,7 +105,7 @@ def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
     scope: dict[Output, Any] = {
         Output("issue_json", number=number): doc,
         Output("sitemap", number=number): [
-            (e["url"], e["published"], sorted(t["url"] for t in e["translations"].values()))
+            (e["url"], index.modified(e), sorted(t["url"] for t in e["translations"].values()))
             for e in doc["articles"]
         ]
         + [doc["urls"], doc["date"]],
@@ -136,7 +139,7 @@ def variant_files(photo: index.PhotoEntry) -> list[str]:
 
 def site_outputs(site: Site) -> list[Output]:
     """The site-wide listings: one of each per language, and the indexes of everything."""
-    outputs = [Output("root"), Output("issues_json"), Output("sitemaps")]
+    outputs = [Output("root"), Output("issues_json"), Output("sitemaps"), Output("news")]
     for language in site.languages:
         outputs += [Output("home", language), Output("archive", language), Output("feed", language)]
     return outputs
@@ -207,6 +210,8 @@ def render(
         return sitemap.render_issue_sitemap(site, state.docs[output.number])
     if kind == "sitemaps":
         return sitemap.render_sitemap_index(site, state.issues)
+    if kind == "news":
+        return sitemap.render_news_sitemap(site, state.docs.values(), state.now)
     if kind == "issue_json":
         return index.dumps(state.docs[output.number])
     if kind == "issues_json":
@@ -238,8 +243,8 @@ def _no_body(number: int, slug: str) -> str:
     raise AssertionError(f"a site-wide listing asked for the body of {number}/{slug}")
 
 
-def with_issues(site: Site, docs: Iterable[IssueDoc]) -> State:
+def with_issues(site: Site, docs: Iterable[IssueDoc], now: str = "") -> State:
     """The state of a whole archive's documents (what a full build has at the end)."""
     public = {d["number"]: d for d in docs if d["articles"]}
     summaries = [index.issue_summary(d, site) for d in public.values()]
-    return State(index.issues_doc(site, summaries), public)
+    return State(index.issues_doc(site, summaries), public, now)

@@ -6,13 +6,14 @@ serialising the tree cost more than rendering the issue's front pages.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from xml.sax.saxutils import escape as _escape
 
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 from broadsheet.edition.feed import xml_text
-from broadsheet.edition.index import IssueDoc, IssuesDoc
+from broadsheet.edition.index import ArticleEntry, IssueDoc, IssuesDoc, modified
 
 NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XHTML = "http://www.w3.org/1999/xhtml"
@@ -55,7 +56,7 @@ def render_issue_sitemap(site: Site, doc: IssueDoc) -> bytes:
     for entry in doc["articles"]:
         alternates = {entry["language"]: entry["url"]}
         alternates.update({lang: t["url"] for lang, t in entry["translations"].items()})
-        entries.append(_url(entry["url"], alternates, entry["published"][:10]))
+        entries.append(_url(entry["url"], alternates, modified(entry)[:10]))
     return _urlset(entries)
 
 
@@ -77,4 +78,50 @@ def render_sitemap_index(site: Site, issues: IssuesDoc) -> bytes:
             lines.append(f"    <lastmod>{escape(lastmod)}</lastmod>")
         lines.append("  </sitemap>")
     lines.append("</sitemapindex>")
+    return (DECLARATION + "\n".join(lines) + "\n").encode()
+
+
+NEWS = "http://www.google.com/schemas/sitemap-news/0.9"
+NEWS_DAYS = 2  # Google News takes the articles of the last two days
+NEWS_MAX = 1000
+
+
+def news_since(now: str) -> str:
+    """An article published after this moment is in the news sitemap at ``now``; one
+    published exactly two days before has just left it (its lapse schedule fires then)."""
+    moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
+    return (moment - dt.timedelta(days=NEWS_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def news_entries(docs: Iterable[IssueDoc], now: str) -> list[ArticleEntry]:
+    """The articles a news sitemap lists at ``now``: public within the last two days,
+    newest first, at most a thousand."""
+    if not now:
+        return []
+    since = news_since(now)
+    recent = [e for d in docs for e in d["articles"] if since < e["published"] <= now]
+    recent.sort(key=lambda e: (e["published"], e["path"]), reverse=True)
+    return recent[:NEWS_MAX]
+
+
+def render_news_sitemap(site: Site, docs: Iterable[IssueDoc], now: str) -> bytes:
+    """Google News' sitemap: name and language of the publication, when each article
+    was published, and its title."""
+    lines = [f'<urlset xmlns="{NS}" xmlns:news="{NEWS}">']
+    for entry in news_entries(docs, now):
+        language = entry["language"]
+        lines += [
+            "  <url>",
+            f"    <loc>{escape(entry['url'])}</loc>",
+            "    <news:news>",
+            "      <news:publication>",
+            f"        <news:name>{escape(site.names[language])}</news:name>",
+            f"        <news:language>{escape(language)}</news:language>",
+            "      </news:publication>",
+            f"      <news:publication_date>{escape(entry['published'])}</news:publication_date>",
+            f"      <news:title>{escape(entry['title'])}</news:title>",
+            "    </news:news>",
+            "  </url>",
+        ]
+    lines.append("</urlset>")
     return (DECLARATION + "\n".join(lines) + "\n").encode()

@@ -21,11 +21,11 @@ from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import Issue, parse_issue
 from broadsheet.content.site import Site, parse_site
 from broadsheet.content.version import code_version
-from broadsheet.edition import index, urls, viewer
+from broadsheet.edition import index, sitemap
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import Output, State, issue_inputs, issue_plan, render
 from broadsheet.errors import NotYet, Permanent, Retryable
-from broadsheet.pipeline import desk
+from broadsheet.pipeline import beats, desk, ledger
 from broadsheet.pipeline.env import Env, blob, put_json, read_json, record
 from broadsheet.pipeline.listings import update_listings
 from broadsheet.pipeline.messages import (
@@ -44,7 +44,6 @@ from broadsheet.pipeline.state import IssueState, load_issue, save_issue
 from broadsheet.pipeline.validate import committed, read_tree
 
 MAX_WAITS = 40  # ~20 minutes at 30 s: then a commit stops waiting for a lost one
-SEQUENCE = "sequence"  # object metadata: the issue revision an output was written for
 
 
 def release_name(number: int, slug: str) -> str:
@@ -167,37 +166,43 @@ def _outbox(env: Env, commit: str, number: int) -> dict[str, Any] | None:
     return found
 
 
-def note(env: Env, commit: str, number: int, outputs: list[Output], paths: list[str]) -> None:
-    """Add to the outbox what this job is about to change, before changing it."""
-    box = _outbox(env, commit, number)
-    old_outputs = {Output.from_json(o) for o in box["outputs"]} if box else set()
-    old_paths = set(box["paths"]) if box else set()
-    if box is not None and set(outputs) <= old_outputs and set(paths) <= old_paths:
+def note(
+    env: Env,
+    commit: str,
+    number: int,
+    outputs: list[Output],
+    paths: list[str],
+    beat_idents: list[str] | None = None,
+    indexes: list[str] | None = None,
+) -> None:
+    """Add to the outbox what this job is about to change, before changing it: the
+    issue's outputs, paths of listings, and the beats and indexes it must bring up to
+    date."""
+    box = _outbox(env, commit, number) or {}
+    old: dict[str, set[Any]] = {
+        "outputs": {Output.from_json(o) for o in box.get("outputs", [])},
+        "paths": set(box.get("paths", [])),
+        "beats": set(box.get("beats", [])),
+        "indexes": set(box.get("indexes", [])),
+    }
+    new: dict[str, set[Any]] = {
+        "outputs": set(outputs),
+        "paths": set(paths),
+        "beats": set(beat_idents or []),
+        "indexes": set(indexes or []),
+    }
+    if box and all(new[name] <= old[name] for name in old):
         return
     put_json(
         env.sources,
         outbox_key(commit, number),
         {
-            "outputs": [o.to_json() for o in sorted(old_outputs | set(outputs))],
-            "paths": sorted(old_paths | set(paths)),
+            "outputs": [o.to_json() for o in sorted(old["outputs"] | new["outputs"])],
+            "paths": sorted(old["paths"] | new["paths"]),
+            "beats": sorted(old["beats"] | new["beats"]),
+            "indexes": sorted(old["indexes"] | new["indexes"]),
         },
     )
-
-
-def put_output(store: Any, key: str, data: bytes, revision: int) -> bool:
-    """Write an output unless the same bytes are there; True when written."""
-    current = store.get(key)
-    if current is not None and current.body == data:
-        return False
-    cache = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
-    store.put(
-        key,
-        data,
-        content_type=urls.content_type(key),
-        cache_control=cache,
-        metadata={SEQUENCE: str(revision)},
-    )
-    return True
 
 
 def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
@@ -231,7 +236,8 @@ def _variant_lookup(env: Env) -> Any:
 
 def _carry_out(env: Env, state: IssueState, commit: str) -> None:
     """Make every output the job planned match the issue as it stands now: written if it
-    exists in the current state, deleted if not. Safe to repeat."""
+    exists in the current state, deleted if not. Safe to repeat; an older job finishing
+    late never replaces what a newer revision wrote (``ledger.write``)."""
     box = _outbox(env, commit, state.number)
     outputs = [Output.from_json(o) for o in box["outputs"]] if box else []
     if not outputs:
@@ -242,20 +248,43 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
         body = _body_lookup(env, state, site)
         _variant = _variant_lookup(env)
         current = State(index.issues_doc(site, []), {state.number: state.doc})
+    created = []
     for output in outputs:
+        data = None
         if output in scope:
             data = render(site, current, output, body, _variant)  # type: ignore[arg-type]
-            put_output(env.site, output.key, data, state.revision)
-        elif env.site.get(output.key) is not None:
-            env.site.delete(output.key)
+        if ledger.write(env.site, output.key, data, state.revision) == ledger.CREATED:
+            created.append(output)
+    if created:
+        _take_back(env, state, created)
+
+
+def _take_back(env: Env, state: IssueState, created: list[Output]) -> None:
+    """A newer revision may have deleted an output before this job created it again:
+    then it goes (an absent object carries no revision to stop the write)."""
+    now = load_issue(env.sources, state.number)
+    if now.revision <= state.revision:
+        return
+    site = _site(blob(env.sources, now.site_blob), "take back") if now.site_blob else None
+    scope = issue_inputs(site, now.doc)
+    for output in created:
+        if output not in scope:
+            ledger.take_back(env.site, output.key, state.revision)
 
 
 def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
-    """Keep one release schedule per embargoed article, at its time; the new set."""
+    """Keep one schedule per article whose clock still matters: an embargoed one's at
+    its release, a public one's when it leaves the news sitemap (two days on). The new
+    set."""
     wanted = {}
     for slug, article in _articles(state.number, state.accepted).items():
-        if article.status == "published" and article.published_at > now:
-            wanted[slug] = article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if article.status != "published":
+            continue
+        moment = article.published_at
+        if moment <= now:
+            moment += dt.timedelta(days=sitemap.NEWS_DAYS)
+        if moment > now:
+            wanted[slug] = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for slug in sorted(set(state.schedules) - set(wanted)):
         env.scheduler.delete(release_name(state.number, slug))
     for slug, at in sorted(wanted.items()):
@@ -280,7 +309,21 @@ def _apply(
     old_site = _site(blob(env.sources, before.site_blob), commit) if before.site_blob else None
     new_site = _site(blob(env.sources, after.site_blob), commit) if after.site_blob else None
     plan = issue_plan((old_site, before.doc), (new_site, after.doc), everything=everything)
-    note(env, commit, after.number, plan.write + plan.delete, [])
+    after.beats = beats.shares(new_site, after.doc)
+    touched = {
+        b for b in {*before.beats, *after.beats} if before.beats.get(b) != after.beats.get(b)
+    }
+    indexes: list[str] = []
+    if everything or before.site_blob != after.site_blob:
+        # Every listing shows site.yml: each beat of the issue is looked at again, and
+        # the pages every language has even when empty.
+        languages = [
+            *(old_site.languages if old_site else ()),
+            *(new_site.languages if new_site else ()),
+        ]
+        always, indexes = beats.everywhere(languages)
+        touched |= {*before.beats, *after.beats, *always}
+    note(env, commit, after.number, plan.write + plan.delete, [], sorted(touched), indexes)
     after.schedules = _schedules(env, after, env.now())
     if after.doc != before.doc or after.accepted != before.accepted:
         after.revision = before.revision + 1
@@ -300,7 +343,18 @@ def _finish(
     """Everything after the issue's state is saved; repeated as often as the job is."""
     note(env, commit, state.number, [], [])
     _carry_out(env, state, commit)
-    update_listings(env, state, lambda paths: note(env, commit, state.number, [], paths))
+
+    def noted(paths: list[str]) -> None:
+        note(env, commit, state.number, [], paths)
+
+    newest = update_listings(env, state, noted)
+    box = _outbox(env, commit, state.number) or {}
+    if box.get("beats") or box.get("indexes"):
+        site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
+        mark = (state.sequence, state.revision)
+        beats.update_beats(
+            env, state.number, mark, site, state.doc, box["beats"], box["indexes"], newest, noted
+        )
     update_redirects(env, state, renames or [], before_doc)
     box = _outbox(env, commit, state.number) or {"outputs": [], "paths": []}
     changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
@@ -335,4 +389,7 @@ def release(job: ReleaseJob, env: Env) -> dict[str, Any]:
     changes and the schedule is set again)."""
     state = load_issue(env.sources, job.issue)
     after = _released(env, state, env.now())
+    # The schedule that sent this has run (the service deletes it): set it again if its
+    # time has not come after all.
+    after.schedules = {s: at for s, at in after.schedules.items() if s != job.slug}
     return _apply(env, state, after, job.commit, [job.issue])

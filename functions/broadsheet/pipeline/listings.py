@@ -2,23 +2,26 @@
 and the site's own files (stylesheet, 404, robots.txt, schemas).
 
 They are made from the site's state: one line per issue, kept up to date by each issue
-as it is applied, and the few issue documents they show (the latest issue, and those the
-feeds need). Each is rendered whole and compared by its hash with what was written last,
-so what changed is known exactly, however the jobs before were cut short.
+as it is applied, and the few issue documents they show (the latest issue, those the
+feeds need, and the last two days' for the news sitemap). Each is rendered whole and
+compared with the ledger of what was written (``ledger``), so what changed is known
+exactly, however the jobs before were cut short or raced each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 from broadsheet.adapters.store import update
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.site import Site, parse_site
-from broadsheet.edition import feed, index, urls
+from broadsheet.edition import feed, index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, site_wide
+from broadsheet.pipeline import ledger
+from broadsheet.pipeline.beats import Newest
 from broadsheet.pipeline.env import Env, blob
 from broadsheet.pipeline.messages import SITE_STATE_KEY
 from broadsheet.pipeline.state import IssueState, SiteState
@@ -40,11 +43,9 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], None]) -> list[str]:
+def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], None]) -> Newest:
     """Record the issue's line, then make every site-wide file match the site's state;
-    ``note`` is told each path before it changes. The paths changed."""
-    from broadsheet.pipeline.index import put_output
-
+    ``note`` is told each path before it changes. The newest site.yml applied."""
     issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
     mine = line(issue_site, state.doc) if issue_site else None
 
@@ -56,16 +57,50 @@ def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], Non
             site_state.issues[str(state.number)] = mine
         if state.site_blob and state.sequence > site_state.site_sequence:
             site_state.site_blob, site_state.site_sequence = state.site_blob, state.sequence
+        # Every job moves the version on: what it renders next reflects every issue
+        # document written before, so it wins over whatever a job before it renders.
+        site_state.version += 1
         return site_state.to_json()
 
     site_state = SiteState.from_json(update(env.sources, SITE_STATE_KEY, record_line))
-    if site_state.site_blob is None:
-        return []
-    site = _parse(blob(env.sources, site_state.site_blob))
-    if site is None:
-        return []
-    issues = index.issues_doc(site, [entry["summary"] for entry in site_state.issues.values()])
+    newest = Newest(site_state.site_blob, site_state.site_sequence)
+    site = _parse(blob(env.sources, site_state.site_blob)) if site_state.site_blob else None
+    if site is None:  # nothing applied yet
+        return newest
+    made: dict[str, bytes | None] = dict(_render(env, state, site, site_state))
+    made.update({key: None for key in site_state.ledger.existing() if key not in made})
+    version = site_state.version
+    if not deepcopy(site_state.ledger).claim(made, version):
+        return newest
+    todo: list[str] = []
 
+    def claim(raw: bytes | None) -> bytes:
+        now = SiteState.from_json(raw)
+        todo[:] = now.ledger.claim(made, version)
+        return now.to_json()
+
+    update(env.sources, SITE_STATE_KEY, claim)
+    if not todo:
+        return newest
+    note(["/" + key for key in todo])
+    created = [k for k in todo if ledger.write(env.site, k, made[k], version) == ledger.CREATED]
+
+    def clear(raw: bytes | None) -> bytes:
+        now = SiteState.from_json(raw)
+        now.ledger.cleared(todo, version)
+        return now.to_json()
+
+    after = SiteState.from_json(update(env.sources, SITE_STATE_KEY, clear))
+    for key in created:
+        if after.ledger.gone(key, version):
+            ledger.take_back(env.site, key, version)
+    return newest
+
+
+def _render(env: Env, state: IssueState, site: Site, site_state: SiteState) -> dict[str, bytes]:
+    """Every site-wide file as the site's state has it, reading the few issue documents
+    they show: the latest issue, those the feeds need, and the last two days' for news."""
+    issues = index.issues_doc(site, [entry["summary"] for entry in site_state.issues.values()])
     docs: dict[int, IssueDoc] = {}
     if state.doc is not None:
         docs[state.number] = state.doc
@@ -79,34 +114,18 @@ def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], Non
     if issues["latest"] is not None:
         docs[issues["latest"]] = load(issues["latest"])
     for language in site.languages:
-        newest = {
+        newest_by_issue = {
             int(n): (entry["newest"][language][0], entry["newest"][language][1])
             for n, entry in site_state.issues.items()
             if language in entry["newest"]
         }
-        docs.update(feed.gather(newest, load, language))
-    files = site_wide(site, State(issues, docs))
-    hashes = {key: hashlib.sha256(data).hexdigest() for key, data in files.items()}
-    changed = sorted(k for k in files if site_state.rendered.get(k) != hashes[k])
-    stale = sorted(k for k in site_state.rendered if k not in files)
-    if not changed and not stale:
-        return []
-    paths = ["/" + key for key in changed + stale]
-    note(paths)
-    for key in changed:
-        put_output(env.site, key, files[key], site_state.site_sequence)
-    for key in stale:
-        env.site.delete(key)
-
-    def record_rendered(raw: bytes | None) -> bytes:
-        now = SiteState.from_json(raw)
-        now.rendered.update({key: hashes[key] for key in changed})
-        for key in stale:
-            now.rendered.pop(key, None)
-        return now.to_json()
-
-    update(env.sources, SITE_STATE_KEY, record_rendered)
-    return paths
+        docs.update(feed.gather(newest_by_issue, load, language))
+    now = index.utc(env.now())
+    since = sitemap.news_since(now)
+    for number, entry in site_state.issues.items():
+        if any(first[0] > since for first in entry["newest"].values()):
+            load(int(number))
+    return site_wide(site, State(issues, docs, now))
 
 
 def _nothing(number: int) -> IssueDoc:

@@ -5,7 +5,7 @@
   verdicts it keeps, the public document its pages were rendered from, and the releases
   it scheduled.
 - The site's state: the newest site.yml applied, one line per issue (what the
-  site-wide listings are made from), and a hash of every site-wide file as written.
+  site-wide listings are made from), and the ledger of every site-wide file.
 
 Each is one JSON object written with If-Match, so two writers never lose an update.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
 from broadsheet.edition.index import IssueDoc
+from broadsheet.pipeline.ledger import Ledger
 from broadsheet.pipeline.messages import Checked, Examined, issue_state_key
 
 
@@ -39,6 +40,7 @@ class IssueState:
     examined: list[Examined] = field(default_factory=list)  # its photographs, likewise
     doc: IssueDoc | None = None  # the public document, as its pages show it
     schedules: dict[str, str] = field(default_factory=dict)  # slug -> release time
+    beats: dict[str, str] = field(default_factory=dict)  # beat -> share of its items pushed
     etag: str | None = None
 
     def to_json(self) -> bytes:
@@ -61,6 +63,7 @@ class IssueState:
             examined=[Examined.from_json(e) for e in data.get("examined", [])],
             doc=data["doc"],
             schedules=dict(data["schedules"]),
+            beats=dict(data.get("beats", {})),
             etag=etag,
         )
 
@@ -88,14 +91,29 @@ class SiteState:
     site_blob: str | None = None  # the newest site.yml applied
     site_sequence: int = -1
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)  # number -> summary
-    rendered: dict[str, str] = field(default_factory=dict)  # site-wide key -> sha256
+    version: int = 0  # bumped by every job: the site-wide files made later win
+    ledger: Ledger = field(default_factory=Ledger)  # the site-wide files
 
     def to_json(self) -> bytes:
-        return _json(asdict(self))
+        return _json(
+            {
+                "site_blob": self.site_blob,
+                "site_sequence": self.site_sequence,
+                "issues": self.issues,
+                "version": self.version,
+                "ledger": self.ledger.to_json(),
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> SiteState:
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(data["site_blob"], int(data["site_sequence"]), data["issues"], data["rendered"])
+        return cls(
+            data["site_blob"],
+            int(data["site_sequence"]),
+            data["issues"],
+            int(data.get("version", 0)),
+            Ledger.from_json(data.get("ledger")),
+        )

@@ -1,0 +1,255 @@
+"""Listings across issues: sections, tags, authors and corrections, and the news
+sitemap. The full build's pages, feeds and sitemap checked against what readers, feed
+readers and Google expect; the pipeline's kept from small documents, page by page, and
+always what the full build writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from broadsheet.build.full import build_site
+from broadsheet.edition import beats as listing
+from tests.conftest import CONTENT, NOW
+from tests.unit.test_pipeline import Stack, article
+
+TAG = "/en/tags/night-shift/"
+
+
+def night(title: str, **extra: str) -> str:
+    return article(title, tags="[Night shift]", **extra)
+
+
+def tag_paths(stack: Stack, commit: str) -> list[str]:
+    return [p for p in stack.invalidated(commit) if p.startswith(TAG)]
+
+
+@pytest.fixture
+def paged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    # Pages of two, so a handful of articles make a listing of several pages.
+    monkeypatch.setattr(listing, "PAGE", 2)
+    stack = Stack(tmp_path)
+    stack.publish()
+    return stack
+
+
+def test_a_listing_keeps_its_older_pages_as_articles_come_and_go(paged: Stack) -> None:
+    stack = paged
+    # GIVEN five articles with one tag: blocks [1 2] [3 4] [5]; the first page shows the
+    # newest two (5 4) and leads on to page 2 (4 3) at 3; page 1 shows 2 1
+    for n in range(1, 6):
+        stack.repo.write(f"issues/412/night-{n}.md", night(f"Night {n}"))
+    first = stack.repo.commit("five on the night shift")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert tag_paths(stack, first) == [
+        TAG + "feed.xml",
+        TAG + "index.html",
+        TAG + "page/1/index.html",
+        TAG + "page/2/index.html",
+    ]
+    assert f'href="{TAG}page/2/#412-night-3"' in (stack.page(TAG[1:] + "index.html") or "")
+    assert 'id="412-night-3"' in (stack.page(TAG[1:] + "page/2/index.html") or "")
+    # WHEN a sixth fills the newest block THEN only the first page and the feed change
+    stack.repo.write("issues/412/night-6.md", night("Night 6"))
+    sixth = stack.repo.commit("a sixth")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert tag_paths(stack, sixth) == [TAG + "feed.xml", TAG + "index.html"]
+    # WHEN a seventh starts a new block THEN the full one gets a page of its own
+    stack.repo.write("issues/412/night-7.md", night("Night 7"))
+    seventh = stack.repo.commit("a seventh")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert tag_paths(stack, seventh) == [
+        TAG + "feed.xml",
+        TAG + "index.html",
+        TAG + "page/3/index.html",
+    ]
+    # WHEN an old one is retitled THEN only the page that shows it changes
+    stack.repo.write("issues/412/night-2.md", night("Night two"))
+    retitled = stack.repo.commit("retitled")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert tag_paths(stack, retitled) == [TAG + "page/1/index.html"]
+    # WHEN the oldest goes THEN every block after it shifts, and their pages with them
+    (stack.repo.content / "issues/412/night-1.md").unlink()
+    stack.repo.commit("the first withdrawn")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    # WHEN they all go THEN the tag's pages go, and the tags index no longer lists it
+    for n in range(2, 8):
+        (stack.repo.content / f"issues/412/night-{n}.md").unlink()
+    stack.repo.commit("the night shift ends")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert not [k for k in stack.published() if k.startswith(TAG[1:])]
+    assert "night-shift" not in (stack.page("en/tags/index.html") or "")
+
+
+# --- the full build: what every listing is --------------------------------------------------
+
+
+def _tagged(content: Path, count: int) -> None:
+    for n in range(1, count + 1):
+        (content / f"issues/412/shift-{n:03d}.md").write_text(night(f"Shift {n}"), encoding="utf-8")
+
+
+def _stories(page: str) -> list[str]:
+    return re.findall(r'<article class="story" id="([^"]+)">', page)
+
+
+@pytest.mark.parametrize("count", [50, 51])
+def test_pagination_at_the_50_51_boundary(tmp_path: Path, count: int) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    _tagged(content, count)
+    out = tmp_path / "out"
+    build_site(content, out, now=NOW, workers=1)
+    first = (out / "en/tags/night-shift/index.html").read_text()
+    # THEN the first page shows the newest 50, newest first
+    assert _stories(first) == [f"412-shift-{n:03d}" for n in range(count, count - 50, -1)]
+    second = out / "en/tags/night-shift/page/1/index.html"
+    if count == 50:
+        assert not second.exists() and "page/1/" not in first
+        return
+    # AND the 51st makes a second page of the oldest 50, which the first leads into at
+    # the one article it did not show
+    assert 'href="/en/tags/night-shift/page/1/#412-shift-001"' in first
+    older = second.read_text()
+    assert _stories(older) == [f"412-shift-{n:03d}" for n in range(50, 0, -1)]
+    assert 'href="/en/tags/night-shift/"' in older  # back to the newest
+    assert "<title>night-shift" not in older  # it names the tag as written
+    assert "Night shift (page 1)" in older
+
+
+def test_each_listing_is_a_valid_page_and_its_feed_a_valid_feed(tmp_path: Path) -> None:
+    """Every listing page parses as strict HTML5; every feed reads in feedparser with no
+    error, each entry with its link, dates and author."""
+    import feedparser
+    import html5lib
+
+    out = tmp_path / "out"
+    build_site(CONTENT, out, now=NOW, workers=1)
+    listings = [
+        p
+        for folder in ("sections", "tags", "authors", "corrections")
+        for p in out.glob(f"*/{folder}/**/index.html")
+    ]
+    assert len(listings) > 30
+    for page in listings:
+        html5lib.HTMLParser(strict=True).parse(page.read_bytes())
+    feeds = [
+        p for folder in ("sections", "tags", "authors") for p in out.glob(f"*/{folder}/*/feed.xml")
+    ]
+    assert len(feeds) > 30
+    for path in feeds:
+        parsed = feedparser.parse(path.read_bytes())
+        assert not parsed.bozo, f"{path}: {parsed.bozo_exception}"
+        assert parsed.version == "atom10"
+        assert parsed.entries, path
+        for entry in parsed.entries:
+            assert entry.link.startswith("https://broadsheet.example.org/")
+            assert entry.published_parsed and entry.updated_parsed
+            assert entry.title
+    # The corrected article's update reaches its feed entry, after its publication.
+    author = feedparser.parse((out / "en/authors/pieter-lanting/feed.xml").read_bytes())
+    [entry] = author.entries
+    assert entry.updated == "2025-07-25T07:30:00Z" and entry.published == "2025-07-24T00:00:00Z"
+    assert author.feed.title == "Pieter Lanting · The Workers' Broadsheet"
+
+
+def test_the_corrections_page_lists_each_correction_newest_first_with_its_link(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    build_site(CONTENT, out, now=NOW, workers=1)
+    page = (out / "en/corrections/index.html").read_text()
+    assert 'href="/en/issues/412/dockworkers-vote-to-strike/"' in page
+    assert "Correction, July 25, 2025" in page and "<em>1 August</em>" in page
+    empty = (out / "es/corrections/index.html").read_text()
+    assert "No se ha publicado ninguna corrección." in empty
+    article = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
+    assert '<aside class="corrections"' in article and "Updated July 25, 2025" in article
+    data = json.loads(re.search(r'ld\+json">(.*?)</script>', article).group(1))  # type: ignore[union-attr]
+    assert data["dateModified"] == "2025-07-25T07:30:00Z"
+    assert data["author"] == [
+        {
+            "@type": "Person",
+            "name": "Pieter Lanting",
+            "url": "https://broadsheet.example.org/en/authors/pieter-lanting/",
+        }
+    ]
+    sitemap = (out / "sitemaps/412.xml").read_text()
+    assert "<lastmod>2025-07-25</lastmod>" in sitemap
+
+
+NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+
+
+def test_the_news_sitemap_has_the_last_two_days_with_googles_fields(tmp_path: Path) -> None:
+    from xml.etree import ElementTree as ET
+
+    out = tmp_path / "out"
+    # GIVEN noon on the day of the latest issue, whose articles came out from the 23rd
+    now = dt.datetime(2025, 7, 25, 12, tzinfo=dt.UTC)
+    build_site(CONTENT, out, now=now, workers=1)
+    root = ET.parse(out / "news-sitemap.xml").getroot()
+    assert root.tag == f"{SITEMAP}urlset"
+    urls = root.findall(f"{SITEMAP}url")
+    listed = [u.findtext(f"{SITEMAP}loc") for u in urls]
+    # THEN it lists those published in the last two days, newest first, and no other
+    assert "https://broadsheet.example.org/en/issues/412/dockworkers-vote-to-strike/" in listed
+    assert not [u for u in listed if "/issues/411/" in u or "/issues/410/" in u]
+    assert not [u for u in listed if "rent-strike" in u]  # the 23rd: more than two days ago
+    assert not [u for u in listed if "heat-and-the-warehouse-floor" in u]  # embargoed
+    dates = []
+    for url in urls:
+        news = url.find(f"{NEWS}news")
+        assert news is not None
+        publication = news.find(f"{NEWS}publication")
+        assert publication is not None
+        language = publication.findtext(f"{NEWS}language")
+        assert language in {"en", "es"}
+        name = {"en": "The Workers' Broadsheet", "es": "La Hoja Obrera"}[language]
+        assert publication.findtext(f"{NEWS}name") == name
+        assert news.findtext(f"{NEWS}title")
+        published = news.findtext(f"{NEWS}publication_date") or ""
+        assert dt.datetime.fromisoformat(published.replace("Z", "+00:00")) > now - dt.timedelta(
+            days=2
+        )
+        dates.append(published)
+    assert dates == sorted(dates, reverse=True) and len(dates) <= 1000
+    robots = (out / "robots.txt").read_text()
+    assert "Sitemap: https://broadsheet.example.org/news-sitemap.xml" in robots
+    # AND two days later it is empty, but still there for Google to read
+    later = tmp_path / "later"
+    build_site(CONTENT, later, now=now + dt.timedelta(days=2), workers=1)
+    assert ET.parse(later / "news-sitemap.xml").getroot().findall(f"{SITEMAP}url") == []
+
+
+def test_a_tag_keeps_one_page_however_it_is_accented_across_issues(tmp_path: Path) -> None:
+    """Within an issue two spellings are a finding (the corpus has the case); across
+    issues they share one page, named by the newest spelling."""
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "issues/410/huelga-docente.md").write_text(
+        article("Huelga docente", language="es", tags="[Huelga]").replace(
+            "date: 2025-07-25", "date: 2025-06-26"
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    report = build_site(content, out, now=NOW, workers=1)
+    assert report.findings == []
+    page = (out / "es/tags/huelga/index.html").read_text()
+    assert "huelga-docente" in page and "huelga-de-alquileres" in page
+    assert "<h1>huelga</h1>" in page  # issue 412's spelling is the newer
+    assert page.index("412-huelga-de-alquileres") < page.index("410-huelga-docente")
+    assert not (out / "es/tags/Huelga").exists()
