@@ -119,3 +119,29 @@ def test_the_front_page_shows_the_lead_and_the_feed_carries_it(site: Path) -> No
     assert re.search(
         r'<link rel="enclosure" type="image/jpeg" href="[^"]+dockworkers-at-dawn', feed
     )
+
+
+def test_a_translation_of_an_article_refused_for_its_photograph_waits_too(
+    tmp_path: Path,
+) -> None:
+    """Found by the convergence oracle: the original fell to an issue-level check (its
+    photograph), yet its translation went out alone, pointing at nothing."""
+    import shutil
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    original = content / "issues/412/dockworkers-vote-to-strike.md"
+    original.write_text(
+        original.read_text().replace("media/dockworkers-at-dawn.jpg", "media/gone.jpg")
+    )
+    (content / "issues/412/huelga-portuaria.md").write_text(
+        "---\ntitle: Huelga portuaria\nlanguage: es\ndate: 2025-07-24\n"
+        "dateline: Róterdam (Países Bajos)\ntranslation_of: dockworkers-vote-to-strike\n---\n\n"
+        "Los estibadores votaron la huelga.\n",
+        encoding="utf-8",
+    )
+    report = build_site(content, tmp_path / "out", now=NOW, workers=1)
+    messages = {f.path.rsplit("/", 1)[-1]: f.message for f in report.findings}
+    assert "no file media/gone.jpg" in messages["dockworkers-vote-to-strike.md"]
+    assert "has errors of its own" in messages["huelga-portuaria.md"]
+    assert not (tmp_path / "out/es/issues/412/huelga-portuaria").exists()

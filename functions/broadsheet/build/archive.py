@@ -16,7 +16,7 @@ from broadsheet.content.findings import Finding, FindingSink
 from broadsheet.content.issue import Issue, parse_issue
 from broadsheet.content.photo import Photo, examine
 from broadsheet.content.site import Site, parse_site
-from broadsheet.content.validation import Entry, Media, check_archive
+from broadsheet.content.validation import Entry, Media, check_settled
 
 _ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
 PARALLEL_FROM = 400  # below this many articles a process pool costs more than it saves
@@ -247,7 +247,7 @@ def settle(archive: Archive, broken: list[tuple[int, str]], media: Media) -> Non
     """Check the articles read against each other and their photographs, then keep only
     the valid ones."""
     archive.findings.extend(
-        check_archive(archive.articles, [Entry.of(a) for a in archive.articles], broken, media)
+        check_settled(archive.articles, [Entry.of(a) for a in archive.articles], broken, media)
     )
     archive.findings.sort()
     invalid = {f.path for f in archive.findings}

@@ -38,7 +38,7 @@ from broadsheet.content.findings import Finding
 from broadsheet.content.issue import Issue
 from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
-from broadsheet.content.validation import Entry, check_archive
+from broadsheet.content.validation import Entry, check_settled
 from broadsheet.edition import beats, index
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
@@ -148,7 +148,7 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         return built
     invalid = {f.path for f in findings}
     entries = [Entry.of(a) for a in articles]
-    checked = check_archive(articles, entries, broken, {folder.number: media})
+    checked = check_settled(articles, entries, broken, {folder.number: media})
     invalid.update(f.path for f in checked)
     valid = [a for a in articles if a.path not in invalid]
     doc = issue_doc(site, folder.issue, valid, job.now, media)

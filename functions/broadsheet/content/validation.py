@@ -204,6 +204,29 @@ class Verdict:
     refused: list[str] = field(default_factory=list)  # slugs with findings and nothing kept
 
 
+def check_settled(
+    candidates: Iterable[Article],
+    archive: Iterable[Entry],
+    broken: Iterable[tuple[int, str]] = (),
+    media: Media | None = None,
+) -> list[Finding]:
+    """``check_archive`` until no more articles fall: one refused for a problem beside
+    others (its photograph, a tag spelled two ways) is, to the rest, an article with
+    errors, so a translation of it waits too, as it would for one that does not parse."""
+    candidates, archive, broken = list(candidates), list(archive), set(broken)
+    findings: list[Finding] = []
+    while candidates:
+        found = check_archive(candidates, archive, broken, media)
+        findings += found
+        refused = {f.path for f in found}
+        if not refused:
+            break
+        broken |= {(a.issue, a.slug) for a in candidates if a.path in refused}
+        candidates = [a for a in candidates if a.path not in refused]
+        archive = [e for e in archive if e.path not in refused]
+    return findings
+
+
 def judge_issue(
     number: int,
     committed: Iterable[tuple[str, Article | None, list[Finding]]],
@@ -227,7 +250,7 @@ def judge_issue(
     alone = [a for _slug, a, found in committed if a is not None and not found]
     broken = [(number, slug) for slug, a, found in committed if a is None or found]
     photos = {number: media or {}}
-    against = check_archive(alone, [Entry.of(a) for a in alone], broken, photos)
+    against = check_settled(alone, [Entry.of(a) for a in alone], broken, photos)
     findings.extend(against)
     refused_paths = {f.path for f in against}
     current = [a for a in alone if a.path not in refused_paths]

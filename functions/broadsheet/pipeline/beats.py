@@ -255,6 +255,8 @@ def update_beat(
         if newest.blob and newest.sequence > head.site_sequence:
             head.site_blob, head.site_sequence = newest.blob, newest.sequence
         site = site_of(head.site_blob) if head.site_blob else None
+        if head.site_blob and site is None:  # a site.yml this code cannot read: touch nothing
+            return head, None
         store = _Blocks(env, beat)
         old_digests = {b.digest for b in head.blocks}
         written: dict[str, bytes] = {}
