@@ -212,3 +212,27 @@ def test_a_paragraph_of_quotes_is_refused_before_the_typesetter_spends_its_time(
     assert typeset(body, 8, "en", sink, render=True) is None
     [finding] = sink.findings
     assert "a paragraph of 90,000 characters; at most 4,000" in finding.message
+
+
+def test_an_issue_document_names_no_slug_that_is_not_public() -> None:
+    # GIVEN an issue whose order names a draft, and a published translation whose
+    # original is still under embargo
+    translation = parse_article(
+        "t.md",
+        b"---\ntitle: Traducida\nlanguage: es\ndate: 2025-07-25\ndateline: X\n"
+        b"translation_of: secret-original\n---\n\nCuerpo.\n",
+        1,
+        "traducida",
+        SITE,
+        FindingSink("t.md"),
+        render=True,
+    )
+    assert translation is not None
+    issue = Issue(1, dt.date(2025, 7, 25), {}, ("secret-draft", "traducida"))
+    # WHEN the public document is made from the public entries only
+    doc = index.issue_doc(SITE, issue, [index.entry(SITE, translation)])
+    text = index.dumps(doc)
+    # THEN neither hidden slug appears, and the translation stands on its own
+    assert b"secret-draft" not in text and b"secret-original" not in text
+    assert doc["order"] == ["traducida"]
+    assert doc["articles"][0]["translation_of"] is None

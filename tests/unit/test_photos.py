@@ -145,3 +145,27 @@ def test_a_translation_of_an_article_refused_for_its_photograph_waits_too(
     assert "no file media/gone.jpg" in messages["dockworkers-vote-to-strike.md"]
     assert "has errors of its own" in messages["huelga-portuaria.md"]
     assert not (tmp_path / "out/es/issues/412/huelga-portuaria").exists()
+
+
+def test_one_photograph_under_two_names_is_published_under_both(tmp_path: Path) -> None:
+    """Found by an adversary: the build kept variants by bytes alone and crashed."""
+    from tests.unit.test_pipeline import Stack
+
+    stack = Stack(tmp_path)
+    stack.publish()
+    media = stack.repo.content / "issues/412/media"
+    data = (media / "dockworkers-at-dawn.jpg").read_bytes()
+    (media / "same-dawn.jpg").write_bytes(data)
+    stack.repo.write(
+        "issues/412/twice.md",
+        "---\ntitle: Twice\nlanguage: en\ndate: 2025-07-25\ndateline: Genoa (Italy)\n"
+        "image:\n  src: media/same-dawn.jpg\n  alt: Cranes at dawn\n---\n\n"
+        "Body.\n\n![Cranes again](media/dockworkers-at-dawn.jpg)\n",
+    )
+    stack.repo.commit("the same photograph twice")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    names = {
+        k.rsplit("/", 1)[-1].split(".")[0] for k in stack.published() if k.startswith("media/412/")
+    }
+    assert {"same-dawn", "dockworkers-at-dawn"} <= names

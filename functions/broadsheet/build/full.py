@@ -173,12 +173,14 @@ class _Variants:
 
     def __init__(self, folder: IssueFolder, media: dict[str, Photo]) -> None:
         self.folder = folder
-        self.by_digest = {p.digest: p for p in media.values() if p.problem is None}
+        # By name and bytes: one photograph committed under two names has variants of each.
+        self.photos = {(p.stem, p.digest): p for p in media.values() if p.problem is None}
         self.made: dict[str, bytes] = {}
 
     def file(self, number: int, name: str) -> bytes:
         if name not in self.made:
-            photo = self.by_digest[name.split(".")[1]]
+            stem, digest = name.split(".")[:2]
+            photo = self.photos[(stem, digest)]
             data = read_file(self.folder.media[photo.name])
             self.made.update(variants(photo, data))
         return self.made[name]
@@ -266,18 +268,40 @@ def build_site(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
-    global _job
     now = now or dt.datetime.now(dt.UTC)
     workers = workers or os.cpu_count() or 1
-    site_config = (content / "site.yml").read_bytes() if (content / "site.yml").is_file() else b""
     archive, folders = open_archive(content)
-    report = BuildReport(findings=archive.findings)
-    site = archive.site
-    if site is None:
-        return report
+    if archive.site is None:
+        return BuildReport(findings=archive.findings)
     before = _previous(out)
     out.mkdir(parents=True, exist_ok=True)
     written: set[str] = set()
+    opened = (archive, folders)
+    try:
+        return _build_into(content, opened, out, now, cache_dir, workers, progress, before, written)
+    except BaseException:
+        # Cut short: the folder is still this build's, so the next build may use it.
+        _keep_record(out, before | written)
+        raise
+
+
+def _build_into(
+    content: Path,
+    opened: tuple[Archive, list[IssueFolder]],
+    out: Path,
+    now: dt.datetime,
+    cache_dir: Path | None,
+    workers: int,
+    progress: Progress | None,
+    before: set[str],
+    written: set[str],
+) -> BuildReport:
+    global _job
+    site_config = (content / "site.yml").read_bytes() if (content / "site.yml").is_file() else b""
+    archive, folders = opened
+    report = BuildReport(findings=archive.findings)
+    site = archive.site
+    assert site is not None
     docs: dict[int, IssueDoc] = {}
     broken: list[tuple[int, str]] = []
     media: dict[int, dict[str, Photo]] = {}

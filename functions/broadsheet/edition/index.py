@@ -208,6 +208,12 @@ def issue_doc(site: Site, issue: Issue, entries: Iterable[ArticleEntry]) -> Issu
     groups: dict[str, list[ArticleEntry]] = {}
     for article in articles:
         groups.setdefault(article["translation_of"] or article["slug"], []).append(article)
+    # Only public slugs are named: a translation of a draft or of an embargoed article
+    # does not give its original away, nor does issue.yml's order.
+    public = {article["slug"] for article in articles}
+    for article in articles:
+        if article["translation_of"] not in public:
+            article["translation_of"] = None
     for members in groups.values():
         for article in members:
             article["translations"] = {
@@ -230,7 +236,7 @@ def issue_doc(site: Site, issue: Issue, entries: Iterable[ArticleEntry]) -> Issu
             for lang in site.languages
         },
         "index": urls.absolute(site.base_url, urls.issue_index(issue.number)),
-        "order": list(issue.order),
+        "order": [slug for slug in issue.order if slug in public],
         "articles": articles,
     }
 
