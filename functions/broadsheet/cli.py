@@ -259,7 +259,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _stack(args: argparse.Namespace) -> Any:
     from broadsheet.adapters.aws import AwsEnv
 
-    return AwsEnv.find(args.stack, args.endpoint_url)
+    env = AwsEnv.find(args.stack, args.endpoint_url)
+    if args.endpoint_url:  # perhaps the local stack, which keeps what moto could not
+        import boto3
+
+        from broadsheet.local.devstack import recorded_outputs
+
+        recorded = recorded_outputs(boto3.session.Session(), args.endpoint_url, args.stack)
+        env.settings.update(AwsEnv.from_outputs(recorded).settings)
+    return env
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -289,7 +297,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_status(found))
         for release in releases:
-            print(f"release     issue {release['issue']} {release['slug']} at {release['at']}")
+            print(
+                f"clock       issue {release['issue']} {release['slug']}: "
+                f"{release['what']} at {release['at']}"
+            )
     return 1 if found["findings"] else 0
 
 
@@ -343,7 +354,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL"),
-        help="an endpoint other than AWS's, e.g. the local stack's http://127.0.0.1:5000 "
+        help="an endpoint other than AWS's, e.g. the local stack's, which `make run` prints "
         "(environment: AWS_ENDPOINT_URL)",
     )
 
@@ -423,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     status = command(
-        "status", "what each stage did with a commit, and the releases waiting", cmd_status
+        "status", "what each stage did with a commit, and the clocks waiting", cmd_status
     )
     _stack_options(status)
     status.add_argument(

@@ -130,9 +130,44 @@ def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
     with pytest.raises(urllib.error.HTTPError):
         stack.get("/en/issues/412/midnight-release/")
     assert "midnight-release" in stack.get("/_broadsheet/")  # a release waiting
-    stack.wait_for("released issue 412 midnight-release", timeout=40)
+    stack.wait_for("issue 412 midnight-release: embargo lifts", timeout=40)
     assert "Released at last" in stack.get("/en/issues/412/midnight-release/")
     assert "Released at last" in stack.get("/en/")
+
+
+def test_an_amended_commit_is_followed_and_a_restart_takes_the_same_port(
+    stack: Running, tmp_path: Path
+) -> None:
+    # GIVEN a published commit
+    stack.repo.write("issues/412/first-draft.md", ARTICLE.format(title="First thoughts"))
+    first = stack.repo.commit("first thoughts")
+    stack.wait_for(f"{first[:12]}: ", timeout=30)
+    assert "First thoughts" in stack.get("/en/issues/412/first-draft/")
+    # WHEN the editor amends it, so the published commit leaves the branch's history
+    stack.repo.write("issues/412/first-draft.md", ARTICLE.format(title="Second thoughts"))
+    stack.repo.git("add", "-A")
+    stack.repo.git("commit", "-q", "--amend", "-m", "second thoughts")
+    amended = stack.repo.git("rev-parse", "HEAD").strip()
+    # THEN the stack says so, publishes HEAD whole and keeps running
+    stack.wait_for(f"{amended[:12]}: ", timeout=30)
+    assert "history rewritten" in stack.output()
+    assert "Second thoughts" in stack.get("/en/issues/412/first-draft/")
+    # AND after Ctrl-C the same port serves again at once
+    stack.process.terminate()
+    stack.process.wait(timeout=20)
+    again = Running(stack.repo, stack.port, tmp_path / "again.log")
+    try:
+        again.wait_for("Serving the site at")
+        assert "Second thoughts" in again.get("/en/issues/412/first-draft/")
+    finally:
+        again.process.terminate()
+        again.process.wait(timeout=20)
+
+
+ARTICLE = (
+    "---\ntitle: {title}\nlanguage: en\ndate: 2025-07-25\ndateline: Genoa (Italy)\n"
+    "---\n\nThe gates opened.\n"
+)
 
 
 def test_an_uncommitted_edit_changes_nothing(stack: Running) -> None:

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from broadsheet.adapters.store import S3Store
-from broadsheet.local.devstack import deploy_local, event_source
+from broadsheet.local.devstack import STACK, deploy_local, event_source, recorded_outputs
 from broadsheet.local.eventsource import LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver
 from broadsheet.pipeline.publisher import Git, publish
@@ -132,7 +132,11 @@ def test_an_embargo_is_released_through_the_deployed_stack(
         "issue": 412,
         "slug": "at-dawn",
         "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reason": "embargo",
     }
+    # Commands pointed at this stack find the outputs moto could not hold.
+    recorded = recorded_outputs(boto3.session.Session(region_name=REGION), None, STACK)
+    assert recorded["ReleaseGroupName"] == deployed.outputs["ReleaseGroupName"]
     assert env.site.get("en/issues/412/at-dawn/index.html") is None
     time.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds()) + 1.1)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -150,6 +154,7 @@ def test_an_embargo_is_released_through_the_deployed_stack(
     # Its schedule is set again for when it leaves the news sitemap, two days on.
     [lapse] = [r for r in env.scheduler.pending() if r.message["slug"] == "at-dawn"]
     assert lapse.message["at"] == (at + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert lapse.message["reason"] == "news"
     news = env.site.get("news-sitemap.xml")
     assert news is not None and b"/en/issues/412/at-dawn/" in news.body
 

@@ -105,7 +105,10 @@ def test_status_lists_the_releases_waiting(aws: Resources, tmp_path: Path, capsy
     capsys.readouterr()
     main(["status"])
     out = capsys.readouterr().out
-    assert "release     issue 412 heat-and-the-warehouse-floor at 2030-08-01T04:00:00+00:00" in out
+    assert (
+        "clock       issue 412 heat-and-the-warehouse-floor: "
+        "embargo lifts at 2030-08-01T04:00:00+00:00" in out
+    )
 
 
 def test_publish_after_history_was_rewritten_says_what_to_run(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import importlib
+import json
 import logging
 import os
 import socket
@@ -26,12 +27,13 @@ from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver, deploy
 from broadsheet.local.template import code_zip, parse, template_text, transform
 from broadsheet.pipeline.operations import (
+    WHAT,
     dead_letters,
     format_status,
     pending_releases,
     status,
 )
-from broadsheet.pipeline.publisher import Git, publish
+from broadsheet.pipeline.publisher import Git, history_rewritten, publish, read_head
 
 REPORTS = "reports/"
 
@@ -42,20 +44,36 @@ PARAMETERS = {
     "CreateGitHubOidcProvider": "true",
     "AlarmEmail": "",
 }
+ARTIFACTS = "broadsheet-artifacts"
 STAGE_ORDER = ("Validate", "Render", "Index", "Invalidate")
 
 
 def deploy_local(session: Any, endpoint_url: str | None = None) -> tuple[Deployed, Resolver]:
     """Package the code, transform the template and deploy it into moto."""
     s3 = session.client("s3", region_name=REGION, endpoint_url=endpoint_url)
-    s3.create_bucket(Bucket="broadsheet-artifacts")
+    s3.create_bucket(Bucket=ARTIFACTS)
     package = Path(importlib.import_module("broadsheet").__file__ or "").parent
-    s3.put_object(Bucket="broadsheet-artifacts", Key="package.zip", Body=code_zip(package))
+    s3.put_object(Bucket=ARTIFACTS, Key="package.zip", Body=code_zip(package))
     iam = session.client("iam", region_name=REGION, endpoint_url=endpoint_url)
     template = transform(
         parse(template_text()), PARAMETERS, "s3://broadsheet-artifacts/package.zip", iam
     )
-    return deploy(template, STACK, PARAMETERS, session, REGION, endpoint_url)
+    deployed, resolver = deploy(template, STACK, PARAMETERS, session, REGION, endpoint_url)
+    # moto's stack cannot hold the outputs of what it skipped (the schedule group, the
+    # redirect store): they are kept beside the code so commands run against this
+    # endpoint find them (``recorded_outputs``).
+    s3.put_object(Bucket=ARTIFACTS, Key=f"outputs/{STACK}.json", Body=json.dumps(deployed.outputs))
+    return deployed, resolver
+
+
+def recorded_outputs(session: Any, endpoint_url: str | None, stack: str) -> dict[str, str]:
+    """The outputs ``deploy_local`` resolved itself, or none if it deployed no such stack."""
+    s3 = session.client("s3", region_name=REGION, endpoint_url=endpoint_url)
+    try:
+        body = s3.get_object(Bucket=ARTIFACTS, Key=f"outputs/{stack}.json")["Body"].read()
+    except s3.exceptions.ClientError:
+        return {}
+    return {str(k): str(v) for k, v in json.loads(body).items()}
 
 
 def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEventSource:
@@ -111,10 +129,16 @@ class LocalStack:
     def env(self) -> AwsEnv:
         return AwsEnv.from_outputs(self.deployed.outputs, self.endpoint_url)
 
-    def publish(self) -> list[str]:
-        """Publish the commits since the last publish, and run them through the stages."""
+    def publish(self, say: Callable[[str], object] = print) -> list[str]:
+        """Publish the commits since the last publish, and run them through the stages.
+        An editor who amends or rebases sees HEAD published whole, as a snapshot: the
+        local stack follows the branch, whatever happened to it."""
         with self.lock:
-            commits = publish(self.git, self.env.sources, say=lambda _: None)
+            head, _ = read_head(self.env.sources)
+            snapshot = history_rewritten(self.git, head)
+            if snapshot:
+                say("history rewritten (an amend, a rebase, a reset): publishing HEAD whole")
+            commits = publish(self.git, self.env.sources, snapshot=snapshot, say=lambda _: None)
             if commits:
                 self.runner.drain()
             return commits
@@ -160,8 +184,8 @@ def status_page(stack: LocalStack) -> bytes:
         rows.append(f"<section><pre>{html.escape(text)}</pre></section>")
     releases = (
         "".join(
-            f"<li>issue {html.escape(str(r['issue']))} {html.escape(str(r['slug']))} at "
-            f"{html.escape(r['at'])}</li>"
+            f"<li>issue {html.escape(str(r['issue']))} {html.escape(str(r['slug']))}: "
+            f"{html.escape(r['what'])} at {html.escape(r['at'])}</li>"
             for r in pending_releases(stack.env)
         )
         or "<li>none</li>"
@@ -180,7 +204,7 @@ def status_page(stack: LocalStack) -> bytes:
 <body><main><h1>Broadsheet local stack</h1>
 <h2>Last commits</h2>
 {"".join(rows) or "<p>Nothing published yet.</p>"}
-<h2>Releases waiting</h2><ul>{releases}</ul>
+<h2>Clocks waiting</h2><ul>{releases}</ul>
 <h2>Dead-letter queues</h2><ul>{dead}</ul></main></body></html>
 """
     return page.encode()
@@ -227,6 +251,8 @@ def run(
     started = time.perf_counter()
     try:  # the reader-facing port first: a taken port is the likeliest mistake
         probe = socket.socket()
+        # As the server itself will: a port left in TIME_WAIT by the last Ctrl-C is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
         probe.close()
     except OSError as error:
@@ -273,7 +299,7 @@ def run(
             f"local stack: template deployed into moto at {endpoint} "
             f"({len(deployed.resources)} resources)"
         )
-        for commit in stack.publish():
+        for commit in stack.publish(say):
             report(stack, commit, say)
 
         def fetch(key: str) -> bytes | None:
@@ -293,11 +319,12 @@ def run(
         while True:
             time.sleep(poll)
             for release in stack.tick():
-                say(f"released issue {release.message.get('issue')} {release.message.get('slug')}")
+                what = WHAT.get(str(release.message.get("reason", "embargo")), "?")
+                say(f"issue {release.message.get('issue')} {release.message.get('slug')}: {what}")
             head = git.head()
             if head != last:
                 last = head
-                for commit in stack.publish():
+                for commit in stack.publish(say):
                     report(stack, commit, say)
     except KeyboardInterrupt:
         say("stopping")

@@ -276,20 +276,21 @@ def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
     """Keep one schedule per article whose clock still matters: an embargoed one's at
     its release, a public one's when it leaves the news sitemap (two days on). The new
     set."""
-    wanted = {}
+    wanted, reasons = {}, {}
     for slug, article in _articles(state.number, state.accepted).items():
         if article.status != "published":
             continue
-        moment = article.published_at
+        moment, reasons[slug] = article.published_at, "embargo"
         if moment <= now:
             moment += dt.timedelta(days=sitemap.NEWS_DAYS)
+            reasons[slug] = "news"
         if moment > now:
             wanted[slug] = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     for slug in sorted(set(state.schedules) - set(wanted)):
         env.scheduler.delete(release_name(state.number, slug))
     for slug, at in sorted(wanted.items()):
         if state.schedules.get(slug) != at:
-            job = ReleaseJob(state.number, slug, at)
+            job = ReleaseJob(state.number, slug, at, reasons[slug])
             moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
             env.scheduler.put(release_name(state.number, slug), moment, job.to_json())
     return wanted

@@ -180,11 +180,13 @@ class IssueJob:
 
 @dataclass(frozen=True)
 class ReleaseJob:
-    """index, from an embargo's schedule: an article's time has come."""
+    """index, from an article's schedule: its embargo lifts, or (``reason`` "news") it
+    leaves the news sitemap; either way its issue and listings are looked at again."""
 
     issue: int
     slug: str
     at: str
+    reason: str = "embargo"
 
     @property
     def commit(self) -> str:

@@ -89,11 +89,20 @@ def format_status(found: dict[str, Any]) -> str:
 
 
 def pending_releases(env: AwsEnv) -> list[dict[str, Any]]:
-    """Embargoed articles and when the clock releases them."""
+    """The articles whose clock still matters: when an embargo lifts, or when a new
+    article leaves the news sitemap."""
     return [
-        {"at": r.at.isoformat(), "issue": r.message.get("issue"), "slug": r.message.get("slug")}
+        {
+            "at": r.at.isoformat(),
+            "issue": r.message.get("issue"),
+            "slug": r.message.get("slug"),
+            "what": WHAT.get(str(r.message.get("reason", "embargo")), "?"),
+        }
         for r in env.scheduler.pending()
     ]
+
+
+WHAT = {"embargo": "embargo lifts", "news": "leaves the news sitemap"}
 
 
 def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:

@@ -234,6 +234,12 @@ def read_head(store: ObjectStore) -> tuple[Head | None, str | None]:
     return (Head.from_json(stored.body), stored.etag) if stored else (None, None)
 
 
+def history_rewritten(git: Git, head: Head | None) -> bool:
+    """Whether the last published commit is no longer in HEAD's history (an amend, a
+    rebase, a reset): then only a snapshot of HEAD can say what the site should be."""
+    return head is not None and not git.leads_to_head(head.commit)
+
+
 def publish(
     git: Git,
     store: ObjectStore,
@@ -243,7 +249,7 @@ def publish(
 ) -> list[str]:
     """Upload one manifest per unpublished commit; returns the commits published."""
     head, etag = read_head(store)
-    if head is not None and not snapshot and not git.leads_to_head(head.commit):
+    if head is not None and not snapshot and history_rewritten(git, head):
         raise CommandError(
             f"the last published commit {head.commit[:12]} is not in the history of HEAD "
             "(history rewritten?): run `broadsheet publish --snapshot` to publish HEAD "
