@@ -278,6 +278,27 @@ def test_regression_a_reused_slug_stops_redirecting(stack: Stack) -> None:
     assert "A new article" in stack.page("en/issues/411/a-library-run-by-its-readers/index.html")  # type: ignore[operator]
 
 
+def test_a_rename_held_back_by_a_broken_site_yml_redirects_once_it_is_mended(
+    stack: Stack,
+) -> None:
+    # GIVEN a commit that breaks site.yml and renames an article: the issue is held
+    site = stack.repo.content / "site.yml"
+    good = site.read_text()
+    site.write_text(good.replace("languages:", "languages: 7\nold_languages:", 1))
+    a, b = "issues/411/a-library-run-by-its-readers.md", "issues/411/our-library.md"
+    _rename(stack, a, b)
+    assert stack.world.redirects.all() == {}
+    # WHEN the next commit mends site.yml (and renames nothing)
+    site.write_text(good)
+    stack.repo.commit("mend site.yml")
+    stack.publish()
+    # THEN the held rename redirects, as if it had been made in a healthy commit
+    assert stack.world.redirects.all() == {
+        "/en/issues/411/a-library-run-by-its-readers/": "/en/issues/411/our-library/"
+    }
+    stack.assert_is_the_full_build()
+
+
 def test_regression_a_rename_into_a_draft_redirects_nowhere_and_leaks_nothing(
     stack: Stack,
 ) -> None:

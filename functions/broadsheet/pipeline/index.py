@@ -379,7 +379,9 @@ def index_issue(job: IssueJob, env: Env) -> dict[str, Any]:
         return _finish(env, state, job.commit, job.parts)
     if not job.site_ok:  # site.yml has findings: the commit is held, its turn recorded
         held = replace(state, sequence=job.sequence)
-        return _apply(env, state, held, job.commit, job.parts)
+        # Its renames are recorded now: each edge waits, unused, until a later commit
+        # makes the old address private and the new one public.
+        return _apply(env, state, held, job.commit, job.parts, renames=job.renames)
     after = _decide(env, job, state, env.now())
     rebuild = job.kind == "rebuild"
     return _apply(env, state, after, job.commit, job.parts, everything=rebuild, renames=job.renames)
