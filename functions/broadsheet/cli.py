@@ -31,6 +31,7 @@ from broadsheet.build.archive import label, load_archive
 from broadsheet.content import findings as fmt
 from broadsheet.content.article import check_slug
 from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.issue import misplaced
 from broadsheet.content.site import parse_site
 from broadsheet.errors import CommandError
 
@@ -89,13 +90,16 @@ def _target_findings(paths: Sequence[str]) -> tuple[dict[Path, set[str] | None],
             and (relative[2] == "issue.yml" or relative[2].endswith(".md"))
         )
         if not ok:
+            stray = misplaced("/".join(relative))
             problems.append(
                 Finding(
                     raw,
                     1,
                     1,
                     None,
-                    "not an article: articles live at <content>/issues/<number>/<slug>.md",
+                    stray[1]
+                    if stray
+                    else "not an article: articles live at <content>/issues/<number>/<slug>.md",
                 )
             )
             continue

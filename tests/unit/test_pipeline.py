@@ -332,6 +332,39 @@ def test_regression_a_file_name_git_quotes_is_a_finding_and_the_rest_publishes(
     stack.assert_is_the_full_build()
 
 
+def test_misplaced_files_are_findings_once_and_not_after_they_are_moved(stack: Stack) -> None:
+    # GIVEN a commit with articles where none is read: a folder that is no number, a
+    # subfolder, an extension in capitals, a file outside any issue folder
+    stack.repo.write("issues/four-twelve/strike.md", article("Strike"))
+    stack.repo.write("issues/412/drafts/strike.md", article("Strike"))
+    stack.repo.write("issues/412/Strike.MD", article("Strike"))
+    stack.repo.write("issues/strike.md", article("Strike"))
+    commit = stack.repo.commit("files in the wrong places")
+    stack.publish()
+    report = json.loads(stack.world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
+    assert [(f["path"], f["message"]) for f in report["findings"]] == [
+        ("issues/412/Strike.MD", "is not read as an article: name it strike.md"),
+        (
+            "issues/412/drafts/strike.md",
+            "is not read: articles sit directly in issues/412/, not in a subfolder",
+        ),
+        (
+            "issues/four-twelve",
+            "issue folder 'four-twelve' is not an issue number (1, 2, … without leading zeros)",
+        ),
+        ("issues/strike.md", "an article lives in its issue's folder: move it to issues/<number>/"),
+    ]
+    # WHEN the next commit moves them all away
+    for path in ("four-twelve/strike.md", "412/drafts/strike.md", "412/Strike.MD", "strike.md"):
+        stack.repo.git("rm", "-q", f"content/issues/{path}")
+    commit = stack.repo.commit("tidy up")
+    stack.publish()
+    # THEN its report says nothing of what is gone
+    report = json.loads(stack.world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
+    assert report["findings"] == []
+    stack.assert_is_the_full_build()
+
+
 def test_regression_an_embargo_is_released_by_the_clock(stack: Stack) -> None:
     # The demo's embargoed article, in the latest issue, lifts at 2030-08-01T04:00Z.
     assert stack.page("en/issues/412/heat-and-the-warehouse-floor/index.html") is None

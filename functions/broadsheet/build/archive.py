@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -13,12 +12,11 @@ from pathlib import Path
 from broadsheet.build.cache import Shelf
 from broadsheet.content.article import Article, check_slug, parse_article, source_hash
 from broadsheet.content.findings import Finding, FindingSink
-from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.issue import ISSUE_FOLDER, Issue, is_article_name, misplaced, parse_issue
 from broadsheet.content.photo import Photo, examine
 from broadsheet.content.site import Site, parse_site
 from broadsheet.content.validation import Entry, Media, check_settled
 
-_ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
 PARALLEL_FROM = 400  # below this many articles a process pool costs more than it saves
 
 
@@ -150,11 +148,7 @@ def _map(jobs: list[_Job], workers: int | None) -> Iterator[tuple[Article | None
 def _article_files(folder: Path) -> tuple[Path, ...]:
     with os.scandir(folder) as found:  # the directory entry knows a file without a stat
         names = [
-            e.name
-            for e in found
-            if e.name.endswith(".md")
-            and not e.name.startswith(".")
-            and (e.is_symlink() or e.is_file())
+            e.name for e in found if is_article_name(e.name) and (e.is_symlink() or e.is_file())
         ]
     return tuple(folder / name for name in sorted(names))
 
@@ -174,6 +168,20 @@ def _link(path: Path, where: str) -> Finding | None:
     """A symbolic link is refused wherever a source is read: followed, it could publish
     any file of the machine; published, it would be its target's name, not its text."""
     return Finding(where, 1, 1, None, LINK) if path.is_symlink() else None
+
+
+def _misplaced(root: Path) -> list[Finding]:
+    """A finding for each file under issues/ that looks meant to be read and will not
+    be (``content.issue.misplaced``): the same rule the publisher applies."""
+    found = {}
+    for folder, dirs, files in os.walk(root / "issues"):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        relative = Path(folder).relative_to(root).as_posix()
+        for name in files:
+            stray = misplaced(f"{relative}/{name}")
+            if stray:
+                found[stray] = Finding(label(root / stray[0]), 1, 1, None, stray[1])
+    return [found[k] for k in sorted(found)]
 
 
 def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
@@ -200,6 +208,7 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
         return archive, []
 
     issues_dir = root / "issues"
+    archive.findings.extend(_misplaced(root))
     folders: list[IssueFolder] = []
     for folder in sorted(issues_dir.iterdir() if issues_dir.is_dir() else []):
         if folder.name.startswith("."):
@@ -209,18 +218,8 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
             continue
         if not folder.is_dir():
             continue
-        if not _ISSUE_FOLDER.fullmatch(folder.name):
-            archive.findings.append(
-                Finding(
-                    label(folder),
-                    1,
-                    1,
-                    None,
-                    f"issue folder '{folder.name}' is not an issue "
-                    "number (1, 2, … without leading zeros)",
-                )
-            )
-            continue
+        if not ISSUE_FOLDER.fullmatch(folder.name):
+            continue  # said by _misplaced
         number = int(folder.name)
         issue_file = folder / "issue.yml"
         issue_sink = FindingSink(label(issue_file))

@@ -12,6 +12,11 @@ from broadsheet.content.reader import YScalar, read_yaml_file
 from broadsheet.content.site import Site
 
 ISSUE_KEYS = ("number", "date", "title", "order")
+# Where things live: issues/<number>/<slug>.md, issues/<number>/issue.yml and
+# issues/<number>/media/<file>. Hidden files (editors' swap and lock files) are skipped.
+ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
+MARKDOWN = {"md", "markdown", "mdown", "mkd", "mkdn"}
+FOLDER = "is not an issue number (1, 2, … without leading zeros)"
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG = 80
 
@@ -69,3 +74,34 @@ def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) 
     if sink or number is None or date is None or titles is None or order is None:
         return None
     return Issue(number, date, titles, tuple(order))
+
+
+def is_article_name(name: str) -> bool:
+    """Whether a file name inside an issue folder is read as an article."""
+    return name.endswith(".md") and not name.startswith(".") and "/" not in name
+
+
+def misplaced(path: str) -> tuple[str, str] | None:
+    """Why a file under ``issues/`` (a content-relative path) that looks meant to be
+    published will not be, as (where, message); None for what is read or plainly not
+    an article. An editor who names a file ``Strike.MD`` or puts it one folder too deep
+    hears so, instead of seeing it silently left out."""
+    parts = path.split("/")
+    if parts[0] != "issues" or len(parts) < 2 or any(p.startswith(".") for p in parts):
+        return None
+    if len(parts) >= 3 and not ISSUE_FOLDER.fullmatch(parts[1]):
+        return "/".join(parts[:2]), f"issue folder '{parts[1]}' {FOLDER}"
+    stem, dot, extension = parts[-1].rpartition(".")
+    if not dot or extension.lower() not in MARKDOWN:
+        return None
+    if len(parts) == 2:
+        return path, "an article lives in its issue's folder: move it to issues/<number>/"
+    if len(parts) > 3:
+        if parts[2] == "media":
+            return None
+        return path, (
+            f"is not read: articles sit directly in issues/{parts[1]}/, not in a subfolder"
+        )
+    if extension != "md":
+        return path, f"is not read as an article: name it {stem.lower()}.md"
+    return None

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from broadsheet.content.issue import ISSUE_FOLDER, is_article_name
+
 VERSION = 2
 SITE_PATH = "site.yml"
-ISSUE_FOLDER = re.compile(r"[1-9][0-9]{0,5}")
-ARTICLE_NAME = re.compile(r"[^/]+\.md")
 ISSUE_FILE = "issue.yml"
 SYMLINK = "120000"
 SUBMODULE = "160000"
@@ -54,7 +53,7 @@ class Tree:
 
     def articles(self) -> dict[str, tuple[str, str]]:
         """The folder's article files: Markdown files directly inside it."""
-        return {n: e for n, e in self.files.items() if ARTICLE_NAME.fullmatch(n)}
+        return {n: e for n, e in self.files.items() if is_article_name(n)}
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class Manifest:
     site_blob: str | None  # site.yml at this commit
     issues: dict[int, Touch]
     changes: tuple[Change, ...] = ()  # what git says changed (renames included)
-    ignored: tuple[str, ...] = ()  # folders under issues/ that are not issue numbers
+    ignored: tuple[str, ...] = ()  # files under issues/ that will not be read (misplaced)
     snapshot: bool = False  # the whole content folder, not a diff
     site_mode: str = "100644"  # site.yml's git mode: a symbolic link is refused
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broadsheet.adapters.store import ObjectStore, PreconditionFailed, put_new
+from broadsheet.content.issue import misplaced
 from broadsheet.errors import CommandError
 from broadsheet.pipeline.manifest import (
     SITE_PATH,
@@ -186,13 +187,6 @@ def manifest_for(
     touches = head.touches if head else {}
     changes = [] if snapshot else git.changes(commit, parent)
     changed = {p for c in changes for p in (c.path, c.old_path) if p}
-    ignored = sorted(
-        {
-            "issues/" + p.split("/")[1]
-            for p in changed
-            if p.startswith("issues/") and p.count("/") >= 2 and issue_of(p) is None
-        }
-    )
     site_changed = snapshot or SITE_PATH in changed
     if site_changed:
         listed = git.listing(commit, ["issues/"])
@@ -201,6 +195,10 @@ def manifest_for(
         folders = {issue_of(p) for p in changed}
         listed = git.listing(commit, [f"issues/{n}/" for n in sorted(n for n in folders if n)])
     numbers = sorted(n for n in folders if n is not None)
+    # What this commit adds that will not be read (a snapshot: all there is), so the
+    # editor hears of it once; what it removes is no longer anyone's concern.
+    present = listed if snapshot else [c.path for c in changes if c.status != "D"]
+    ignored = sorted(p for p in present if misplaced(p))
     site = git.listing(commit, [SITE_PATH]).get(SITE_PATH)
     # Only what this commit changed is uploaded: the rest was uploaded when it changed.
     fresh = [e[1] for p, e in listed.items() if snapshot or p in changed]

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.issue import misplaced
 from broadsheet.content.site import Site, parse_site
 from broadsheet.errors import Permanent, Retryable
 from broadsheet.pipeline import desk
@@ -64,17 +65,9 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
         findings = [Finding(SITE_PATH, 1, 1, None, "is a symbolic link: commit the file itself")]
     else:
         site, _data, findings = read_site(env, manifest.site_blob)
-    for folder in manifest.ignored:
-        findings.append(
-            Finding(
-                folder,
-                1,
-                1,
-                None,
-                f"issue folder '{folder.split('/')[-1]}' is not an issue number "
-                "(1, 2, … without leading zeros)",
-            )
-        )
+    stray = (misplaced(path) for path in manifest.ignored)
+    for where, message in sorted({found for found in stray if found}):
+        findings.append(Finding(where, 1, 1, None, message))
     site_changed = manifest.snapshot or any(
         SITE_PATH in (c.path, c.old_path) for c in manifest.changes
     )
