@@ -372,7 +372,7 @@ def _made(
     the rendering code or the beat's name changed, else the first page and feed, pages
     of changed blocks, new pages, and any claimed but maybe not written; and those that
     must go."""
-    old = head.ledger.existing() | set(head.ledger.dirty)
+    old = head.ledger.maybe_existing()
     if site is None or not _has_pages(site, beat, head):
         head.name = None
         return {k: None for k in old}

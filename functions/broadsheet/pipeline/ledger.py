@@ -70,6 +70,11 @@ class Ledger:
         """The files that should exist."""
         return {k for k, (hash_, _) in self.files.items() if hash_ is not None}
 
+    def maybe_existing(self) -> set[str]:
+        """The files that may exist: those that should, and those claimed by a job that
+        may have died before writing (a delete left undone among them)."""
+        return self.existing() | set(self.dirty)
+
     def cleared(self, keys: Iterable[str], version: int) -> None:
         """Written at ``version``: those claims are done, unless a newer one came since.
         (A file that must not exist keeps its record: it is what stops an older job

@@ -68,7 +68,7 @@ def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], Non
     if site is None:  # nothing applied yet
         return newest
     made: dict[str, bytes | None] = dict(_render(env, state, site, site_state))
-    made.update({key: None for key in site_state.ledger.existing() if key not in made})
+    made.update({key: None for key in site_state.ledger.maybe_existing() if key not in made})
     version = site_state.version
     if not deepcopy(site_state.ledger).claim(made, version):
         return newest
