@@ -93,7 +93,7 @@ soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed 
 # ARTICLE_LANG, not LANG: LANG is the system locale (C.UTF-8) in every shell.
 new-article: setup ## make new-article ISSUE=412 SLUG=my-story [ARTICLE_LANG=es]
 	@test -n "$(ISSUE)" -a -n "$(SLUG)" || { echo "usage: make new-article ISSUE=<n> SLUG=<slug> [ARTICLE_LANG=<language of site.yml>]"; exit 2; }
-	$(BIN)/broadsheet new-article $(call opt,--content,$(CONTENT)) --issue $(ISSUE) --slug $(SLUG) $(call opt,--language,$(ARTICLE_LANG))
+	$(BIN)/broadsheet new-article $(call opt,--content,"$(CONTENT)") --issue "$(ISSUE)" --slug "$(SLUG)" $(call opt,--language,"$(ARTICLE_LANG)")
 
 build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml, no Docker
 	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)

@@ -109,6 +109,8 @@ def _target_findings(paths: Sequence[str]) -> tuple[dict[Path, set[str] | None],
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if not args.paths and not args.content.is_dir():
+        raise CommandError(f"{label(args.content)}/ is not a folder: give --content", 2)
     targets = args.paths or [str(args.content)]
     roots, findings = _target_findings(targets)
     checked = 0
@@ -219,6 +221,8 @@ def _moment(value: str) -> dt.datetime:
 def cmd_build(args: argparse.Namespace) -> int:
     from broadsheet.build.full import build_site
 
+    if not args.content.is_dir():
+        raise CommandError(f"{label(args.content)}/ is not a folder: give --content", 2)
     started = time.perf_counter()
     report = build_site(
         args.content,
@@ -235,6 +239,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"files removed, {len(report.findings)} problem(s)) in {elapsed:.2f} s",
         file=sys.stderr,
     )
+    if report.findings and report.pages == 0:
+        print("broadsheet build: nothing could be built", file=sys.stderr)
+        return 1
     return 1 if report.findings and args.strict else 0
 
 

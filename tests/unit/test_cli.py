@@ -77,6 +77,36 @@ def test_a_failure_is_one_line_with_its_exit_code(
     assert err.count("\n") == 1 and err.startswith("broadsheet serve: ")
 
 
+@pytest.mark.parametrize("command", ["build", "validate"])
+def test_a_content_folder_that_is_not_there_is_a_usage_error(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = ["--content", str(tmp_path / "nowhere")]
+    assert main([command, *missing, *(["--out", str(tmp_path / "o")] * (command == "build"))]) == 2
+    assert "nowhere/ is not a folder: give --content" in capsys.readouterr().err
+
+
+def test_a_build_that_can_build_nothing_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "site.yml").write_text("name: [\n")
+    assert main(["build", "--content", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "site.yml:2:1: YAML syntax error" in err and "nothing could be built" in err
+
+
+def test_a_file_name_holding_a_line_break_is_still_one_finding_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(CONTENT, tmp_path / "content")
+    (tmp_path / "content/issues/412/two\nlines.md").write_text("---\ntitle: x\n---\n")
+    assert main(["validate", "--content", str(tmp_path / "content")]) == 1
+    [line, *_] = capsys.readouterr().out.splitlines()
+    assert "issues/412/two\\nlines.md:1:1: file name 'two\\nlines' is not a valid slug" in line
+
+
 def test_new_article_takes_only_a_language_of_the_site(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

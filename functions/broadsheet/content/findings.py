@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+
+# What would break "one line each" (or a terminal): control characters, and the
+# separators some tools take for line ends. Shown escaped, as Python would.
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    return UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 @dataclass(frozen=True, order=True)
@@ -17,9 +26,10 @@ class Finding:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
-        return (
+        text = (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
+        return printable(text)
 
 
 class FindingSink:
