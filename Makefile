@@ -108,6 +108,9 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 	rm -rf build/layer-photos && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-photos/python --platform manylinux2014_aarch64 \
 	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/photos.lock
+	rm -rf build/layer-search && $(BIN)/pip install --quiet --disable-pip-version-check \
+	  --target build/layer-search/python --platform manylinux2014_aarch64 \
+	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/search.lock
 	$(if $(LANGUAGES),LANGUAGES=$(LANGUAGES)) $(BIN)/python -m broadsheet.local.package $(PACKAGE) build/template.yaml
 	@du -sh $(PACKAGE)
 
@@ -122,7 +125,7 @@ destroy: sam-setup ## delete the stack (the buckets must be emptied first: see R
 publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)
 	$(BIN)/broadsheet publish $(call opt,--stack,$(STACK)) $(call opt,--content,$(CONTENT))
 
-LOCKS := lambda dev scan redirects photos sam
+LOCKS := lambda dev scan redirects photos search sam
 
 lock: ## re-resolve requirements/*.lock from requirements/*.in, each in a fresh venv
 	@set -e; for name in $(LOCKS); do \

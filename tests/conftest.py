@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +19,38 @@ def in_repo(monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from the repository root, so paths print as an editor would see them."""
     monkeypatch.chdir(REPO)
     return REPO
+
+
+# Pagefind's binary is run for real, but once per distinct input: the convergence oracle
+# builds the same few-article index hundreds of times, and the bundle is a pure function
+# of its records (tests/unit/test_search.py holds it to that, with the real thing).
+_BUNDLES: dict[tuple[str, str], dict[str, bytes]] = {}
+
+
+def real_build_bundle(language: str, records: Any) -> dict[str, bytes]:
+    """Pagefind run every time, past the memo."""
+    from broadsheet.adapters import pagefind
+
+    return pagefind.build_bundle.__wrapped__(language, records)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pagefind_once_per_input() -> Iterator[None]:
+    from broadsheet.adapters import pagefind
+    from broadsheet.build import full
+    from broadsheet.edition import search
+
+    real = pagefind.build_bundle
+
+    def remembered(language: str, records: Any) -> dict[str, bytes]:
+        key = (language, search.dumps(records).decode())
+        if key not in _BUNDLES:
+            _BUNDLES[key] = real(language, records)
+        return dict(_BUNDLES[key])
+
+    remembered.__wrapped__ = real  # type: ignore[attr-defined]
+    pagefind.build_bundle = full.build_bundle = remembered  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        pagefind.build_bundle = full.build_bundle = real  # type: ignore[assignment]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet import __version__
+from broadsheet.adapters.aws import STAGES
 from broadsheet.build.archive import label, load_archive
 from broadsheet.content import findings as fmt
 from broadsheet.content.article import check_slug
@@ -42,7 +43,6 @@ CACHE = Path(".broadsheet-cache")
 HOST = "127.0.0.1"
 PORT = 8000
 STACK = "broadsheet"
-STAGES = ("validate", "render", "index", "invalidate")
 
 
 def content_root_of(path: Path) -> Path | None:

@@ -29,6 +29,7 @@ PAGES = {
     "corrections": "/en/corrections/",
     "tags-index": "/en/tags/",
     "sections-index-es": "/es/sections/",
+    "search": "/en/search/?q=strike",
 }
 
 
@@ -139,3 +140,72 @@ def test_a_reader_follows_a_tag_and_an_author_across_issues(browser: Any, base_u
     page.goto(base_url + PAGES["table"])
     assert "Correction, July 25, 2025" in page.locator(".corrections").inner_text()
     page.close()
+
+
+def _search(browser: Any, base_url: str, language: str, query: str, **filters: str) -> Any:
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(f"{base_url}/{language}/search/", wait_until="load")
+    page.wait_for_selector("form.search:not([hidden])")
+    for name, value in filters.items():
+        page.select_option(f"#{name}", value)
+    page.fill("#q", query)
+    page.press("#q", "Enter")
+    page.locator(".status:not(:empty)").wait_for()
+    assert problems == []
+    return page
+
+
+def test_a_reader_searches_a_word_and_opens_the_article(browser: Any, base_url: str) -> None:
+    # GIVEN the English search page WHEN a reader searches a word of a demo article
+    page = _search(browser, base_url, "en", "automation")
+    # THEN it is found, the word marked in its excerpt, and the link opens it
+    first = page.locator(".results li").first
+    assert first.locator("mark").first.inner_text().lower() == "automation"
+    first.locator("a").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/en/issues/412/dockworkers-vote-to-strike/")
+    page.close()
+
+
+def test_a_spanish_word_finds_spanish_articles_only(browser: Any, base_url: str) -> None:
+    page = _search(browser, base_url, "es", "inquilinos")
+    links = page.locator(".results li h2 a").evaluate_all("(as) => as.map((a) => a.href)")
+    assert links and all("/es/issues/" in link for link in links)
+    assert page.locator(".results mark").first.inner_text().startswith("inquilin")  # stemmed
+    page.close()
+    # Pagefind falls back to shorter prefixes of a word it does not know, so the English
+    # page may offer near misses, but never a Spanish article; an exact search, nothing.
+    page = _search(browser, base_url, "en", "inquilinos")
+    links = page.locator(".results li h2 a").evaluate_all("(as) => as.map((a) => a.href)")
+    assert all("/en/issues/" in link for link in links)
+    page.close()
+    page = _search(browser, base_url, "en", '"inquilinos"')
+    assert page.inner_text(".status") == "Nothing found."
+    page.close()
+
+
+def test_a_drafts_words_find_nothing(browser: Any, base_url: str) -> None:
+    # "palimpsest" is written only in the demo's draft.
+    page = _search(browser, base_url, "en", "palimpsest")
+    assert page.inner_text(".status") == "Nothing found."
+    page.close()
+
+
+def test_search_filters_by_section_and_issue(browser: Any, base_url: str) -> None:
+    page = _search(browser, base_url, "en", "strike", issue="411")
+    links = page.locator(".results li h2 a").evaluate_all("(as) => as.map((a) => a.href)")
+    assert links and all("/en/issues/411/" in link for link in links)
+    assert "issue=411" in page.url
+    page.close()
+
+
+def test_without_javascript_the_search_page_says_so(browser: Any, base_url: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base_url}/es/search/")
+    assert "La búsqueda necesita JavaScript" in page.inner_text("main")
+    assert page.locator("main a[href='/es/archive/']").count() == 1
+    context.close()

@@ -97,8 +97,25 @@ def test_a_commit_is_published_through_the_deployed_stack(
     doc = json.loads(s3.get_object(Bucket=site, Key="api/v1/issues/411.json")["Body"].read())
     assert doc["number"] == 411
     cloudfront = boto3.client("cloudfront", region_name=REGION)
-    listed = cloudfront.list_invalidations(DistributionId=deployed.outputs["DistributionId"])
-    assert listed["InvalidationList"]["Quantity"] == 1
+    distribution = deployed.outputs["DistributionId"]
+    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
+    paths = [
+        cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"][
+            "InvalidationBatch"
+        ]["Paths"]["Items"]
+        for item in listed["Items"]
+    ]
+    # One for the commit; then the search stage's, one a language, after one rebuild
+    # for the whole batch of the commit's three issues (the local batching window).
+    searched = [p for p in paths if all("/search/pagefind/" in each for each in p)]
+    assert len(paths) == 3 and len(searched) == 2
+    assert sorted(p for each in searched for p in each if p.endswith("entry.json")) == [
+        "/en/search/pagefind/pagefind-entry.json",
+        "/es/search/pagefind/pagefind-entry.json",
+    ]
+    entry = s3.get_object(Bucket=site, Key="es/search/pagefind/pagefind-entry.json")
+    assert json.loads(entry["Body"].read())["languages"]["es"]["page_count"] >= 5
+    assert runner.delivered[next(n for n in runner.delivered if "Search" in n)] == 3
     assert runner.failures == 0
     assert commit
 

@@ -59,7 +59,7 @@ def invalidations(resources: Resources) -> list[dict[str, Any]]:
     return found
 
 
-def test_a_commit_goes_through_the_four_functions(aws: Resources, tmp_path: Path) -> None:
+def test_a_commit_goes_through_the_five_functions(aws: Resources, tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     [commit] = publish_repo(repo, aws)
     runner = event_source(aws)
@@ -71,8 +71,12 @@ def test_a_commit_goes_through_the_four_functions(aws: Resources, tmp_path: Path
         s3().get_object(Bucket=aws.sources, Key=f"reports/{commit}.json")["Body"].read()
     )
     assert report["findings"] == [] and report["issues"] == [410, 411, 412]
-    [invalidation] = invalidations(aws)
-    assert reference(commit, invalidation)
+    assert len([i for i in invalidations(aws) if reference(commit, i)]) == 1
+    searched = [i for i in invalidations(aws) if not reference(commit, i)]
+    assert [i["InvalidationBatch"]["CallerReference"].split("-")[:2] for i in searched] == [
+        ["search", "en"],
+        ["search", "es"],
+    ]
     assert runner.failures == 0
 
     # An edit: one more commit, one more invalidation, a handful of paths.
@@ -107,7 +111,7 @@ def test_a_redelivered_message_is_processed_once(aws: Resources, tmp_path: Path)
     # The notification came twice, the commit split into its three issues once
     # (idempotency): three issue jobs through render, one invalidation.
     assert runner.delivered["broadsheet-render"] == 3
-    [invalidation] = invalidations(aws)
+    [invalidation] = [i for i in invalidations(aws) if reference(commit, i)]
     assert reference(commit, invalidation)
 
 
@@ -175,3 +179,42 @@ def test_an_invalid_article_is_reported_and_the_live_page_stays(
     )
     assert [(f["line"], f["field"]) for f in report["findings"]] == [(3, "language")]
     assert site_object(aws, "en/issues/412/dockworkers-vote-to-strike/index.html") == live
+
+
+def test_the_search_function_rebuilds_once_a_batch_and_drops_what_is_not_its_own(
+    aws: Resources, tmp_path: Path
+) -> None:
+    from broadsheet.handlers import search
+    from broadsheet.local.eventsource import Context, environment
+
+    repo = Repo(tmp_path / "repo")
+    publish_repo(repo, aws)
+    event_source(aws).drain()
+    entry_key = "en/search/pagefind/pagefind-entry.json"
+    assert json.loads(site_object(aws, entry_key) or b"{}")["languages"]["en"]["page_count"]
+    s3().delete_object(Bucket=aws.site, Key=entry_key)  # so a rebuild must write it again
+    s3().delete_object(Bucket=aws.sources, Key="state/search/en.json")
+    # GIVEN the batch SQS hands the function, in the shape AWS sends (tests/events)
+    sample = json.loads((EVENTS / "sqs_event.json").read_text())["Records"][0]
+    bodies = [
+        {"type": "search", "commit": "c1", "issue": 410},
+        {"type": "search", "commit": "c2", "issue": 412},
+        {"type": "invalidate", "commit": "c3", "issue": 1, "parts": [1]},
+    ]
+    event = {
+        "Records": [
+            {**sample, "messageId": f"m{i}", "body": json.dumps(body)}
+            for i, body in enumerate(bodies)
+        ]
+    }
+    # WHEN it runs
+    with environment(aws.environment("search")):
+        response = search.handler(event, Context("broadsheet-search"))
+    # THEN one rebuild wrote the entry again, and only the stranger was dropped
+    assert response == {"batchItemFailures": []}
+    assert site_object(aws, entry_key)
+    [failure] = [
+        json.loads(s3().get_object(Bucket=aws.sources, Key=f["Key"])["Body"].read())
+        for f in s3().list_objects_v2(Bucket=aws.sources, Prefix="failures/")["Contents"]
+    ]
+    assert failure["stage"] == "search" and "takes no 'invalidate'" in failure["error"]

@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 
+from broadsheet.adapters.aws import STAGES
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 
 REGION = "us-east-1"
-STAGES = ("validate", "render", "index", "invalidate")
 
 
 def fake_credentials() -> None:
@@ -159,13 +159,14 @@ def create_resources(max_receive: int = 3) -> Resources:
 def event_source(
     resources: Resources, *, retry_after: int = 0, handlers: dict[str, Any] | None = None
 ) -> LocalEventSource:
-    from broadsheet.handlers import index, invalidate, render, validate
+    from broadsheet.handlers import index, invalidate, render, search, validate
 
     chosen = {
         "validate": validate.handler,
         "render": render.handler,
         "index": index.handler,
         "invalidate": invalidate.handler,
+        "search": search.handler,
         **(handlers or {}),
     }
     mappings = [
@@ -174,8 +175,9 @@ def event_source(
             resources.queues[stage],
             chosen[stage],
             resources.environment(stage),
-            batch_size=10,
+            batch_size=100 if stage == "search" else 10,
             retry_after=retry_after,
+            window=60 if stage == "search" else 0,
         )
         for stage in STAGES
     ]

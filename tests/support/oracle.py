@@ -204,6 +204,12 @@ class FaultyStore:
     def keys(self, prefix: str = "") -> Iterator[str]:
         return self.store.keys(prefix)
 
+    def retire(self, key: str, retired: bool = True) -> None:
+        self._tick(lambda: self.store.retire(key, retired))
+
+    def live(self) -> dict[str, bytes]:
+        return self.store.live()
+
 
 def faulty_world(clock: Any) -> tuple[World, FaultyStore, FaultyStore]:
     sources = FaultyStore(MemoryStore())
@@ -401,7 +407,7 @@ def scratch() -> Iterator[Path]:
 
 
 def site_paths(world: World) -> dict[str, bytes]:
-    return {key: stored.body for key, stored in world.site.objects.items()}
+    return world.site.live()
 
 
 def public_url(key: str) -> str:

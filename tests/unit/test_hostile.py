@@ -175,7 +175,7 @@ def test_the_bad_input_corpus_through_the_pipeline_is_refused_as_validate_refuse
     world = World(clock=lambda: NOW)
     [commit] = publish(Git.of(repo.content), world.sources, say=lambda _: None)
     world.drain()
-    assert [q.dead for q in world.queues.values()] == [[], [], [], []] and not world.failures
+    assert all(not q.dead for q in world.queues.values()) and not world.failures
     reported: dict[str, set[tuple[int, str | None]]] = {}
     commit_report = json.loads(world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
     parts = [commit_report] + [

@@ -30,23 +30,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def files(root: Path) -> dict[str, bytes]:
-    """The site a folder holds (without the build's own record of it)."""
+def files(root: Path, *, search: bool = True) -> dict[str, bytes]:
+    """The site a folder holds (without the build's own record of it); without the
+    search index, Pagefind's own files, which tests/unit/test_search.py checks."""
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != RECORD
+        if p.is_file() and p.name != RECORD and (search or "/search/pagefind/" not in str(p))
     }
 
 
 def test_the_build_matches_the_golden_files(site: Path) -> None:
     """UPDATE_GOLDEN=1 pytest tests/unit/test_site.py rewrites them after a deliberate change."""
-    built = files(site)
+    built = files(site, search=False)
     if os.environ.get("UPDATE_GOLDEN"):
         import shutil
 
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(site, GOLDEN)
+        shutil.copytree(site, GOLDEN, ignore=shutil.ignore_patterns("pagefind"))
     golden = files(GOLDEN)
     assert sorted(built) == sorted(golden)
     for name, data in built.items():
@@ -167,7 +168,10 @@ def test_pages_are_accessible_and_light(site: Path) -> None:
         assert page.h1 == 1, f"{name} has {page.h1} h1"
         assert page.lang in {"en", "es"}
         assert b'class="skip" href="#main"' in data and b'id="main"' in data
-        assert b"<script" not in data.replace(b'<script type="application/ld+json">', b"")
+        scripts = data.replace(b'<script type="application/ld+json">', b"")
+        if name.endswith("/search/index.html"):  # the search page's own, from the site
+            scripts = scripts.replace(b'<script type="module" src="/assets/search.', b"")
+        assert b"<script" not in scripts
         if "/issues/" in name and name.count("/") == 4:
             assert len(data) + len(css) < 30 * 1024, f"{name} weighs {len(data) + len(css)}"
 
@@ -224,11 +228,16 @@ def test_a_rebuild_removes_pages_that_no_longer_exist(tmp_path: Path) -> None:
     shutil.copytree(CONTENT, content)
     out = tmp_path / "out"
     build_site(content, out, now=NOW, workers=1)
+    before = set(files(out))
     (content / "issues/412/dockworkers-vote-to-strike.md").unlink()
     report = build_site(content, out, now=NOW, workers=1)
+    gone = before - set(files(out))
+    assert report.removed == len(gone)
     # Its page, the nine variants of its photograph, which nothing else shows, and
-    # the pages and feeds of the tags and the author only it had.
-    assert report.removed == 10 + 3 * 2
+    # the pages and feeds of the tags and the author only it had; and the files of the
+    # English search index that held it.
+    assert len([g for g in gone if "/search/pagefind/" not in g]) == 10 + 3 * 2
+    assert any(g.startswith("en/search/pagefind/fragment/") for g in gone)
     for gone in ("en/tags/ports", "en/tags/automation", "en/authors/pieter-lanting"):
         assert not (out / gone).exists()
     assert not (out / "en/issues/412/dockworkers-vote-to-strike/index.html").exists()
@@ -326,16 +335,19 @@ def test_a_rebuild_over_an_old_site_writes_exactly_a_fresh_builds_bytes(tmp_path
     source.write_text(head + "\n---\n\nShort now.\n")
     (content / "issues/411/teachers-win-smaller-classes.md").unlink()
     (out / "en/issues/412/notes.txt").write_text("mine")
+    searched = {f for f in files(out) if "/search/pagefind/" in f}
     # WHEN the site is rebuilt over the old output
     report = build_site(content, out, now=NOW, workers=1)
+    removed_search = len(searched - set(files(out)))
     # THEN it holds what a build into an empty folder holds, byte for byte, and the file
     # the build did not write is still there
     build_site(content, tmp_path / "fresh", now=NOW, workers=1)
     assert (out / "en/issues/412/notes.txt").read_text() == "mine"
     (out / "en/issues/412/notes.txt").unlink()
     assert files(out) == files(tmp_path / "fresh")
-    # the deleted article's page, and the page and feed of the tag and the author only it had
-    assert report.removed == 1 + 2 * 2
+    # the deleted article's page, and the page and feed of the tag and the author only it
+    # had; and the search index's files that changed (named by their bytes)
+    assert report.removed - removed_search == 1 + 2 * 2
     assert not (out / "en/issues/411/teachers-win-smaller-classes").exists()
     page = (out / "en/issues/412/dockworkers-vote-to-strike/index.html").read_text()
     assert page.rstrip().endswith("</html>") and "Short now." in page

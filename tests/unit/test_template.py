@@ -54,7 +54,13 @@ def resources_for(function: str, action: str) -> list[str]:
 def test_every_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
     queues = of_type("AWS::SQS::Queue")
     working = {n for n, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    assert working == {"ValidateQueue", "RenderQueue", "IndexQueue", "InvalidateQueue"}
+    assert working == {
+        "ValidateQueue",
+        "RenderQueue",
+        "IndexQueue",
+        "InvalidateQueue",
+        "SearchQueue",
+    }
     alarmed = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in of_type("AWS::CloudWatch::Alarm").values()
@@ -144,6 +150,52 @@ def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: s
     assert actions(function) == allowed | idempotency
 
 
+def test_the_search_stage_holds_only_what_rebuilding_the_index_needs() -> None:
+    # No idempotency table: a rebuild is idempotent by nature, and runs once a batch.
+    assert actions("SearchFunction") == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:PutObjectTagging",
+        "s3:DeleteObjectTagging",
+        "cloudfront:CreateInvalidation",
+    }
+    site = [r for r in resources_for("SearchFunction", "s3:PutObject") if "SiteBucket" in r]
+    assert site == ["${SiteBucket.Arn}/*/search/pagefind/*"]
+    assert resources_for("SearchFunction", "s3:DeleteObject") == site
+    assert resources_for("SearchFunction", "s3:PutObjectTagging") == site
+    read = resources_for("SearchFunction", "s3:GetObject")
+    assert [r for r in read if "SiteBucket" in r] == site
+    sources = [r for r in resources_for("SearchFunction", "s3:PutObject") if "Source" in r]
+    assert sources == ["${SourceBucket.Arn}/state/search/*", "${SourceBucket.Arn}/failures/*"]
+
+
+def test_search_builds_once_a_batch_one_at_a_time_with_its_own_layer() -> None:
+    function = FUNCTIONS["SearchFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+    [event] = function["Events"].values()
+    assert event["Properties"]["MaximumBatchingWindowInSeconds"] >= 30
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SearchQueue", "Arn"]}
+    queue = RESOURCES["SearchQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    layered = {
+        name
+        for name, each in FUNCTIONS.items()
+        if {"Ref": "SearchLayer"} in each["Properties"].get("Layers", [])
+    }
+    assert layered == {"SearchFunction"}
+
+
+def test_retired_search_files_expire_by_the_tag_the_stage_puts_on_them() -> None:
+    from broadsheet.adapters.store import RETIRED
+
+    rules = RESOURCES["SiteBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    [rule] = [r for r in rules if r.get("TagFilters")]
+    assert rule["TagFilters"] == [{"Key": RETIRED[0], "Value": RETIRED[1]}]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 1
+
+
 def test_only_index_writes_pages_and_each_stage_sends_only_where_it_must() -> None:
     assert resources_for("ValidateFunction", "s3:PutObject") == [
         "${SourceBucket.Arn}/reports/*",
@@ -153,6 +205,7 @@ def test_only_index_writes_pages_and_each_stage_sends_only_where_it_must() -> No
     ]
     for function in ("ValidateFunction", "RenderFunction", "InvalidateFunction"):
         assert not any("SiteBucket" in r for r in resources_for(function, "s3:PutObject"))
+    # search writes its own index, under */search/pagefind/, and nothing else of the site
     assert "${SiteBucket.Arn}/*" in resources_for("IndexFunction", "s3:DeleteObject")
     [target] = resources_for("InvalidateFunction", "cloudfront:CreateInvalidation")
     assert target.endswith(":distribution/${Distribution}")
@@ -168,8 +221,9 @@ def test_only_index_writes_pages_and_each_stage_sends_only_where_it_must() -> No
 
     assert queues("ValidateFunction") == {"ValidateQueue", "RenderQueue", "IndexQueue"}
     assert queues("RenderFunction") == {"RenderQueue", "IndexQueue"}
-    assert queues("IndexFunction") == {"IndexQueue", "InvalidateQueue"}
+    assert queues("IndexFunction") == {"IndexQueue", "InvalidateQueue", "SearchQueue"}
     assert queues("InvalidateFunction") == {"InvalidateQueue"}
+    assert queues("SearchFunction") == set()
 
 
 def test_releases_are_scheduled_in_their_own_group_by_a_role_that_may_only_send_them() -> None:

@@ -19,7 +19,8 @@ from broadsheet.adapters.scheduler import EventBridgeScheduler
 from broadsheet.adapters.store import S3Store
 from broadsheet.errors import CommandError
 
-STAGES = ("validate", "render", "index", "invalidate")
+# The pipeline's stages: one function, one queue and one dead-letter queue each.
+STAGES = ("validate", "render", "index", "invalidate", "search")
 # Stack output → setting: what a command learns from CloudFormation, a function from its
 # environment.
 OUTPUTS = {

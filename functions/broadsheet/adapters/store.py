@@ -43,6 +43,12 @@ class ObjectStore(Protocol):
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
+    def retire(self, key: str, retired: bool = True) -> None:
+        """Mark an object to expire (the bucket's lifecycle rule), or keep it again."""
+
+
+RETIRED = ("broadsheet-retired", "yes")  # the tag the site bucket's lifecycle rule expires
+
 
 class MemoryStore:
     """A bucket in a dict, with S3's conditional-write semantics; counts requests."""
@@ -50,6 +56,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[str, Stored] = {}
         self.content_types: dict[str, str] = {}
+        self.retired: set[str] = set()
         self.requests = 0
         self._lock = threading.Lock()
 
@@ -77,6 +84,7 @@ class MemoryStore:
                 raise PreconditionFailed(key)
             etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
             self.objects[key] = Stored(body, etag, dict(metadata or {}))
+            self.retired.discard(key)  # as S3: a new object has no tags
             self.content_types[key] = content_type
             return etag
 
@@ -87,10 +95,23 @@ class MemoryStore:
             if if_match is not None and (current is None or current.etag != if_match):
                 raise PreconditionFailed(key)
             self.objects.pop(key, None)
+            self.retired.discard(key)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         self.requests += 1
         yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+    def live(self) -> dict[str, bytes]:
+        """Every object that stays: the bucket less what its lifecycle rule expires."""
+        return {k: v.body for k, v in self.objects.items() if k not in self.retired}
+
+    def retire(self, key: str, retired: bool = True) -> None:
+        self.requests += 1
+        with self._lock:
+            if key in self.objects and retired:
+                self.retired.add(key)
+            else:
+                self.retired.discard(key)
 
 
 class S3Store:
@@ -166,6 +187,14 @@ class S3Store:
             self.requests += 1
             for item in page.get("Contents", []):
                 yield item["Key"]
+
+    def retire(self, key: str, retired: bool = True) -> None:
+        self.requests += 1
+        if retired:
+            tags = [{"Key": RETIRED[0], "Value": RETIRED[1]}]
+            self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
+        else:
+            self.client.delete_object_tagging(Bucket=self.bucket, Key=key)
 
 
 def update(

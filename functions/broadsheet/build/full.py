@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broadsheet import __version__
+from broadsheet.adapters.pagefind import build_bundle
 from broadsheet.build.archive import (
     Archive,
     IssueFolder,
@@ -39,9 +40,10 @@ from broadsheet.content.issue import Issue
 from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_settled
-from broadsheet.edition import beats, index
+from broadsheet.edition import beats, index, search
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
+from broadsheet.edition.search import SearchRecord
 from broadsheet.errors import CommandError
 
 Progress = Callable[[str, int], Callable[[], object]]
@@ -118,6 +120,7 @@ class _IssueBuilt:
     doc: IssueDoc | None
     written: list[str]
     media: dict[str, Photo]
+    search: list[SearchRecord] = field(default_factory=list)
 
 
 _job: _Job | None = None
@@ -156,6 +159,7 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         return built
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
+    built.search = search.records(site, doc, bodies)
     state = with_issues(site, [doc])
     made = _Variants(folder, media)
     for output in issue_inputs(site, doc):
@@ -305,6 +309,7 @@ def _build_into(
     docs: dict[int, IssueDoc] = {}
     broken: list[tuple[int, str]] = []
     media: dict[int, dict[str, Photo]] = {}
+    found: list[SearchRecord] = []
     total = sum(len(f.files) for f in folders)
     tick = progress("building", total) if progress else None
     with _cache_folder(cache_dir) as folder:
@@ -317,6 +322,7 @@ def _build_into(
                 archive.findings.extend(built.findings)
                 broken.extend(built.broken)
                 written.update(built.written)
+                found.extend(built.search)
                 if built.doc is not None:
                     docs[built.number] = built.doc
                 for _ in range(len(built.articles) + len(built.broken) if tick else 0):
@@ -332,6 +338,13 @@ def _build_into(
         }.items():
             job.write(key, data)
             written.add(key)
+        public = {e["path"] for d in docs.values() for e in d["articles"]}
+        grouped = search.by_language(r for r in found if r["path"] in public)
+        for language, records in grouped.items():  # a language with nothing has no index
+            for name, data in build_bundle(language, records).items():
+                key = search.bundle_key(language, name)
+                job.write(key, data)
+                written.add(key)
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)

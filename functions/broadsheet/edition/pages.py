@@ -65,6 +65,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "page": "page {n}",
         "section_feed": "Atom feed of this listing",
         "corrected": "corrected {date}",
+        "search": "Search",
+        "search_label": "Search the archive",
+        "search_button": "Search",
+        "search_all_sections": "All sections",
+        "search_all_issues": "All issues",
+        "search_section": "Section",
+        "search_issue": "Issue",
+        "search_noscript": "Searching needs JavaScript, which is off in this browser. "
+        "Every article can still be found through the archive of issues.",
+        "search_results": "{n} results",
+        "search_result": "1 result",
+        "search_none": "Nothing found.",
+        "search_unavailable": "Search is not available right now.",
     },
     "es": {
         "skip": "Ir al contenido",
@@ -98,6 +111,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "page": "página {n}",
         "section_feed": "Canal Atom de esta lista",
         "corrected": "corregido el {date}",
+        "search": "Buscar",
+        "search_label": "Buscar en el archivo",
+        "search_button": "Buscar",
+        "search_all_sections": "Todas las secciones",
+        "search_all_issues": "Todos los números",
+        "search_section": "Sección",
+        "search_issue": "Número",
+        "search_noscript": "La búsqueda necesita JavaScript, que está desactivado en este "
+        "navegador. Todos los artículos se encuentran también en el archivo de números.",
+        "search_results": "{n} resultados",
+        "search_result": "1 resultado",
+        "search_none": "No se ha encontrado nada.",
+        "search_unavailable": "La búsqueda no está disponible ahora mismo.",
     },
 }
 
@@ -122,9 +148,10 @@ class Asset:
 class Assets:
     css: Asset
     icon: Asset
+    search: Asset
 
     def all(self) -> tuple[Asset, ...]:
-        return self.css, self.icon
+        return self.css, self.icon, self.search
 
 
 def _fingerprinted(name: str) -> Asset:
@@ -136,7 +163,9 @@ def _fingerprinted(name: str) -> Asset:
 
 @cache
 def assets() -> Assets:
-    return Assets(_fingerprinted("site.css"), _fingerprinted("favicon.svg"))
+    return Assets(
+        _fingerprinted("site.css"), _fingerprinted("favicon.svg"), _fingerprinted("search.js")
+    )
 
 
 class _Environment(jinja2.Environment):
@@ -187,6 +216,7 @@ def _common(site: Site, language: str, alternates: dict[str, str]) -> dict[str, 
         "assets": {"css": assets().css.path, "icon": assets().icon.path},
         "home_path": urls.home(language),
         "archive_path": urls.archive(language),
+        "search_path": urls.search(language),
         "sections_path": f"/{language}/sections/",
         "tags_path": f"/{language}/tags/",
         "corrections_path": f"/{language}/corrections/",
@@ -418,6 +448,26 @@ def render_archive(site: Site, issues: IssuesDoc, language: str) -> bytes:
             alternates,
         ),
         issues=listed,
+    )
+
+
+def render_search(site: Site, language: str) -> bytes:
+    """The search page: the form works only with the script, which reads the language's
+    Pagefind bundle; without it the page says so and points at the archive."""
+    t = strings(language)
+    alternates = {lang: urls.search(lang) for lang in site.languages}
+    return _render(
+        "search.html",
+        **_common(site, language, alternates),
+        page=_page(
+            site,
+            urls.search(language),
+            f"{t['search']} · {site.names[language]}",
+            t["search_label"],
+            alternates,
+        ),
+        script=assets().search.path,
+        bundle=urls.search_bundle(language) + "pagefind.js",
     )
 
 

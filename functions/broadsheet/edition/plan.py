@@ -227,6 +227,8 @@ def site_files(site: Site) -> dict[str, bytes]:
         urls.SITE_SITEMAP: sitemap.render_site_sitemap(site),
     }
     files.update({asset.path: asset.body for asset in pages.assets().all()})
+    for language in site.languages:
+        files[urls.object_key(urls.search(language))] = pages.render_search(site, language)
     for name in index.SCHEMAS:
         files[f"{urls.API}/{name}"] = index.schema_bytes(name)
     return files

@@ -6,6 +6,7 @@ viewer-request function and the preview server map one to the other.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 API = "/api/v1"
@@ -28,6 +29,15 @@ def issue(language: str, number: int) -> str:
 
 def article(language: str, number: int, slug: str) -> str:
     return f"/{language}/issues/{number}/{slug}/"
+
+
+def search(language: str) -> str:
+    return f"/{language}/search/"
+
+
+def search_bundle(language: str) -> str:
+    """Where a language's search index lives: Pagefind's files, beside its page."""
+    return f"/{language}/search/pagefind/"
 
 
 def archive(language: str) -> str:
@@ -93,6 +103,7 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".xml": "application/xml; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",
     ".jpg": "image/jpeg",
@@ -105,5 +116,9 @@ def content_type(key: str) -> str:
     return CONTENT_TYPES.get(key[dot:], "application/octet-stream")
 
 
+# Pagefind names its index files by their bytes, as the assets are named.
+SEARCH_HASHED = re.compile(r"[^/]+/search/pagefind/(?:(?:fragment|index|filter)/|pagefind\.)")
+
+
 def is_fingerprinted(key: str) -> bool:
-    return key.startswith(("assets/", "media/"))
+    return key.startswith(("assets/", "media/")) or bool(SEARCH_HASHED.match(key))

@@ -39,7 +39,7 @@ from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.flow import again, handle
-from broadsheet.pipeline.messages import failure_key
+from broadsheet.pipeline.messages import failure_key, job_from_json
 
 SERVICE = "broadsheet"
 SETTINGS = tuple(sorted(set(OUTPUTS.values())))
@@ -92,6 +92,22 @@ def messages_in(record: SQSRecord) -> list[dict[str, Any]]:
 Messages = Callable[[SQSRecord], list[dict[str, Any]]]
 
 
+def keep_failure(stage: str, record: SQSRecord, error: Exception) -> None:
+    # Kept by message id (a dead-lettered message keeps it), so `broadsheet dlq list`
+    # can say why a message ended there.
+    with contextlib.suppress(Exception):
+        put_json(
+            runtime().sources,
+            failure_key(record.message_id),
+            {
+                "stage": stage,
+                "error": f"{type(error).__name__}: {error}",
+                "receive_count": record.attributes.approximate_receive_count,
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+            },
+        )
+
+
 def sqs_handler(
     stage: str, logger: Logger, metrics: Metrics, messages: Messages = messages_in
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
@@ -109,27 +125,16 @@ def sqs_handler(
         )
         return result
 
-    def keep_failure(record: SQSRecord, error: Exception) -> None:
-        # Kept by message id (a dead-lettered message keeps it), so `broadsheet dlq
-        # list` can say why a message ended there.
-        with contextlib.suppress(Exception):
-            put_json(
-                runtime().sources,
-                failure_key(record.message_id),
-                {
-                    "stage": stage,
-                    "error": f"{type(error).__name__}: {error}",
-                    "receive_count": record.attributes.approximate_receive_count,
-                    "at": dt.datetime.now(dt.UTC).isoformat(),
-                },
-            )
-
     def record_handler(record: SQSRecord) -> None:
         try:
             found = messages(record)
         except ValueError as error:  # not JSON, or not an object: it never will be
             logger.error("dropped", extra={"reason": str(error)})
-            keep_failure(record, Permanent(f"unreadable message: {error}"))
+            keep_failure(
+                stage,
+                record,
+                Permanent(f"unreadable message: {error}"),
+            )
             return
         for message in found:
             logger.set_correlation_id(str(message.get("commit")))
@@ -142,9 +147,9 @@ def sqs_handler(
                 runtime().queue(stage).send(again(message), delay=delay)
             except Permanent as error:
                 logger.error("dropped", extra={"reason": str(error)})
-                keep_failure(record, error)
+                keep_failure(stage, record, error)
             except Exception as error:
-                keep_failure(record, error)
+                keep_failure(stage, record, error)
                 raise
 
     @logger.inject_lambda_context(clear_state=True)
@@ -154,5 +159,52 @@ def sqs_handler(
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+
+    return handler
+
+
+def batch_handler(
+    stage: str, logger: Logger, metrics: Metrics, work: Callable[[Any], dict[str, Any]]
+) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
+    """A Lambda handler for a stage whose work is one for any number of messages (the
+    search index): it runs once a batch. Idempotent by nature, so no idempotency
+    record; if it fails, every record of the batch comes back, and dead-letters in time."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        records = []
+        for record in (SQSRecord(r) for r in event.get("Records", [])):
+            try:  # a message for another stage, or no message at all, is dropped alone
+                for message in messages_in(record):
+                    if message.get("type") != stage:
+                        raise Permanent(f"the {stage} stage takes no {message.get('type')!r}")
+                    job_from_json(message)
+                records.append(record)
+            except (ValueError, Permanent) as error:
+                logger.error("dropped", extra={"reason": str(error)})
+                keep_failure(stage, record, Permanent(str(error)))
+        if not records:
+            return {"batchItemFailures": []}
+        started = time.perf_counter()
+        try:
+            result = work(runtime())
+        except Permanent as error:
+            logger.error("dropped", extra={"reason": str(error)})
+            for record in records:
+                keep_failure(stage, record, error)
+            return {"batchItemFailures": []}
+        except Exception as error:
+            logger.exception("failed")
+            for record in records:
+                keep_failure(stage, record, error)
+            return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in records]}
+        metrics.add_metric(
+            name=f"{stage.capitalize()}Latency",
+            unit=MetricUnit.Milliseconds,
+            value=round((time.perf_counter() - started) * 1000, 1),
+        )
+        logger.info("done", extra={"messages": len(records), "result": result})
+        return {"batchItemFailures": []}
 
     return handler

@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from broadsheet.adapters.aws import AwsEnv
+from broadsheet.adapters.aws import STAGES, AwsEnv
 from broadsheet.adapters.redirects import ObjectRedirects
 from broadsheet.adapters.scheduler import Release, fire_due
 from broadsheet.errors import CommandError
@@ -45,7 +45,7 @@ PARAMETERS = {
     "AlarmEmail": "",
 }
 ARTIFACTS = "broadsheet-artifacts"
-STAGE_ORDER = ("Validate", "Render", "Index", "Invalidate")
+STAGE_ORDER = tuple(stage.capitalize() for stage in STAGES)
 
 
 def deploy_local(session: Any, endpoint_url: str | None = None) -> tuple[Deployed, Resolver]:
@@ -99,6 +99,7 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
                 handler,
                 environment,
                 function["batch_size"],
+                window=function["window"],
             )
         )
     mappings.sort(key=lambda m: next(i for i, s in enumerate(STAGE_ORDER) if s in m.name))

@@ -30,6 +30,9 @@ class FunctionMapping:
     environment: Mapping[str, str] = field(default_factory=dict)
     batch_size: int = 10
     retry_after: int = 0
+    # A batching window: the function waits to gather a batch. Locally it waits until
+    # the functions without one have nothing left to do, then takes a whole batch.
+    window: int = 0
 
 
 @dataclass
@@ -115,12 +118,17 @@ class LocalEventSource:
 
     def poll(self, mapping: FunctionMapping) -> int:
         """One receive and one invocation; the number of records delivered."""
-        received = self.sqs.receive_message(
-            QueueUrl=mapping.queue_url,
-            MaxNumberOfMessages=min(10, mapping.batch_size),
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
+        received: list[dict[str, Any]] = []
+        while len(received) < mapping.batch_size:
+            more = self.sqs.receive_message(
+                QueueUrl=mapping.queue_url,
+                MaxNumberOfMessages=min(10, mapping.batch_size - len(received)),
+                AttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            received += more
+            if not more or not mapping.window:  # SQS hands out ten at most a call
+                break
         if not received:
             return 0
         event = {"Records": [self._record(mapping, m) for m in received]}
@@ -174,7 +182,9 @@ class LocalEventSource:
         delivered = 0
         deadline = time.monotonic() + patience
         for _ in range(rounds):
-            moved = sum(self.poll(mapping) for mapping in self.mappings)
+            moved = sum(self.poll(mapping) for mapping in self.mappings if not mapping.window)
+            if moved == 0:
+                moved = sum(self.poll(mapping) for mapping in self.mappings if mapping.window)
             delivered += moved
             if moved == 0:
                 if not self.waiting_later() or time.monotonic() > deadline:

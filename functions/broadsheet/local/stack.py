@@ -55,6 +55,7 @@ class Deployed:
                     "environment": {k: str(resolver.resolve(v)) for k, v in env.items()},
                     "queue_arn": queue_arn,
                     "batch_size": int(props.get("BatchSize", 10)),
+                    "window": int(props.get("MaximumBatchingWindowInSeconds", 0)),
                     "report_failures": "ReportBatchItemFailures"
                     in props.get("FunctionResponseTypes", []),
                 }

@@ -15,8 +15,6 @@ from broadsheet.adapters.store import ObjectStore
 from broadsheet.errors import Retryable
 from broadsheet.pipeline.messages import blob_key, status_key
 
-STAGES = ("validate", "render", "index", "invalidate")
-
 
 class Env(Protocol):
     @property

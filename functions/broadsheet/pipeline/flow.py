@@ -13,18 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from broadsheet.adapters.aws import STAGES
 from broadsheet.adapters.cdn import MemoryCDN
 from broadsheet.adapters.queue import Envelope, MemoryQueue
 from broadsheet.adapters.redirects import ObjectRedirects
 from broadsheet.adapters.scheduler import MemoryScheduler
 from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
 from broadsheet.errors import NotYet, Permanent
-from broadsheet.pipeline.env import STAGES, Env
+from broadsheet.pipeline.env import Env
 from broadsheet.pipeline.messages import (
     CommitJob,
     InvalidateJob,
     IssueJob,
     ReleaseJob,
+    SearchJob,
     commit_of,
     job_from_json,
 )
@@ -57,7 +59,18 @@ def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
         from broadsheet.pipeline.invalidate import invalidate_commit
 
         return invalidate_commit(job, env)
+    if stage == "search" and isinstance(job, SearchJob):
+        return search_archive(env)
     raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
+
+
+def search_archive(env: Env) -> dict[str, Any]:
+    """The search stage: every language's index made to match the records (one rebuild
+    serves any number of jobs, so the Lambda handler runs it once a batch)."""
+    from broadsheet.adapters.pagefind import build_bundle
+    from broadsheet.pipeline.search import rebuild
+
+    return rebuild(env, build_bundle)
 
 
 def again(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,6 +109,9 @@ class NotifyingStore:
     def keys(self, prefix: str = "") -> Any:
         return self.store.keys(prefix)
 
+    def retire(self, key: str, retired: bool = True) -> None:
+        self.store.retire(key, retired)
+
 
 @dataclass
 class World:
@@ -109,6 +125,7 @@ class World:
     queues: dict[str, MemoryQueue] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason)
     deliveries: int = 0
+    requests: dict[str, int] = field(default_factory=dict)  # stage -> bucket requests
 
     def __post_init__(self) -> None:
         for stage in STAGES:
@@ -138,6 +155,11 @@ class World:
         if message is None:  # received too often: it went to the dead-letter list
             return False
         self.deliveries += 1
+        batch = []
+        if stage == "search":  # its event source waits for a batch: one rebuild for all
+            batch = [e for e in queue.waiting() if e is not envelope]
+            batch = [e for e in batch if queue.receive(e) is not None]
+        before = self.bucket.requests + self.site.requests
         try:
             handle(stage, message, self)
         except NotYet:
@@ -150,15 +172,21 @@ class World:
             return True
         except Permanent as error:
             self.failures.append((stage, str(error)))
-            queue.delete(envelope)
+            for each in (envelope, *batch):
+                queue.delete(each)
             return False
         except Exception:
-            queue.release(envelope)
+            for each in (envelope, *batch):
+                queue.release(each)
             raise
-        if keep:
-            queue.release(envelope)
-        else:
-            queue.delete(envelope)
+        finally:
+            spent = self.bucket.requests + self.site.requests - before
+            self.requests[stage] = self.requests.get(stage, 0) + spent
+        for each in (envelope, *batch):
+            if keep:
+                queue.release(each)
+            else:
+                queue.delete(each)
         return True
 
     def fire_releases(self) -> int:

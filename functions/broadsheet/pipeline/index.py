@@ -34,12 +34,14 @@ from broadsheet.pipeline.messages import (
     InvalidateJob,
     IssueJob,
     ReleaseJob,
+    SearchJob,
     body_key,
     outbox_key,
     variant_key,
 )
 from broadsheet.pipeline.renames import update_redirects
 from broadsheet.pipeline.render import typeset
+from broadsheet.pipeline.search import update_records
 from broadsheet.pipeline.state import IssueState, load_issue, save_issue
 from broadsheet.pipeline.validate import committed, read_tree
 
@@ -224,6 +226,29 @@ def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
     return body
 
 
+def _search_records(env: Env, state: IssueState, commit: str) -> bool:
+    """The issue's search records made to match its public document; whether the
+    search index needs rebuilding for them."""
+    site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
+    doc = state.doc if site is not None else None
+    version = code_version()
+    sources = {
+        e["slug"]: body_key(version, state.accepted[e["slug"]].blob)
+        for e in (doc["articles"] if doc else [])
+    }
+    body = _body_lookup(env, state, site) if site is not None else None
+    return update_records(
+        env,
+        state.number,
+        state.revision,
+        commit,
+        site,
+        doc,
+        sources,
+        lambda slug: body(state.number, slug),  # type: ignore[misc]
+    )
+
+
 def _variant_lookup(env: Env) -> Any:
     def variant(number: int, name: str) -> bytes:
         stored = env.sources.get(variant_key(name.split(".")[-3], name))
@@ -357,6 +382,8 @@ def _finish(
             env, state.number, mark, site, state.doc, box["beats"], box["indexes"], newest, noted
         )
     update_redirects(env, state, renames or [], before_doc)
+    if _search_records(env, state, commit):
+        env.queue("search").send(SearchJob(commit, state.number).to_json())
     box = _outbox(env, commit, state.number) or {"outputs": [], "paths": []}
     changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
     record(env, commit, "index", state.number, paths=changed, revision=state.revision)

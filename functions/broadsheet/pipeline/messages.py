@@ -213,7 +213,18 @@ class InvalidateJob:
         return dataclasses.replace(self, **changes)
 
 
-Job = CommitJob | IssueJob | ReleaseJob | InvalidateJob
+@dataclass(frozen=True)
+class SearchJob:
+    """search: an issue's search records changed (many such jobs make one rebuild)."""
+
+    commit: str
+    issue: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "search", **dataclasses.asdict(self)}
+
+
+Job = CommitJob | IssueJob | ReleaseJob | InvalidateJob | SearchJob
 
 
 def job_from_json(data: Mapping[str, Any]) -> Job:
@@ -226,6 +237,8 @@ def job_from_json(data: Mapping[str, Any]) -> Job:
         return ReleaseJob(**_fields(ReleaseJob, data))
     if kind == "invalidate":
         return InvalidateJob(**_fields(InvalidateJob, data))
+    if kind == "search":
+        return SearchJob(**_fields(SearchJob, data))
     raise Permanent(f"not a Broadsheet message: type {kind!r}")
 
 

@@ -1,0 +1,140 @@
+"""What readers can search: one record per public article, and the page Pagefind reads.
+
+The index itself is made by Pagefind's binary (``adapters.pagefind``), from pages this
+module writes for it: not the article pages readers see, but one small page per record
+holding exactly what should be found (title, dateline, summary, the body's text) and
+the metadata a result shows. The full build and the pipeline's search stage make them
+from the same records, so both index the same words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Iterable, Mapping
+from html.parser import HTMLParser
+from typing import TypedDict
+
+from broadsheet.content.site import Site
+from broadsheet.edition import urls
+from broadsheet.edition.dateline import long_date
+from broadsheet.edition.index import IssueDoc
+
+
+class SearchRecord(TypedDict):
+    path: str  # /<lang>/issues/<n>/<slug>/: the result's link
+    language: str
+    title: str
+    dateline: str
+    date: str  # the dateline's date, written out in the record's language
+    published: str  # UTC, YYYY-MM-DDTHH:MM:SSZ: the sort key, newest first
+    section: str  # the section's name in the record's language, or ""
+    issue: int
+    summary: str
+    text: str  # the body as plain text
+
+
+class _Text(HTMLParser):
+    """The words of a body, one space between blocks; a figure's caption is kept."""
+
+    BLOCKS = frozenset("p li h1 h2 h3 h4 h5 h6 blockquote pre td th figcaption dt dd br tr".split())
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def text_of(body_html: str) -> str:
+    parser = _Text()
+    parser.feed(body_html)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+def records(site: Site, doc: IssueDoc, bodies: Mapping[str, str]) -> list[SearchRecord]:
+    """One record per public article of an issue document (``bodies``: slug → HTML)."""
+    found = []
+    for entry in doc["articles"]:
+        language = entry["language"]
+        section = site.section(entry["section"])
+        found.append(
+            SearchRecord(
+                path=entry["path"],
+                language=language,
+                title=entry["title"],
+                dateline=entry["dateline"],
+                date=long_date(dt.date.fromisoformat(entry["date"]), language),
+                published=entry["published"],
+                section=section.names.get(language, "") if section else "",
+                issue=doc["number"],
+                summary=entry["summary"],
+                text=text_of(bodies[entry["slug"]]),
+            )
+        )
+    return found
+
+
+def page_key(record: SearchRecord) -> str:
+    """The file Pagefind reads for a record, relative to the folder it is given: its
+    URL is the record's path, which is how results link to the article."""
+    return record["path"].strip("/") + "/index.html"
+
+
+def page(record: SearchRecord) -> bytes:
+    """The page Pagefind indexes for one record. Metadata and filters sit in elements
+    Pagefind is told not to index, so a section's name or an issue number does not
+    match every article of it."""
+    e = html.escape
+    meta = {
+        "title": record["title"],
+        "dateline": record["dateline"],
+        "date": record["date"],
+    }
+    hidden = "".join(
+        f'<span data-pagefind-meta="{name}">{e(value)}</span>' for name, value in meta.items()
+    )
+    hidden += f'<span data-pagefind-sort="published">{e(record["published"])}</span>'
+    if record["section"]:
+        hidden += f'<span data-pagefind-filter="section">{e(record["section"])}</span>'
+    hidden += f'<span data-pagefind-filter="issue">{record["issue"]}</span>'
+    return (
+        f'<!doctype html><html lang="{e(record["language"])}"><head><meta charset="utf-8">'
+        f"<title>{e(record['title'])}</title></head><body><main data-pagefind-body>"
+        f"<div data-pagefind-ignore>{hidden}</div>"
+        f"<h1>{e(record['title'])}</h1><p>{e(record['dateline'])}</p>"
+        f"<p>{e(record['summary'])}</p><p>{e(record['text'])}</p>"
+        "</main></body></html>"
+    ).encode()
+
+
+def by_language(found: Iterable[SearchRecord]) -> dict[str, list[SearchRecord]]:
+    """Records grouped by language, each group in one order (by path) whoever made it."""
+    grouped: dict[str, list[SearchRecord]] = {}
+    for record in sorted(found, key=lambda r: r["path"]):
+        grouped.setdefault(record["language"], []).append(record)
+    return grouped
+
+
+def dumps(found: Iterable[SearchRecord]) -> bytes:
+    return json.dumps(list(found), ensure_ascii=False, sort_keys=True).encode()
+
+
+def loads(raw: bytes) -> list[SearchRecord]:
+    found: list[SearchRecord] = json.loads(raw)
+    return found
+
+
+def bundle_key(language: str, name: str) -> str:
+    return urls.search_bundle(language).lstrip("/") + name

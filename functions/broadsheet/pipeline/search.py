@@ -1,0 +1,213 @@
+"""search: each language's Pagefind index, rebuilt from the issues' search records.
+
+Index keeps, for every issue, a small document of its public articles' search records
+(``search/records/<n>.json`` in the source bucket, the body's text kept by its source
+blob so an unchanged article is never read again) and sends a search job when it
+changed. The search stage reads those documents, not the site or the CDN, and rebuilds
+a language only when its records changed. It writes in an order a reader never notices:
+
+1. claim: the files about to be written are recorded in the language's state
+   (``state/search/<lang>.json``), so a crash leaves nothing unaccounted for;
+2. Pagefind's content-hashed files (new names; a file already there is left alone);
+3. the loader and its WebAssembly, when Pagefind's version changed them;
+4. the entry file last: until it changes, readers use the old index, whole;
+5. the state, then every file of the old index that the new one does not use is
+   tagged retired, which the site bucket's lifecycle rule expires a day later (a
+   reader mid-search still finds them meanwhile).
+
+Only the fixed names (the entry, the loader) are ever invalidated. The stage runs one
+invocation at a time (reserved concurrency 1), each taking a whole batch of jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from broadsheet.adapters.store import update
+from broadsheet.content.site import Site
+from broadsheet.edition import search, urls
+from broadsheet.edition.index import IssueDoc
+from broadsheet.edition.search import SearchRecord
+from broadsheet.pipeline.env import Env
+
+RECORDS = "search/records/"
+STATE = "state/search/"
+FIXED = ("pagefind.js", "pagefind-worker.js")  # and wasm.<lang>.pagefind, the entry
+
+
+def records_key(number: int) -> str:
+    return f"{RECORDS}{number}.json"
+
+
+def state_key(language: str) -> str:
+    return f"{STATE}{language}.json"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+# --- index's side: the records of one issue ------------------------------------------------
+
+
+def update_records(
+    env: Env,
+    number: int,
+    revision: int,
+    commit: str,
+    site: Site | None,
+    doc: IssueDoc | None,
+    sources: Mapping[str, str],
+    body: Callable[[str], str],
+) -> bool:
+    """Make the issue's records match its public document at ``revision``; whether the
+    search index needs a rebuild for it (also when this very job wrote them before a
+    crash, so the search job that follows is never lost). ``sources``: slug → the key of
+    its typeset body, which names the text's source; ``body(slug)`` reads one."""
+
+    def change(raw: bytes | None) -> bytes | None:
+        old: dict[str, Any] = (
+            json.loads(raw) if raw else {"revision": -1, "commit": "", "records": {}}
+        )
+        if old["revision"] > revision:
+            return None  # a newer revision wrote them: its own job follows
+        records: dict[str, Any] = {}
+        if site is not None and doc is not None:
+            texts = {r["source"]: r["text"] for r in old["records"].values()}
+            for entry in doc["articles"]:
+                source = sources[entry["slug"]]
+                text = texts.get(source)
+                if text is None:
+                    text = search.text_of(body(entry["slug"]))
+                [record] = search.records(site, _alone(doc, entry), {entry["slug"]: ""})
+                records[entry["path"]] = {**record, "text": text, "source": source}
+        if old["revision"] == revision and records == old["records"]:
+            return None
+        made = {"revision": revision, "commit": commit, "records": records}
+        return json.dumps(made, ensure_ascii=False, sort_keys=True).encode()
+
+    final = update(env.sources, records_key(number), change)
+    return final is not None and json.loads(final)["commit"] == commit
+
+
+def _alone(doc: IssueDoc, entry: Any) -> IssueDoc:
+    alone: IssueDoc = {**doc, "articles": [entry]}
+    return alone
+
+
+# --- the stage -----------------------------------------------------------------------------
+
+
+@dataclass
+class LanguageState:
+    records: str = ""  # digest of the records the bundle was made from
+    files: dict[str, str] = field(default_factory=dict)  # name -> digest, the live bundle
+    writing: list[str] = field(default_factory=list)  # claimed by a build not yet done
+    retired: list[str] = field(default_factory=list)  # tagged to expire
+
+    @classmethod
+    def from_json(cls, raw: bytes | None) -> LanguageState:
+        return cls(**json.loads(raw)) if raw else cls()
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+
+def all_records(env: Env) -> list[SearchRecord]:
+    found: list[SearchRecord] = []
+    for key in list(env.sources.keys(RECORDS)):
+        stored = env.sources.get(key)
+        if stored is None:
+            continue
+        for record in json.loads(stored.body)["records"].values():
+            record.pop("source")
+            found.append(record)
+    return found
+
+
+def rebuild(
+    env: Env, build: Callable[[str, list[SearchRecord]], dict[str, bytes]]
+) -> dict[str, Any]:
+    """Bring each language's bundle in line with the records (a language with none left
+    loses its bundle); what changed, by language."""
+    grouped = search.by_language(all_records(env))
+    done: dict[str, Any] = {}
+    for language in sorted(set(grouped) | _with_state(env)):
+        records = grouped.get(language, [])
+        digest = _digest(search.dumps(records))
+        state = LanguageState.from_json(_raw(env, state_key(language)))
+        if state.records == digest and not state.writing:
+            continue
+        files = build(language, records) if records else {}
+        done[language] = _publish(env, language, state, digest, files)
+    return done
+
+
+def _with_state(env: Env) -> set[str]:
+    return {k.removeprefix(STATE).removesuffix(".json") for k in env.sources.keys(STATE)}
+
+
+def _raw(env: Env, key: str) -> bytes | None:
+    stored = env.sources.get(key)
+    return stored.body if stored else None
+
+
+def _publish(
+    env: Env, language: str, state: LanguageState, digest: str, files: dict[str, bytes]
+) -> dict[str, Any]:
+    names = {name: _digest(data) for name, data in files.items()}
+    old = set(state.files) | set(state.writing)
+    state.writing = sorted(names)
+    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+    changed: list[str] = []
+    entry = "pagefind-entry.json"
+    for name in sorted(names, key=lambda n: (n == entry, _fixed(n, language), n)):
+        key = search.bundle_key(language, name)
+        if not _fixed(name, language) and name != entry:
+            if name in state.retired:
+                env.site.retire(key, False)
+            elif name not in state.files and env.site.get(key) is None:
+                _put(env, key, files[name])
+            continue
+        if state.files.get(name) != names[name] or env.site.get(key) is None:
+            _put(env, key, files[name])
+            changed.append(name)
+    gone = sorted(old - set(names))
+    if not names:  # no article left in the language: readers stop loading it first
+        gone.sort(key=lambda n: n != entry)
+    retired = set(state.retired) - set(names)
+    for name in gone:
+        key = search.bundle_key(language, name)
+        if _fixed(name, language) or name == entry:
+            env.site.delete(key)
+            changed.append(name)
+        else:
+            env.site.retire(key)
+            retired.add(name)
+    state.files, state.writing, state.records = names, [], digest
+    state.retired = sorted(retired)
+    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+    paths = sorted({urls.search_bundle(language) + name for name in changed})
+    if paths:
+        env.cdn.invalidate(paths, reference=f"search-{language}-{digest}-{len(gone)}")
+    return {"files": len(names), "written": len(changed), "retired": len(gone)}
+
+
+def _fixed(name: str, language: str) -> bool:
+    return name in FIXED or name == f"wasm.{language}.pagefind"
+
+
+def _put(env: Env, key: str, data: bytes) -> None:
+    from broadsheet.edition import viewer
+
+    fixed = not urls.is_fingerprinted(key)
+    env.site.put(
+        key,
+        data,
+        content_type=urls.content_type(key),
+        cache_control=viewer.HTML_CACHE if fixed else viewer.ASSET_CACHE,
+    )

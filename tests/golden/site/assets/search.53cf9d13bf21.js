@@ -1,0 +1,119 @@
+// The search page: Pagefind's index of the page's language, read in the browser.
+// Results are built as DOM nodes, never from HTML strings: an excerpt's only markup is
+// Pagefind's <mark>, and everything else in it is set as text.
+const form = document.querySelector("form.search");
+const status = document.querySelector(".status");
+const list = document.querySelector(".results");
+const SHOWN = 20;
+
+function say(text) {
+  status.textContent = text;
+}
+
+function decoded(escaped) {
+  const area = document.createElement("textarea");
+  area.innerHTML = escaped; // RCDATA: entities are decoded, no element is made
+  return area.value;
+}
+
+function excerpt(html) {
+  const p = document.createElement("p");
+  p.className = "excerpt";
+  html.split(/(<mark>.*?<\/mark>)/s).forEach((part) => {
+    const marked = part.startsWith("<mark>");
+    const text = decoded(marked ? part.slice(6, -7) : part);
+    if (marked) {
+      const mark = document.createElement("mark");
+      mark.textContent = text;
+      p.append(mark);
+    } else {
+      p.append(text);
+    }
+  });
+  return p;
+}
+
+function item(data) {
+  const li = document.createElement("li");
+  const h2 = document.createElement("h2");
+  const a = document.createElement("a");
+  a.href = data.url;
+  a.textContent = data.meta.title;
+  h2.append(a);
+  const where = document.createElement("p");
+  where.className = "kicker";
+  where.textContent = [data.meta.dateline, data.meta.date].filter(Boolean).join(" · ");
+  li.append(h2, where, excerpt(data.excerpt));
+  return li;
+}
+
+function options(select, values) {
+  const keys = Object.keys(values || {});
+  keys.sort((a, b) => (select.name === "issue" ? Number(b) - Number(a) : a.localeCompare(b)));
+  for (const key of keys) {
+    const option = document.createElement("option");
+    option.value = key;
+    option.textContent = key;
+    select.append(option);
+  }
+}
+
+async function start() {
+  let pagefind;
+  try {
+    pagefind = await import(form.dataset.bundle);
+    await pagefind.options({ excerptLength: 24 });
+    await pagefind.init();
+  } catch (error) {
+    say(form.dataset.unavailable);
+    return;
+  }
+  form.hidden = false;
+  const filters = await pagefind.filters();
+  options(form.elements.section, filters.section);
+  options(form.elements.issue, filters.issue);
+  const params = new URLSearchParams(location.search);
+  for (const name of ["q", "section", "issue"]) {
+    if (params.get(name)) form.elements[name].value = params.get(name);
+  }
+  let asked = 0;
+
+  async function run() {
+    const query = form.elements.q.value.trim();
+    const ask = ++asked;
+    const chosen = {};
+    for (const name of ["section", "issue"]) {
+      if (form.elements[name].value) chosen[name] = form.elements[name].value;
+    }
+    const url = new URL(location.href);
+    url.search = new URLSearchParams(
+      Object.entries({ q: query, ...chosen }).filter(([, v]) => v)
+    ).toString();
+    history.replaceState(null, "", url);
+    if (!query) {
+      list.replaceChildren();
+      say("");
+      return;
+    }
+    const search = await pagefind.search(query, { filters: chosen });
+    const data = await Promise.all(search.results.slice(0, SHOWN).map((r) => r.data()));
+    if (ask !== asked) return; // a newer search has started
+    list.replaceChildren(...data.map(item));
+    const n = search.results.length;
+    say(n === 0 ? form.dataset.none : n === 1 ? form.dataset.result : form.dataset.results.replace("{n}", n));
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+  });
+  form.addEventListener("change", run);
+  let timer;
+  form.elements.q.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, 250);
+  });
+  if (form.elements.q.value) run();
+}
+
+start();

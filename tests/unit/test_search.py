@@ -1,0 +1,159 @@
+"""Search: the records readers can find, the pages Pagefind reads, the bundle it makes,
+and the pipeline's search stage against the full build."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from broadsheet.adapters import pagefind
+from broadsheet.adapters.store import MemoryStore
+from broadsheet.build.full import build_site
+from broadsheet.edition import search
+from broadsheet.edition.search import SearchRecord
+from tests.conftest import CONTENT, NOW, real_build_bundle
+
+
+def record(i: int, language: str = "en", **changes: object) -> SearchRecord:
+    rng = random.Random(i)
+    words = ["rent", "strike", "madrid", "union", "dock", "port", "heat", "huelga", "<b>"]
+    found = SearchRecord(
+        path=f"/{language}/issues/{i % 3 + 1}/story-{i}/",
+        language=language,
+        title=f"Story {i} & co",
+        dateline="Madrid",
+        date="25 July 2025",
+        published=f"2025-07-{i % 28 + 1:02d}T00:00:00Z",
+        section=rng.choice(["News", "Culture", ""]),
+        issue=i % 3 + 1,
+        summary="A summary",
+        text=" ".join(rng.choice(words) for _ in range(40)),
+    )
+    return SearchRecord(**{**found, **changes})  # type: ignore[typeddict-item]
+
+
+def real_bundle(language: str, records: list[SearchRecord]) -> dict[str, bytes]:
+    # Past the tests' memo (conftest): these hold Pagefind itself to account.
+    return real_build_bundle(language, records)
+
+
+def inflated(data: bytes) -> bytes:
+    return gzip.decompress(data)
+
+
+def test_a_body_becomes_its_words_without_markup() -> None:
+    html = "<h2>Rent</h2><p>Tenants &amp; <em>unions</em></p><ul><li>one</li><li>two</li></ul>"
+    assert search.text_of(html) == "Rent Tenants & unions one two"
+
+
+def test_the_page_pagefind_reads_escapes_what_it_holds() -> None:
+    page = search.page(record(1, title='<script>alert("x")</script>', summary="a & b"))
+    assert b"<script>" not in page and b"&lt;script&gt;" in page
+    assert b'data-pagefind-filter="issue">2<' in page
+
+
+def test_two_builds_of_the_same_records_are_the_same_bytes() -> None:
+    records = [record(i) for i in range(60)]
+    first, second = real_bundle("en", records), real_bundle("en", records)
+    assert first == second
+    assert {"pagefind-entry.json", "pagefind.js", "wasm.en.pagefind"} <= set(first)
+    assert any(name.startswith("filter/") for name in first)
+    entry = json.loads(first["pagefind-entry.json"])
+    assert entry["languages"]["en"]["page_count"] == 60
+    assert f"pagefind.{entry['languages']['en']['hash']}.pf_meta" in first
+
+
+def test_the_bundle_holds_only_what_its_records_say() -> None:
+    records = [record(i) for i in range(5)] + [record(9, text="palimpsest")]
+    bundle = real_bundle("en", records[:5])
+    fragments = b"".join(inflated(d) for n, d in bundle.items() if n.startswith("fragment/"))
+    assert b"palimpsest" not in fragments and b"/en/issues/" in fragments
+    assert b"palimpsest" in b"".join(
+        inflated(d) for n, d in real_bundle("en", records).items() if n.startswith("fragment/")
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    title=st.text(min_size=1, max_size=40).filter(str.strip),
+    text=st.text(max_size=200),
+)
+def test_whatever_an_article_holds_pagefind_indexes_it(title: str, text: str) -> None:
+    bundle = pagefind.build_bundle("es", [record(1, language="es", title=title, text=text)])
+    assert json.loads(bundle["pagefind-entry.json"])["languages"]["es"]["page_count"] == 1
+
+
+def test_the_full_build_indexes_public_articles_only(tmp_path: Path) -> None:
+    build_site(CONTENT, tmp_path, now=NOW, workers=1)
+    for language in ("en", "es"):
+        folder = tmp_path / language / "search" / "pagefind"
+        assert (folder / "pagefind-entry.json").is_file()
+        text = b"".join(inflated(p.read_bytes()) for p in folder.glob("fragment/*"))
+        assert b"notes-on-the-general-strike" not in text  # a draft
+        assert b"heat-and-the-warehouse-floor" not in text  # under embargo
+        assert b"palimpsest" not in text
+        assert f"/{language}/issues/".encode() in text
+        other = "es" if language == "en" else "en"
+        assert f"/{other}/issues/".encode() not in text
+    assert (tmp_path / "en/search/index.html").is_file()
+
+
+def test_retired_files_expire_and_come_back_when_used_again() -> None:
+    store = MemoryStore()
+    store.put("a", b"1")
+    store.retire("a")
+    assert store.live() == {}
+    store.retire("a", False)
+    assert store.live() == {"a": b"1"}
+    store.retire("a")
+    store.put("a", b"2")  # a new object carries no tags
+    assert store.live() == {"a": b"2"}
+
+
+@pytest.mark.parametrize("crash_after", range(1, 12))
+def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(crash_after: int) -> None:
+    import datetime as dt
+
+    from broadsheet.adapters.pagefind import build_bundle
+    from broadsheet.pipeline.flow import World
+    from broadsheet.pipeline.search import RECORDS, rebuild
+    from tests.support.oracle import Crash, FaultyStore
+
+    world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    site = FaultyStore(MemoryStore())
+    world.site = site  # type: ignore[assignment]
+
+    def records(version: int) -> None:
+        found = {r["path"]: {**r, "source": "x"} for r in [record(i + version) for i in range(4)]}
+        doc = {"revision": version, "commit": "c", "records": found}
+        world.bucket.put(f"{RECORDS}1.json", json.dumps(doc).encode())
+
+    records(0)
+    rebuild(world, build_bundle)
+    first = dict(site.live())
+    records(1)
+    site.countdown, site.after = crash_after, crash_after % 2 == 0
+    with contextlib.suppress(Crash):
+        rebuild(world, build_bundle)
+    live = site.live()
+    entry = json.loads(live["en/search/pagefind/pagefind-entry.json"])
+    meta = f"en/search/pagefind/pagefind.{entry['languages']['en']['hash']}.pf_meta"
+    assert meta in live  # whichever entry readers get, its index is there
+    site.countdown = None
+    rebuild(world, build_bundle)
+    expected = build_bundle("en", search.by_language(search.loads(_records_of(world)))["en"])
+    assert {k.removeprefix("en/search/pagefind/"): v for k, v in site.live().items()} == expected
+    assert first != site.live()
+
+
+def _records_of(world: object) -> bytes:
+    from broadsheet.pipeline.search import all_records
+
+    return search.dumps(all_records(world))  # type: ignore[arg-type]
