@@ -103,6 +103,35 @@ def test_a_reader_browses_and_an_editor_publishes_a_change(
     page.close()
 
 
+def test_a_new_article_is_found_by_search_once_its_commit_is_published(
+    stack: Running, browser: Any
+) -> None:
+    # GIVEN a new article with a word no other article holds
+    stack.repo.write(
+        "issues/412/galley-rowers.md",
+        "---\ntitle: The rowers of the galley\nlanguage: en\ndate: 2025-07-25\n"
+        "dateline: Genoa (Italy)\nsection: labour\n---\n\n"
+        "The crew of the quinquereme voted to stop rowing.\n",
+    )
+    commit = stack.repo.commit("a new article")
+    stack.wait_for(f"{commit[:12]}: ", timeout=60)
+    # WHEN a reader searches the word through the local CDN (its headers, its CSP)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(stack.url + "/en/search/?q=quinquereme")
+    page.locator(".status:not(:empty)").wait_for()
+    # THEN the new article is the one result, and it opens
+    assert page.inner_text(".status") == "1 result"
+    page.locator(".results a").click()
+    page.wait_for_load_state()
+    assert page.url == stack.url + "/en/issues/412/galley-rowers/"
+    assert errors == []
+    page.close()
+
+
 def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -> None:
     before = stack.get("/en/issues/412/dockworkers-vote-to-strike/")
     path = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"

@@ -166,7 +166,7 @@ def test_a_reader_searches_a_word_and_opens_the_article(browser: Any, base_url: 
     assert first.locator("mark").first.inner_text().lower() == "automation"
     first.locator("a").click()
     page.wait_for_load_state()
-    assert page.url.endswith("/en/issues/412/dockworkers-vote-to-strike/")
+    assert page.url == base_url + "/en/issues/412/dockworkers-vote-to-strike/"
     page.close()
 
 

@@ -62,7 +62,8 @@ async function start() {
   let pagefind;
   try {
     pagefind = await import(form.dataset.bundle);
-    await pagefind.options({ excerptLength: 24 });
+    // Results are site paths; Pagefind would put them under the folder of its bundle.
+    await pagefind.options({ baseUrl: "/", excerptLength: 24 });
     await pagefind.init();
   } catch (error) {
     say(form.dataset.unavailable);
