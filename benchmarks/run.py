@@ -25,6 +25,7 @@ from benchmarks.limits import worst_case
 from benchmarks.localstack import first_publish, local_stack
 from benchmarks.photos import article_weight, variants_cpu
 from benchmarks.pipeline import cold_starts, compiled_copy, one_article_commits, package_size
+from benchmarks.search import bench_search
 from benchmarks.stages import worst_issue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +151,7 @@ def main() -> int:
         }
         results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
         results["worst_issue"] = worst_issue(Path(folder))
+        results["search"] = bench_search(archives[args.articles], Path(folder) / "search")
     results["worst_article"] = worst_case()
     results["photos"] = {"article": article_weight(), "variants_12mp": variants_cpu()}
     results["soak"] = soak(args.soak_minutes)
@@ -185,7 +187,10 @@ def main() -> int:
         ("publish_new_article_s3", "a new article in 4 listings; S3 in moto server"),
         ("publish_new_article", "a new article in 4 listings; in-memory adapters"),
     ):
-        print(f"publish one article ({title}; CPU of all four stages, 31 commits):")
+        print(
+            f"publish one article ({title}; CPU of the four publishing stages, 31 commits; "
+            "search below):"
+        )
         figures_by_size = results[key]
         for size, figures in figures_by_size.items():
             print(
@@ -254,6 +259,16 @@ def main() -> int:
         f"variants of a 12-megapixel JPEG ({variants_12mp['source_kb']} KB): "
         f"{variants_12mp['variants']} files in {variants_12mp['cpu_s_median']} s of CPU (median)"
     )
+    for name, figures in results["search"].items():
+        reader = figures["reader"]
+        print(
+            f"search index of {figures['articles']:,} articles ({name.replace('_', ' ')}): "
+            f"{figures['cpu_s_total']} s CPU for both languages, one at a time, peak "
+            f"{figures['peak_mb_max']} MB (Pagefind and Python), {figures['disk_mb_total']} MB "
+            f"on disk; a reader opening the page and asking {reader['query']!r} downloads "
+            f"{reader['kb_total']} KB ({reader['kb_for_the_query']} KB for the query, "
+            f"{reader['requests_for_the_query']} requests; {reader['status']})"
+        )
     print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
     return 0

@@ -43,6 +43,7 @@ def _pagefind_once_per_input() -> Iterator[None]:
     real = pagefind.build_bundle
 
     def remembered(language: str, records: Any) -> dict[str, bytes]:
+        records = sorted(records, key=lambda r: r["path"])
         key = (language, search.dumps(records).decode())
         if key not in _BUNDLES:
             _BUNDLES[key] = real(language, records)

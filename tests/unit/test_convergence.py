@@ -319,7 +319,7 @@ class Newspaper(RuleBasedStateMachine):
             if before.get(k) != site.get(k) and not is_fingerprinted(k)
         }
         stale = sorted(k for k in changed if not covered("/" + k, cleared))
-        assert stale == [], "changed but never invalidated"
+        assert stale == [], f"changed but never invalidated: {stale}"
         assert all(not q.dead for q in self.world.queues.values())
         assert self.world.failures == []
         for queue in self.world.queues.values():

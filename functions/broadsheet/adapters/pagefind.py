@@ -22,7 +22,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,11 @@ def executable() -> str:
     return str(get_executable())
 
 
-def build_bundle(language: str, found: Sequence[SearchRecord]) -> dict[str, bytes]:
+def build_bundle(language: str, found: Iterable[SearchRecord]) -> dict[str, bytes]:
     """The search bundle of one language: file name (relative to the bundle) → bytes.
-    Content-hashed names for the index, the same names for the loader and its entry."""
+    Content-hashed names for the index, the same names for the loader and its entry.
+    The records are written out as they come (Pagefind reads a folder), so an iterator
+    keeps the archive's text out of memory."""
     with tempfile.TemporaryDirectory(prefix="broadsheet-search-") as scratch:
         site, out = Path(scratch, "site"), Path(scratch, "out")
         for record in found:

@@ -77,6 +77,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_results": "{n} results",
         "search_result": "1 result",
         "search_none": "Nothing found.",
+        "search_more": "More results",
         "search_unavailable": "Search is not available right now.",
     },
     "es": {
@@ -123,6 +124,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_results": "{n} resultados",
         "search_result": "1 resultado",
         "search_none": "No se ha encontrado nada.",
+        "search_more": "Más resultados",
         "search_unavailable": "La búsqueda no está disponible ahora mismo.",
     },
 }

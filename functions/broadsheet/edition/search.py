@@ -131,10 +131,5 @@ def dumps(found: Iterable[SearchRecord]) -> bytes:
     return json.dumps(list(found), ensure_ascii=False, sort_keys=True).encode()
 
 
-def loads(raw: bytes) -> list[SearchRecord]:
-    found: list[SearchRecord] = json.loads(raw)
-    return found
-
-
 def bundle_key(language: str, name: str) -> str:
     return urls.search_bundle(language).lstrip("/") + name

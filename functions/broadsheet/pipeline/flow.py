@@ -144,8 +144,8 @@ class World:
     def now(self) -> dt.datetime:
         return self.clock()
 
-    def waiting(self) -> list[tuple[str, Envelope]]:
-        return [(s, m) for s in STAGES for m in self.queues[s].waiting()]
+    def waiting(self, stages: tuple[str, ...] = STAGES) -> list[tuple[str, Envelope]]:
+        return [(s, m) for s in stages for m in self.queues[s].waiting()]
 
     def deliver(self, stage: str, envelope: Envelope, *, keep: bool = False) -> bool:
         """Hand one message to its stage as Lambda's event source would; ``keep`` leaves
@@ -196,11 +196,17 @@ class World:
             self.queues["index"].send(release_.message)
         return len(due)
 
-    def drain(self, rng: random.Random | None = None, limit: int = 100_000) -> int:
-        """Deliver until every queue is empty, in queue order or in ``rng``'s order."""
+    def drain(
+        self,
+        rng: random.Random | None = None,
+        limit: int = 100_000,
+        stages: tuple[str, ...] = STAGES,
+    ) -> int:
+        """Deliver until every queue of ``stages`` is empty, in queue order or in
+        ``rng``'s order."""
         delivered = 0
         while True:
-            waiting = self.waiting()
+            waiting = self.waiting(stages)
             if not waiting:
                 return delivered
             stage, envelope = rng.choice(waiting) if rng else waiting[0]

@@ -4,7 +4,8 @@
 const form = document.querySelector("form.search");
 const status = document.querySelector(".status");
 const list = document.querySelector(".results");
-const SHOWN = 20;
+const moreButton = document.querySelector("button.more");
+const SHOWN = 10; // a result's excerpt costs its fragment: ten at a time
 
 function say(text) {
   status.textContent = text;
@@ -97,11 +98,20 @@ async function start() {
       return;
     }
     const search = await pagefind.search(query, { filters: chosen });
-    const data = await Promise.all(search.results.slice(0, SHOWN).map((r) => r.data()));
     if (ask !== asked) return; // a newer search has started
-    list.replaceChildren(...data.map(item));
+    list.replaceChildren();
+    await more(search.results, ask);
     const n = search.results.length;
     say(n === 0 ? form.dataset.none : n === 1 ? form.dataset.result : form.dataset.results.replace("{n}", n));
+  }
+
+  async function more(results, ask) {
+    const shown = list.children.length;
+    const data = await Promise.all(results.slice(shown, shown + SHOWN).map((r) => r.data()));
+    if (ask !== asked) return;
+    list.append(...data.map(item));
+    moreButton.hidden = list.children.length >= results.length;
+    moreButton.onclick = () => more(results, ask);
   }
 
   form.addEventListener("submit", (event) => {
