@@ -253,3 +253,21 @@ def test_a_tag_keeps_one_page_however_it_is_accented_across_issues(tmp_path: Pat
     assert "<h1>huelga</h1>" in page  # issue 412's spelling is the newer
     assert page.index("412-huelga-de-alquileres") < page.index("410-huelga-docente")
     assert not (out / "es/tags/Huelga").exists()
+
+
+@pytest.mark.parametrize(
+    ("spellings", "slug"),
+    [
+        (["Łódź", "łódź", "LODZ"], "lodz"),
+        (["Ørsted", "ørsted"], "orsted"),
+        (["Ærø", "ærø"], "aero"),
+        (["Œuvre", "œuvre"], "oeuvre"),
+        (["Þing", "þing"], "thing"),
+        (["Straße", "STRASSE", "STRAẞE"], "strasse"),
+        (["Año nuevo", "año-nuevo", " AÑO  NUEVO "], "ano-nuevo"),
+    ],
+)
+def test_every_spelling_of_a_name_folds_to_one_page(spellings: list[str], slug: str) -> None:
+    from broadsheet.content.beat import fold
+
+    assert {fold(s) for s in spellings} == {slug}

@@ -12,7 +12,12 @@ _RUNS = re.compile(r"[^a-z0-9]+")
 
 def fold(name: str) -> str:
     """The slug of a tag's or an author's page; empty when the name has no letter or digit."""
-    plain = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    plain = plain.replace("ß", "ss").replace("æ", "ae").replace("ø", "o").replace("ł", "l")
-    return _RUNS.sub("-", plain.lower()).strip("-")[:80].strip("-")
+    # Lowered first: the letters spelled out below have capitals (Ł, Æ, Ø, ẞ, Œ, Þ) that
+    # no decomposition turns into their small forms.
+    plain = unicodedata.normalize("NFKD", name.lower())
+    plain = "".join(_SPELLED.get(c, c) for c in plain if not unicodedata.combining(c))
+    return _RUNS.sub("-", plain).strip("-")[:80].strip("-")
+
+
+# Latin letters with no decomposition to a base letter, as they are usually spelled out.
+_SPELLED = {"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "œ": "oe", "þ": "th", "đ": "d", "ð": "d"}
