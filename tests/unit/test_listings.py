@@ -271,3 +271,24 @@ def test_every_spelling_of_a_name_folds_to_one_page(spellings: list[str], slug: 
     from broadsheet.content.beat import fold
 
     assert {fold(s) for s in spellings} == {slug}
+
+
+def test_an_author_named_by_slug_is_shown_by_the_name_site_yml_gives(tmp_path: Path) -> None:
+    import shutil
+
+    from broadsheet.build.full import build_site
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    source = content / "issues/412/dockworkers-vote-to-strike.md"
+    text = source.read_text()
+    assert "authors: [Pieter Lanting]" in text
+    source.write_text(text.replace("authors: [Pieter Lanting]", "authors: [pieter-lanting]"))
+    out = tmp_path / "out"
+    build_site(content, out, now=NOW, workers=1)
+    doc = json.loads((out / "api/v1/issues/412.json").read_text())
+    [entry] = [a for a in doc["articles"] if a["slug"] == "dockworkers-vote-to-strike"]
+    assert entry["authors"] == ["Pieter Lanting"]
+    for feed in ("en/feed.xml", "en/authors/pieter-lanting/feed.xml"):
+        assert "<name>pieter-lanting</name>" not in (out / feed).read_text()
+        assert "<name>Pieter Lanting</name>" in (out / feed).read_text()

@@ -226,3 +226,31 @@ def test_random_yaml_front_matter_never_raises(front: dict[str, object]) -> None
     text = "---\n" + to_yaml(front) + "---\n\nBody [x](javascript:y) <b>\n"
     article, findings = parse(text.encode("utf-8", "surrogatepass"))
     assert article is not None or findings
+
+
+@pytest.mark.parametrize(
+    ("path", "found"),
+    [
+        ("issues/412/strike.md", None),
+        ("issues/412/.strike.md", None),  # an editor's hidden file
+        ("issues/412/media/dockers.jpg", None),
+        ("issues/412/notes.txt", None),
+        ("issues/412/Strike.MD", ("issues/412/Strike.MD", "name it strike.md")),
+        ("issues/412/strike.markdown", ("issues/412/strike.markdown", "name it strike.md")),
+        ("issues/412/strike.md ", ("issues/412/strike.md ", "name it strike.md")),
+        ("issues/412/drafts/strike.md", ("issues/412/drafts/strike.md", "not in a subfolder")),
+        ("issues/412/media/notes.md", ("issues/412/media/notes.md", "not in a subfolder")),
+        ("issues/strike.md", ("issues/strike.md", "move it to issues/<number>/")),
+        ("issues/0412/strike.md", ("issues/0412", "is not an issue number")),
+    ],
+)
+def test_a_file_in_the_wrong_place_is_named_with_what_to_do(
+    path: str, found: tuple[str, str] | None
+) -> None:
+    from broadsheet.content.issue import misplaced
+
+    result = misplaced(path)
+    if found is None:
+        assert result is None
+    else:
+        assert result is not None and result[0] == found[0] and found[1] in result[1]

@@ -92,16 +92,14 @@ def misplaced(path: str) -> tuple[str, str] | None:
     if len(parts) >= 3 and not ISSUE_FOLDER.fullmatch(parts[1]):
         return "/".join(parts[:2]), f"issue folder '{parts[1]}' {FOLDER}"
     stem, dot, extension = parts[-1].rpartition(".")
-    if not dot or extension.lower() not in MARKDOWN:
+    if not dot or extension.strip().lower() not in MARKDOWN:  # "x.md " is meant too
         return None
     if len(parts) == 2:
         return path, "an article lives in its issue's folder: move it to issues/<number>/"
     if len(parts) > 3:
-        if parts[2] == "media":
-            return None
         return path, (
             f"is not read: articles sit directly in issues/{parts[1]}/, not in a subfolder"
         )
     if extension != "md":
-        return path, f"is not read as an article: name it {stem.lower()}.md"
+        return path, f"is not read as an article: name it {stem.strip().lower()}.md"
     return None

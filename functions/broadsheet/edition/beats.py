@@ -221,9 +221,10 @@ def index_file(site: Site, language: str, kind: str, names: Mapping[str, str]) -
     language to the name it shows."""
     from broadsheet.edition import pages as html
 
+    # By the folded key: accents and capitals do not send Ñandú or Ærø after z.
     present = sorted(
         names.items(),
-        key=lambda pair: (site.section_rank(pair[0]) if kind == "section" else 0, pair[1].lower()),
+        key=lambda pair: (site.section_rank(pair[0]) if kind == "section" else 0, pair[0]),
     )
     return html.render_beat_index(site, language, kind, present)
 

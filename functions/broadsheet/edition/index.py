@@ -161,7 +161,8 @@ def entry(site: Site, article: Article, media: Mapping[str, Photo] | None = None
         "date": article.date.isoformat(),
         "dateline": article.dateline,
         "section": article.section,
-        "authors": list(article.authors),
+        # A described author by the name site.yml gives, however the article wrote it.
+        "authors": [_described(site, name) for name in article.authors],
         "summary": article.summary or "",
         "tags": list(article.tags),
         "path": path,
@@ -189,6 +190,11 @@ def utc(moment: dt.datetime) -> str:
 def modified(entry: ArticleEntry) -> str:
     """When the article last changed for readers: its update, else its publication."""
     return max(entry["published"], entry.get("updated") or "")
+
+
+def _described(site: Site, name: str) -> str:
+    author = site.author(name)
+    return author.name if author is not None else name
 
 
 def issue_doc(site: Site, issue: Issue, entries: Iterable[ArticleEntry]) -> IssueDoc:
