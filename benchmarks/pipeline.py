@@ -139,10 +139,12 @@ def one_article_commits(
                 str(runs),
                 "new" if new else "edit",
             ],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+    if measured.returncode != 0:
+        raise RuntimeError(f"the measuring process failed:\n{measured.stderr[-4000:]}")
     figures: dict[str, Any] = json.loads(measured.stdout)
     return figures
 
