@@ -180,7 +180,7 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
             date = re.search(r"^date: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
             tags = re.search(r"^tags: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
             text = NEW.format(run=run, date=date, tags=tags)
-            target.with_name(f"new-{run}.md").write_text(text)
+            target.with_name(f"new-{os.getpid()}-{run}.md").write_text(text)
         else:  # an edit of the last paragraph: the body changes, the summary does not
             target.write_text(original + f"\nA correction, number {run}.\n")
         subprocess.run(["git", "-C", str(git.repo), "add", "-A"], check=True)
