@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +35,8 @@ def real_build_bundle(language: str, records: Any) -> dict[str, bytes]:
     return pagefind.build_bundle.__wrapped__(language, records)  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _pagefind_once_per_input() -> Iterator[None]:
+@contextlib.contextmanager
+def pagefind_once_per_input() -> Iterator[None]:
     from broadsheet.adapters import pagefind
     from broadsheet.build import full
     from broadsheet.edition import search
@@ -55,3 +56,9 @@ def _pagefind_once_per_input() -> Iterator[None]:
         yield
     finally:
         pagefind.build_bundle = full.build_bundle = real  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pagefind_once_per_input() -> Iterator[None]:
+    with pagefind_once_per_input():
+        yield

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from broadsheet.adapters import queue as queue_module
+from tests.conftest import pagefind_once_per_input
 from tests.unit import test_convergence
 
 HISTORIES_PER_ROUND = 10
@@ -48,6 +49,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40, help="steps in one history")
     args = parser.parse_args()
     queue_module.MAX_BODY = 2048  # every larger message through the claim check
+    # Pagefind's binary once per distinct input, as in make test (its output is a pure
+    # function of the records: tests/unit/test_search.py holds it to that).
+    memo = pagefind_once_per_input()
+    memo.__enter__()
     chosen = os.environ.get("SOAK_SEED")
     started = time.monotonic()
     deadline = started + args.minutes * 60
