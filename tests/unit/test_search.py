@@ -117,8 +117,11 @@ def test_retired_files_expire_and_come_back_when_used_again() -> None:
     assert store.live() == {"a": b"2"}
 
 
-@pytest.mark.parametrize("crash_after", range(1, 12))
-def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(crash_after: int) -> None:
+@pytest.mark.parametrize("after", [False, True])
+@pytest.mark.parametrize("crash_after", range(1, 16))
+def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(
+    crash_after: int, after: bool
+) -> None:
     import datetime as dt
 
     from broadsheet.adapters.pagefind import build_bundle
@@ -139,7 +142,8 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(crash_after: i
     rebuild(world, build_bundle)
     first = dict(site.live())
     records(1)
-    site.countdown, site.after = crash_after, crash_after % 2 == 0
+    world.cdn.invalidations.clear()
+    site.countdown, site.after = crash_after, after
     with contextlib.suppress(Crash):
         rebuild(world, build_bundle)
     live = site.live()
@@ -151,3 +155,6 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(crash_after: i
     expected = build_bundle("en", list(records_of(world, "en")))  # type: ignore[arg-type]
     assert {k.removeprefix("en/search/pagefind/"): v for k, v in site.live().items()} == expected
     assert first != site.live()
+    # and readers' caches were told, whichever write the crash came after
+    cleared = {p for paths in world.cdn.invalidations.values() for p in paths}
+    assert "/en/search/pagefind/pagefind-entry.json" in cleared

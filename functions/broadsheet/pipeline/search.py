@@ -203,12 +203,13 @@ def _publish(
         else:
             env.site.retire(key)
             retired.add(name)
-    state.files, state.writing, state.records = names, [], digest
-    state.retired = sorted(retired)
-    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+    # Cleared before the state says done: a crash in between builds and clears again.
     paths = sorted({urls.search_bundle(language) + name for name in changed})
     if paths:
         env.cdn.invalidate(paths, reference=f"search-{language}-{state.generation}")
+    state.files, state.writing, state.records = names, [], digest
+    state.retired = sorted(retired)
+    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
     return {"files": len(names), "written": len(changed), "retired": len(gone)}
 
 
