@@ -175,7 +175,9 @@ def _publish(
 ) -> dict[str, Any]:
     names = {name: _digest(data) for name, data in files.items()}
     old = set(state.files) | set(state.writing)
-    state.writing = sorted(names)
+    # Names claimed by a build that died stay claimed until one is recorded as done:
+    # two crashes in a row must not lose the first one's files.
+    state.writing = sorted(set(names) | set(state.writing))
     state.generation += 1
     env.sources.put(state_key(language), state.to_json(), content_type="application/json")
     changed: list[str] = []
