@@ -29,7 +29,7 @@ from typing import Any
 
 from broadsheet.adapters.store import update
 from broadsheet.content.site import Site
-from broadsheet.edition import search, urls
+from broadsheet.edition import search, urls, viewer
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.search import SearchRecord
 from broadsheet.pipeline.env import Env
@@ -220,8 +220,6 @@ def _fixed(name: str, language: str) -> bool:
 
 
 def _put(env: Env, key: str, data: bytes) -> None:
-    from broadsheet.edition import viewer
-
     fixed = not urls.is_fingerprinted(key)
     env.site.put(
         key,
