@@ -448,6 +448,41 @@ def test_regression_an_index_cut_short_plans_everything_on_retry(stack: Stack) -
         assert path in stack.invalidated(commit)
 
 
+def test_regression_a_tag_restored_after_a_crash_is_listed_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from broadsheet.pipeline import beats
+
+    story = stack.repo.content / "issues/410/bus-drivers-reclaim-the-timetable.md"
+    tagged = story.read_text()
+    # GIVEN a commit that takes the only article off a tag, whose index job dies after
+    # the names document dropped the tag but before the tag's head heard of it
+    story.write_text(tagged.replace("tags: [transport]\n", ""))
+    stack.repo.commit("untag")
+    publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
+    stack.world.drain(stages=("validate", "render"))
+    [(_, dying)] = stack.world.waiting(("index",))
+
+    def crash(*_: Any) -> None:
+        raise Crash("between the names document and the head")
+
+    monkeypatch.setattr(beats, "_mark_listed", crash)
+    with contextlib.suppress(Crash):
+        stack.world.deliver("index", dying)
+    monkeypatch.undo()
+    assert "/en/tags/transport/" not in stack.page("en/tags/index.html")  # type: ignore[operator]
+    # WHEN the next commit puts the tag back and is indexed before the retry
+    story.write_text(tagged)
+    stack.repo.commit("tag again")
+    publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
+    while later := [(s, e) for s, e in stack.world.waiting() if e is not dying]:
+        stack.world.deliver(*later[0])
+    stack.world.drain()
+    # THEN the index of tags lists it again
+    assert "/en/tags/transport/" in stack.page("en/tags/index.html")  # type: ignore[operator]
+    stack.assert_is_the_full_build()
+
+
 def test_regression_a_rebuild_typesets_again(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from broadsheet.pipeline import desk, index, render
 

@@ -56,6 +56,10 @@ from broadsheet.pipeline.env import Env, blob
 from broadsheet.pipeline.ledger import Ledger
 
 BEATS = "state/beats/"
+# A head whose name changed says so in the same write: were it to keep the old ``listed``
+# until the names document is updated, a crash between the two would leave it claiming a
+# name the document no longer holds, and a later job restoring that name would not send it.
+UNSETTLED = "\0unsettled"
 ATTEMPTS = 12  # conditional writes lost in a row before the job is retried as a whole
 Note = Callable[[list[str]], None]
 Mark = tuple[int, int]  # an issue's (sequence, revision): which of its jobs is newer
@@ -136,7 +140,8 @@ class Head:
     ledger: Ledger = field(default_factory=Ledger)  # its pages and feed
     rendered_with: str = ""  # site.yml and rendering version every page was made with
     name: str | None = None  # what its pages call it; None when it has no page
-    listed: str | None = None  # what the names document lists it as
+    # What the names document is known to list it as (UNSETTLED: a name is on its way).
+    listed: str | None = None
     etag: str | None = None
 
     def to_json(self) -> bytes:
@@ -268,6 +273,8 @@ def update_beat(
             made = _made(site, beat, head, store, written)
         except _Stale:
             continue
+        if head.name != head.listed:
+            head.listed = UNSETTLED
         version = head.generation + 1
         head.ledger.claim(made, version)
         if head.to_json() == before:
