@@ -67,7 +67,7 @@ def timed(
         raise SystemExit(
             f"bench: {' '.join(command)} exited {figures['exit']}:\n{result.stderr[-2000:]}"
         )
-    return figures["wall_s"], figures["cpu_s"], figures["peak_mb"]
+    return float(figures["wall_s"]), float(figures["cpu_s"]), float(figures["peak_mb"])
 
 
 def median_of(
