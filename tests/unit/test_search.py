@@ -105,6 +105,50 @@ def test_the_full_build_indexes_public_articles_only(tmp_path: Path) -> None:
     assert (tmp_path / "en/search/index.html").is_file()
 
 
+def test_a_build_with_the_same_records_reuses_its_bundles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from broadsheet.build import full
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    cache, first, again = tmp_path / "cache", tmp_path / "first", tmp_path / "again"
+    built: list[str] = []
+    remembered = full.build_bundle
+
+    def counted(language: str, records: object) -> dict[str, bytes]:
+        built.append(language)
+        return remembered(language, records)
+
+    monkeypatch.setattr(full, "build_bundle", counted)
+    build_site(content, first, now=NOW, cache_dir=cache, workers=1)
+    assert sorted(built) == ["en", "es"]
+    # GIVEN a cached build WHEN nothing a record holds changes THEN Pagefind is not run,
+    # and the bundles are the same bytes
+    built.clear()
+    build_site(content, again, now=NOW, cache_dir=cache, workers=1)
+    assert built == []
+    for path in first.rglob("pagefind/**/*"):
+        if path.is_file():
+            assert (again / path.relative_to(first)).read_bytes() == path.read_bytes()
+    # WHEN a Spanish article's words change THEN only the Spanish bundle is made again
+    story = content / "issues/412/huelga-de-alquileres-cumple-tres-meses.md"
+    story.write_text(story.read_text() + "\nUna palabra nueva: zarzamora.\n")
+    build_site(content, again, now=NOW, cache_dir=cache, workers=1)
+    assert built == ["es"]
+    # WHEN a cached bundle is damaged THEN it is made again, not served
+    built.clear()
+    for stored in cache.glob("search-en-*.json"):
+        stored.write_text("{not json")
+    build_site(content, again, now=NOW, cache_dir=cache, workers=1)
+    assert built == ["en"]
+    assert (again / "en/search/pagefind/pagefind-entry.json").read_bytes() == (
+        first / "en/search/pagefind/pagefind-entry.json"
+    ).read_bytes()
+
+
 def test_retired_files_expire_and_come_back_when_used_again() -> None:
     store = MemoryStore()
     store.put("a", b"1")

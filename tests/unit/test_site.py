@@ -374,13 +374,14 @@ def test_the_article_cache_survives_a_damaged_shelf_and_forgets_deleted_articles
     # THEN the damaged shelf is rebuilt, and the deleted article's entry is gone
     assert report.findings == []
 
-    def articles(shelf: dict[str, object]) -> list[str]:  # beside them: photographs
-        return [key for key in shelf if not key.startswith("photo:")]
+    def articles(shelf: dict[str, object]) -> list[str]:  # beside them: photographs, words
+        return [key for key in shelf if not key.startswith(("photo:", "text:"))]
 
     rebuilt = json.loads(shelves["issue-411.json"].read_text())
     assert len(articles(rebuilt)) == len(list((content / "issues/411").glob("*.md")))
     kept = json.loads(shelves["issue-412.json"].read_text())
     assert deleted_hash not in kept
+    assert f"text:{deleted_hash}" not in kept
     assert len(articles(kept)) == len(list((content / "issues/412").glob("*.md")))
     assert (
         files(tmp_path / "second")["en/issues/411/index.html"]

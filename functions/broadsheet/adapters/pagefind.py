@@ -21,8 +21,10 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,18 @@ def executable() -> str:
             "the pagefind binary is not installed (pip install 'pagefind[bin]')"
         ) from error
     return str(get_executable())
+
+
+@cache
+def bundle_version() -> str:
+    """What a bundle is made by: this module, the pages it indexes, and the binary."""
+    digest = hashlib.sha256()
+    for module in (__name__, "broadsheet.edition.search"):
+        source = sys.modules[module].__file__
+        digest.update(Path(source).read_bytes() if source else module.encode())
+    with open(executable(), "rb") as binary:
+        digest.update(hashlib.file_digest(binary, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def build_bundle(language: str, found: Iterable[SearchRecord]) -> dict[str, bytes]:

@@ -23,6 +23,7 @@ from typing import Any
 from broadsheet.content.article import Article
 from broadsheet.content.photo import Photo, digest, examine
 from broadsheet.content.version import code_version
+from broadsheet.edition import search
 
 
 class ArticleCache:
@@ -78,6 +79,18 @@ class Shelf:
         self.changed = True
         return photo
 
+    def search_text(self, article: Article) -> str:
+        """The words of a body for the search index, or what extracting them found before
+        (parsing the HTML again was a tenth of a warm build)."""
+        key = f"text:{article.source_hash}"
+        stored = self.entries.get(key)
+        if not isinstance(stored, str):
+            stored = search.text_of(article.body_html)
+            self.entries[key] = stored
+            self.changed = True
+        self.used.add(key)
+        return stored
+
     def save(self) -> None:
         if not self.changed and self.used == set(self.entries):
             return
@@ -87,3 +100,36 @@ class Shelf:
         partial = self.path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(kept, ensure_ascii=False))
         partial.replace(self.path)
+
+
+class BundleCache:
+    """Search bundles kept by what they were made from: the language, its records, the
+    code that makes them and Pagefind's binary. A build whose records did not change (a
+    template edited, nothing changed at all) takes the bundle as it is instead of running
+    Pagefind again, which was most of a warm build. One bundle a language is kept."""
+
+    def __init__(self, folder: Path, version: str) -> None:
+        self.folder = folder
+        self.version = version
+
+    def _path(self, language: str, records: bytes) -> Path:
+        key = hashlib.sha256(f"{self.version}\0{language}\0".encode() + records).hexdigest()
+        return self.folder / f"search-{language}-{key[:24]}.json"
+
+    def get(self, language: str, records: bytes) -> dict[str, bytes] | None:
+        try:
+            stored = json.loads(self._path(language, records).read_bytes())
+            return {name: bytes.fromhex(data) for name, data in stored.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None
+
+    def put(self, language: str, records: bytes, files: dict[str, bytes]) -> None:
+        path = self._path(language, records)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({name: data.hex() for name, data in files.items()}))
+        partial.replace(path)
+        for old in path.parent.glob(f"search-{language}-*.json"):
+            if old != path:
+                with contextlib.suppress(OSError):
+                    old.unlink()

@@ -18,13 +18,13 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from broadsheet import __version__
-from broadsheet.adapters.pagefind import build_bundle
+from broadsheet.adapters.pagefind import build_bundle, bundle_version
 from broadsheet.build.archive import (
     Archive,
     IssueFolder,
@@ -33,7 +33,7 @@ from broadsheet.build.archive import (
     read_file,
     settle,
 )
-from broadsheet.build.cache import ArticleCache
+from broadsheet.build.cache import ArticleCache, BundleCache
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
 from broadsheet.content.issue import Issue
@@ -159,7 +159,8 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
         return built
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
-    built.search = search.records(site, doc, bodies)
+    built.search = search.records(site, doc, {a.slug: shelf.search_text(a) for a in valid})
+    shelf.save()
     state = with_issues(site, [doc])
     made = _Variants(folder, media)
     for output in issue_inputs(site, doc):
@@ -188,6 +189,28 @@ class _Variants:
             data = read_file(self.folder.media[photo.name])
             self.made.update(variants(photo, data))
         return self.made[name]
+
+
+def _bundles(
+    grouped: Mapping[str, list[SearchRecord]], cache: BundleCache
+) -> dict[str, dict[str, bytes]]:
+    """Each language's search bundle, from the cache or from Pagefind, the languages side
+    by side (each a process of its own)."""
+    made: dict[str, dict[str, bytes]] = {}
+    todo = {}
+    for language, records in grouped.items():
+        dumped = search.dumps(records)
+        cached = cache.get(language, dumped)
+        if cached is None:
+            todo[language] = (records, dumped)
+        else:
+            made[language] = cached
+    with ThreadPoolExecutor(max(1, len(todo))) as pool:
+        running = {lang: pool.submit(build_bundle, lang, recs) for lang, (recs, _) in todo.items()}
+        for language, future in running.items():
+            made[language] = future.result()
+            cache.put(language, todo[language][1], made[language])
+    return {language: made[language] for language in grouped}
 
 
 def _built(folders: list[IssueFolder], workers: int, parallel: bool) -> Iterator[_IssueBuilt]:
@@ -340,8 +363,9 @@ def _build_into(
             written.add(key)
         public = {e["path"] for d in docs.values() for e in d["articles"]}
         grouped = search.by_language(r for r in found if r["path"] in public)
-        for language, records in grouped.items():  # a language with nothing has no index
-            for name, data in build_bundle(language, records).items():
+        bundles = _bundles(grouped, BundleCache(folder, bundle_version()))
+        for language, files in bundles.items():  # a language with nothing has no index
+            for name, data in files.items():
                 key = search.bundle_key(language, name)
                 job.write(key, data)
                 written.add(key)

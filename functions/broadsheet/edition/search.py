@@ -63,8 +63,9 @@ def text_of(body_html: str) -> str:
     return " ".join("".join(parser.parts).split())
 
 
-def records(site: Site, doc: IssueDoc, bodies: Mapping[str, str]) -> list[SearchRecord]:
-    """One record per public article of an issue document (``bodies``: slug → HTML)."""
+def records(site: Site, doc: IssueDoc, texts: Mapping[str, str]) -> list[SearchRecord]:
+    """One record per public article of an issue document (``texts``: slug → the body's
+    words, ``text_of`` its HTML)."""
     found = []
     for entry in doc["articles"]:
         language = entry["language"]
@@ -80,7 +81,7 @@ def records(site: Site, doc: IssueDoc, bodies: Mapping[str, str]) -> list[Search
                 section=section.names.get(language, "") if section else "",
                 issue=doc["number"],
                 summary=entry["summary"],
-                text=text_of(bodies[entry["slug"]]),
+                text=texts[entry["slug"]],
             )
         )
     return found
