@@ -84,8 +84,8 @@ run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.
 serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:8000
 	$(BIN)/broadsheet serve $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
-bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json
-	$(BIN)/python -m benchmarks.run
+bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site: the builds alone)
+	$(BIN)/python -m benchmarks.run $(if $(filter site,$(ONLY)),--only-site)
 
 soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed of a failure
 	$(BIN)/python -m tests.soak $(call opt,--minutes,$(MINUTES))

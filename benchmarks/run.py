@@ -151,11 +151,26 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--soak-minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--only-site",
+        action="store_true",
+        help="measure the builds again only, keeping latest.json's other figures "
+        "(make bench ONLY=site)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": machine(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if args.only_site:
+        previous = json.loads((RESULTS / "latest.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
+            site = bench_site(Path(folder), args.articles, args.runs)
+        results = {**previous, "site": site, "site_when": results["when"]}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        report(results, args.articles)
+        return 0
     with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
         results["site"] = bench_site(Path(folder), args.articles, args.runs)
         results["local_stack"] = local_stack(Path(folder), 3)
@@ -198,6 +213,11 @@ def main() -> int:
             }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results, args.articles)
+    return 0
+
+
+def report(results: dict[str, Any], articles: int) -> None:
     site = results["site"]
     print(
         f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
@@ -234,8 +254,8 @@ def main() -> int:
                 f"S3 requests {figures['s3_requests_median']}, CDN paths {figures['cdn_paths_max']}"
             )
         for estimate in ("cpu_ms_min", "cpu_ms_median"):
-            small, large = (figures_by_size[k][estimate] for k in ("100", str(args.articles)))
-            print(f"  CPU ratio {args.articles:,} / 100 articles ({estimate}): {large / small:.2f}")
+            small, large = (figures_by_size[k][estimate] for k in ("100", str(articles)))
+            print(f"  CPU ratio {articles:,} / 100 articles ({estimate}): {large / small:.2f}")
     print("cold start (import and client set-up, median of 7 fresh processes):")
     for stage, ms in results["cold_start_ms"].items():
         print(f"  {stage:<11} {ms:6.1f} ms")
@@ -306,7 +326,6 @@ def main() -> int:
         )
     print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
-    return 0
 
 
 if __name__ == "__main__":
