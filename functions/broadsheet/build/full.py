@@ -33,7 +33,7 @@ from broadsheet.build.archive import (
     read_file,
     settle,
 )
-from broadsheet.build.cache import ArticleCache, BundleCache
+from broadsheet.build.cache import ArticleCache, BundleCache, Shelf
 from broadsheet.content.article import Article
 from broadsheet.content.findings import Finding
 from broadsheet.content.issue import Issue
@@ -129,11 +129,19 @@ _job: _Job | None = None
 def _build_issue(folder: IssueFolder) -> _IssueBuilt:
     job = _job
     assert job is not None
+    shelf = job.cache.shelf(folder.number)
+    built = _issue_with(job, folder, shelf)
+    # Once, at the end: it keeps exactly the entries this build used, so a save before
+    # the search words were asked for would drop them.
+    shelf.save()
+    return built
+
+
+def _issue_with(job: _Job, folder: IssueFolder, shelf: Shelf) -> _IssueBuilt:
     site = job.site
     articles: list[Article] = []
     findings: list[Finding] = []
     broken: list[tuple[int, str]] = []
-    shelf = job.cache.shelf(folder.number)
     for path in folder.files:
         article, found = read_article(folder, path, site, shelf=shelf, now=job.now)
         findings.extend(found)
@@ -141,9 +149,7 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
             broken.append((folder.number, path.stem))
         else:
             articles.append(article)
-    shelf.save()
     media = folder.photos(articles, shelf)
-    shelf.save()
     built = _IssueBuilt(
         folder.number, [a.without_bodies() for a in articles], findings, broken, None, [], media
     )
@@ -160,7 +166,6 @@ def _build_issue(folder: IssueFolder) -> _IssueBuilt:
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
     built.search = search.records(site, doc, {a.slug: shelf.search_text(a) for a in valid})
-    shelf.save()
     state = with_issues(site, [doc])
     made = _Variants(folder, media)
     for output in issue_inputs(site, doc):
