@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import random
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ from hypothesis import strategies as st
 from broadsheet.adapters import pagefind
 from broadsheet.adapters.store import MemoryStore
 from broadsheet.build.full import build_site
+from broadsheet.content.findings import FindingSink
+from broadsheet.content.typeset import typeset as typeset_body
 from broadsheet.edition import search
 from broadsheet.edition.search import SearchRecord
 from tests.conftest import CONTENT, NOW, real_build_bundle
+from tests.unit.test_hostile import MARKDOWN
 
 
 def record(i: int, language: str = "en", **changes: object) -> SearchRecord:
@@ -51,6 +55,56 @@ def inflated(data: bytes) -> bytes:
 def test_a_body_becomes_its_words_without_markup() -> None:
     html = "<h2>Rent</h2><p>Tenants &amp; <em>unions</em></p><ul><li>one</li><li>two</li></ul>"
     assert search.text_of(html) == "Rent Tenants & unions one two"
+
+
+class _Words(HTMLParser):
+    """The oracle for ``search.text_of``: a real HTML parser's reading of a body."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.parts.append(" " if tag in search._BLOCKS else "")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def parsed_words(body_html: str) -> str:
+    parser = _Words()
+    parser.feed(body_html)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=MARKDOWN, language=st.sampled_from(["en", "es"]))
+def test_a_body_reads_as_an_html_parser_reads_it(body: str, language: str) -> None:
+    # Whatever the typesetter writes (photographs, tables, footnotes, entities, quotes).
+    typeset = typeset_body(
+        body + '\n\n![A gate at dawn](media/gate.jpg "The gate")\n', 1, language, FindingSink("f")
+    )
+    if typeset is not None:
+        assert search.text_of(typeset.html) == parsed_words(typeset.html)
+
+
+def test_the_demo_and_corpus_bodies_read_as_an_html_parser_reads_them() -> None:
+    from tests.conftest import CORPUS
+
+    read = 0
+    for source in sorted([*CONTENT.rglob("*.md"), *CORPUS.rglob("*.md")]):
+        text = source.read_text(errors="replace")
+        if text.count("---\n") < 2:
+            continue
+        typeset = typeset_body(text.split("---\n", 2)[2], 1, "en", FindingSink("f"))
+        if typeset is not None:
+            read += 1
+            assert search.text_of(typeset.html) == parsed_words(typeset.html), source
+    assert read >= 15
 
 
 def test_the_page_pagefind_reads_escapes_what_it_holds() -> None:
