@@ -161,6 +161,12 @@ def typeset(
             "words) are allowed: split it into parts",
         )
         return None
+    from broadsheet.content.linotype import linotype  # it builds on this module
+
+    fast = linotype(body, language)
+    if fast is not None:  # a plain body, which the checks below would pass
+        html, words = fast
+        return Typeset(html if render else "", shorten(words))
     before = len(sink.findings)
     if render and len(body) > CHECK_FIRST:
         _check_limits(_checker().parse(body), body_line, sink)

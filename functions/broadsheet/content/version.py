@@ -12,7 +12,15 @@ from functools import cache
 from importlib import resources
 
 # The modules whose code decides what an article is and how its body reads.
-_CODE = ("reader.py", "fields.py", "article.py", "typeset.py", "site.py", "issue.py")
+_CODE = (
+    "reader.py",
+    "fields.py",
+    "article.py",
+    "typeset.py",
+    "linotype.py",
+    "site.py",
+    "issue.py",
+)
 
 
 @cache
@@ -28,4 +36,7 @@ def code_version() -> str:
 
     for module in (yaml, markdown_it, mdit_py_plugins):
         digest.update(f"{module.__name__}={module.__version__}".encode())
+    from broadsheet.content import linotype
+
+    digest.update(f"markdown_it_pyrs={linotype.VERSION}".encode())
     return digest.hexdigest()[:16]
