@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import generate
+from benchmarks.hugo import hugo_command, hugo_site
 from benchmarks.limits import worst_case
 from benchmarks.localstack import first_publish, local_stack
 from benchmarks.photos import article_weight, variants_cpu
@@ -130,6 +131,9 @@ def bench_site(work: Path, articles: int, runs: int) -> dict[str, Any]:
     # The yardstick the targets were set against, on this corpus (benchmarks/reference.py).
     plain = [sys.executable, "-m", "benchmarks.reference", str(content), str(out)]
     figures["plain_markdown_jinja_loop"] = median_of(runs, plain, before=clean)
+    # Hugo on the same content, in the same run (benchmarks/hugo.py).
+    hugo = hugo_command(hugo_site(content, work), out)
+    figures["hugo"] = median_of(runs, hugo, before=clean)
     clean()
     return figures
 
@@ -230,11 +234,21 @@ def report(results: dict[str, Any], articles: int) -> None:
         "template_only_rebuild",
         "one_template_changed",
         "plain_markdown_jinja_loop",
+        "hugo",
     ):
+        if name not in site:
+            continue
         run = site[name]
         print(
             f"  {name:<26} median {run['median_s']:7.2f} s wall, CPU {run['cpu_s_median']:6.1f} s, "
             f"peak {run['peak_mb']:5d} MB   runs {run['runs_s']}"
+        )
+    if "hugo" in site:
+        hugo = site["hugo"]["median_s"]
+        print(
+            f"  against Hugo: cold {site['full_build_cold']['median_s'] / hugo:.2f}x, warm "
+            f"{site['template_only_rebuild']['median_s'] / hugo:.2f}x, one template changed "
+            f"{site['one_template_changed']['median_s'] / hugo:.2f}x (targets: 1.0x, 0.5x)"
         )
     for key, title in (
         ("publish_one_article_s3", "S3 in moto server, boto3, a fresh process as in Lambda"),
