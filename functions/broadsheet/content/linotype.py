@@ -59,6 +59,7 @@ _TAG_NAME = re.compile(r"</?([a-z0-9]+)")
 # Inline tags raise the quotes' level (their closing tags lower it); a line break ends
 # the look for a neighbour; any other tag is another block.
 _INLINE = frozenset({"em", "strong", "s", "a"})
+_QUOTED_PIPE = re.compile(r"^[ \t]*>.*\|", re.MULTILINE)
 _EMPTY_ITEM = re.compile(r"^[ \t>]*(?:[*+-]|\d+[.)])[ \t]*$", re.MULTILINE)
 # White space but a space, a tab or a newline (each looked for alone: a C loop each).
 _OTHER_SPACES = tuple(c for c in map(chr, range(0x3001)) if c.isspace() and c not in " \t\n")
@@ -86,6 +87,8 @@ def _plain(body: str, language: str) -> bool:
         return False
     if "`" in body:
         return False  # a backtick left open inside brackets makes markdown-it.rs panic
+    if "|" in body and _QUOTED_PIPE.search(body):
+        return False  # a table's row begun with '>': markdown-it.rs reads another table
     if _EMPTY_ITEM.search(body):
         return False  # an empty list item after a paragraph: markdown-it.rs starts a list
     if any(space in body for space in _OTHER_SPACES):
