@@ -85,6 +85,7 @@ serve: build-site ## preview a plain build of content/ (no pipeline) at http://1
 	$(BIN)/broadsheet serve $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
 bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site: the builds alone)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.lock
 	$(BIN)/python -m benchmarks.run $(if $(filter site,$(ONLY)),--only-site)
 
 soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed of a failure
@@ -125,7 +126,7 @@ destroy: sam-setup ## delete the stack (the buckets must be emptied first: see R
 publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)
 	$(BIN)/broadsheet publish $(call opt,--stack,$(STACK)) $(call opt,--content,$(CONTENT))
 
-LOCKS := lambda dev scan redirects photos search sam
+LOCKS := lambda dev scan redirects photos search sam bench
 
 lock: ## re-resolve requirements/*.lock from requirements/*.in, each in a fresh venv
 	@set -e; for name in $(LOCKS); do \
