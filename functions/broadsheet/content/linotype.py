@@ -59,6 +59,7 @@ _TAG_NAME = re.compile(r"</?([a-z0-9]+)")
 # Inline tags raise the quotes' level (their closing tags lower it); a line break ends
 # the look for a neighbour; any other tag is another block.
 _INLINE = frozenset({"em", "strong", "s", "a"})
+_DELIMITER = frozenset("|:- \t")
 _QUOTED_PIPE = re.compile(r"^[ \t]*>.*\|", re.MULTILINE)
 _EMPTY_ITEM = re.compile(r"^[ \t>]*(?:[*+-]|\d+[.)])[ \t]*$", re.MULTILINE)
 # White space but a space, a tab or a newline (each looked for alone: a C loop each).
@@ -81,6 +82,20 @@ def _has_code(body: str) -> bool:
     return "~~~" in body or "\n    " in body or "\n\t" in body or body.startswith(("    ", "\t"))
 
 
+def _loose_table(body: str) -> bool:
+    """A line that could be a table's delimiter row (``:-``, ``|---|``), where it or the
+    line above has no pipe."""
+    if ":-" not in body and "-:" not in body and "|" not in body:
+        return False
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if "-" in line and set(line) <= _DELIMITER and (":" in line or "|" in line):
+            above = lines[index - 1] if index else ""
+            if "|" not in line or "|" not in above:
+                return True
+    return False
+
+
 def _plain(body: str, language: str) -> bool:
     """Whether the source is one this module can typeset exactly as the reference."""
     if "<" in body or "[^" in body or "![" in body:
@@ -89,6 +104,8 @@ def _plain(body: str, language: str) -> bool:
         return False  # a backtick left open inside brackets makes markdown-it.rs panic
     if "|" in body and _QUOTED_PIPE.search(body):
         return False  # a table's row begun with '>': markdown-it.rs reads another table
+    if _loose_table(body):
+        return False  # markdown-it.rs makes a table of rows with no pipe; the reference not
     if _EMPTY_ITEM.search(body):
         return False  # an empty list item after a paragraph: markdown-it.rs starts a list
     if any(space in body for space in _OTHER_SPACES):
