@@ -121,6 +121,9 @@ def bench_site(work: Path, articles: int, runs: int) -> dict[str, Any]:
         str(cache),
     ]
     figures["full_build_cold"] = median_of(runs, build, before=clean)
+    # The same with markdown-it-py alone: what the fast typesetter (linotype) saves.
+    reference = {**os.environ, "BROADSHEET_TYPESETTER": "markdown-it-py"}
+    figures["full_build_cold_markdown_it_py"] = median_of(runs, build, before=clean, env=reference)
     # Warm: nothing changed since the last build, every body comes from the cache.
     figures["template_only_rebuild"] = median_of(runs, build)
     # One template edited (each run after a warm build with the package as it is).
@@ -231,6 +234,7 @@ def report(results: dict[str, Any], articles: int) -> None:
     for name in (
         "validate",
         "full_build_cold",
+        "full_build_cold_markdown_it_py",
         "template_only_rebuild",
         "one_template_changed",
         "plain_markdown_jinja_loop",
