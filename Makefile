@@ -84,9 +84,9 @@ run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.
 serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:8000
 	$(BIN)/broadsheet serve $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
-bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site: the builds alone)
+bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site,search: those parts again)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.lock
-	$(BIN)/python -m benchmarks.run $(if $(filter site,$(ONLY)),--only-site)
+	$(BIN)/python -m benchmarks.run $(call opt,--only,$(ONLY))
 
 soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed of a failure
 	$(BIN)/python -m tests.soak $(call opt,--minutes,$(MINUTES))

@@ -256,7 +256,7 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         env["PYTHONPATH"] = str(package)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     figures = {}
-    for stage in ("validate", "render", "index", "invalidate"):
+    for stage in ("validate", "render", "index", "invalidate", "search"):
         # Where the code came from is asserted, so the figure is the package's own.
         origin = (
             "import os, broadsheet; "
@@ -269,8 +269,8 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         no_crt = "import sys; sys.modules['awscrt'] = None; " if stage != "index" else ""
         code = (
             no_crt + "import time; t = time.perf_counter(); "
-            f"import broadsheet.handlers.{stage} as h, broadsheet.pipeline.{stage}; "
-            "h.runtime().sources; "
+            f"import broadsheet.handlers.{stage}, broadsheet.pipeline.{stage}; "
+            "from broadsheet.handlers.common import runtime; runtime().sources; "
             "print((time.perf_counter() - t) * 1000); " + origin
         )
         samples = [

@@ -153,136 +153,165 @@ def soak(minutes: float) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def archive(work: Path, size: int) -> Path:
+    """The generated archive of ``size`` articles, made once a run."""
+    content = work / f"p{size}" / "content"
+    return content if content.is_dir() else generate(content, size)
+
+
+def _publishing(work: Path, args: Any) -> dict[str, Any]:
+    sizes = (100, 1_000, args.articles)
+    figures: dict[str, Any] = {}
+    for key, options in (
+        ("publish_one_article", {}),
+        ("publish_one_article_s3", {"s3": True}),
+        # A new article each time: its section, tags and author listings change as well.
+        ("publish_new_article", {"new": True}),
+        ("publish_new_article_s3", {"s3": True, "new": True}),
+    ):
+        figures[key] = {
+            str(size): one_article_commits(archive(work, size), 31, **options) for size in sizes
+        }
+    return figures
+
+
+def _package(work: Path, args: Any) -> dict[str, Any]:
+    package = ROOT / "build" / "package"
+    if not package.is_dir():
+        return {}
+    compiled = compiled_copy(package, work / "compiled")
+    return {
+        "package": {
+            "unzipped_mb_without_boto3": package_size(package),
+            "unzipped_mb_with_bytecode": package_size(compiled),
+            "cold_start_ms": cold_starts(7, package),
+            "cold_start_ms_with_bytecode": cold_starts(7, compiled),
+        }
+    }
+
+
+PARTS: dict[str, Any] = {
+    "site": lambda work, args: {"site": bench_site(work, args.articles, args.runs)},
+    "local_stack": lambda work, args: {"local_stack": local_stack(work, 3)},
+    "publish": _publishing,
+    "first_publish": lambda work, args: {
+        "first_publish_local_stack": first_publish(work, args.articles)
+    },
+    "worst_issue": lambda work, args: {"worst_issue": worst_issue(work)},
+    "search": lambda work, args: {
+        "search": bench_search(archive(work, args.articles), work / "search")
+    },
+    "worst_article": lambda work, args: {"worst_article": worst_case()},
+    "photos": lambda work, args: {
+        "photos": {"article": article_weight(), "variants_12mp": variants_cpu()}
+    },
+    "soak": lambda work, args: {"soak": soak(args.soak_minutes)},
+    "cold_start": lambda work, args: {"cold_start_ms": cold_starts(7)},
+    "package": _package,
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--soak-minutes", type=float, default=2.0)
     parser.add_argument(
-        "--only-site",
-        action="store_true",
-        help="measure the builds again only, keeping latest.json's other figures "
-        "(make bench ONLY=site)",
+        "--only",
+        default="",
+        help="comma-separated parts to measure again, keeping latest.json's other figures "
+        f"(make bench ONLY=site,search); parts: {', '.join(PARTS)}",
     )
     args = parser.parse_args()
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    if args.only_site:
-        previous = json.loads((RESULTS / "latest.json").read_text())
-        with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
-            site = bench_site(Path(folder), args.articles, args.runs)
-        results = {**previous, "site": site, "site_when": results["when"]}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-        report(results, args.articles)
-        return 0
-    with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
-        results["site"] = bench_site(Path(folder), args.articles, args.runs)
-        results["local_stack"] = local_stack(Path(folder), 3)
-        archives = {
-            size: generate(Path(folder) / f"p{size}" / "content", size)
-            for size in (100, 1_000, args.articles)
-        }
-        results["publish_one_article"] = {
-            str(size): one_article_commits(content, 31) for size, content in archives.items()
-        }
-        results["publish_one_article_s3"] = {
-            str(size): one_article_commits(content, 31, s3=True)
-            for size, content in archives.items()
-        }
-        # A new article each time: its section, tags and author listings change as well.
-        results["publish_new_article"] = {
-            str(size): one_article_commits(content, 31, new=True)
-            for size, content in archives.items()
-        }
-        results["publish_new_article_s3"] = {
-            str(size): one_article_commits(content, 31, s3=True, new=True)
-            for size, content in archives.items()
-        }
-        results["first_publish_local_stack"] = first_publish(Path(folder), args.articles)
-        results["worst_issue"] = worst_issue(Path(folder))
-        results["search"] = bench_search(archives[args.articles], Path(folder) / "search")
-    results["worst_article"] = worst_case()
-    results["photos"] = {"article": article_weight(), "variants_12mp": variants_cpu()}
-    results["soak"] = soak(args.soak_minutes)
-    results["cold_start_ms"] = cold_starts(7)
-    package = ROOT / "build" / "package"
-    if package.is_dir():
-        with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
-            compiled = compiled_copy(package, Path(folder))
-            results["package"] = {
-                "unzipped_mb_without_boto3": package_size(package),
-                "unzipped_mb_with_bytecode": package_size(compiled),
-                "cold_start_ms": cold_starts(7, package),
-                "cold_start_ms_with_bytecode": cold_starts(7, compiled),
-            }
+    chosen = [p for p in args.only.split(",") if p] or list(PARTS)
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; parts: {', '.join(PARTS)}")
+    latest = RESULTS / "latest.json"
+    results: dict[str, Any] = (
+        json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    )
+    results["machine"] = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    with tempfile.TemporaryDirectory(prefix="broadsheet-bench-") as folder:
+        work = Path(folder)
+        for part in chosen:
+            # Each part saved as soon as it is measured, so a failure later loses nothing.
+            results.update(PARTS[part](work, args))
+            results.setdefault("when", {})
+            if not isinstance(results["when"], dict):
+                results["when"] = {}
+            results["when"][part] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            latest.write_text(json.dumps(results, indent=2) + "\n")
     report(results, args.articles)
     return 0
 
 
 def report(results: dict[str, Any], articles: int) -> None:
-    site = results["site"]
-    print(
-        f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
-        f"Python {results['machine']['python']}"
-    )
-    print(f"archive: {site['articles']:,} generated articles (~800 words, 50 per issue)")
-    for name in (
-        "validate",
-        "full_build_cold",
-        "full_build_cold_markdown_it_py",
-        "template_only_rebuild",
-        "one_template_changed",
-        "plain_markdown_jinja_loop",
-        "hugo",
-    ):
-        if name not in site:
-            continue
-        run = site[name]
+    if "site" in results:
+        site = results["site"]
         print(
-            f"  {name:<26} median {run['median_s']:7.2f} s wall, CPU {run['cpu_s_median']:6.1f} s, "
-            f"peak {run['peak_mb']:5d} MB   runs {run['runs_s']}"
+            f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+            f"Python {results['machine']['python']}"
         )
-    if "hugo" in site:
-        hugo = site["hugo"]["median_s"]
-        print(
-            f"  against Hugo: cold {site['full_build_cold']['median_s'] / hugo:.2f}x, warm "
-            f"{site['template_only_rebuild']['median_s'] / hugo:.2f}x, one template changed "
-            f"{site['one_template_changed']['median_s'] / hugo:.2f}x (targets: 1.0x, 0.5x)"
-        )
-    for key, title in (
-        ("publish_one_article_s3", "S3 in moto server, boto3, a fresh process as in Lambda"),
-        ("publish_one_article", "in-memory adapters, the archive in the same process"),
-        ("publish_new_article_s3", "a new article in 4 listings; S3 in moto server"),
-        ("publish_new_article", "a new article in 4 listings; in-memory adapters"),
-    ):
-        print(
-            f"publish one article ({title}; CPU of the four publishing stages, 31 commits; "
-            "search below):"
-        )
-        figures_by_size = results[key]
-        for size, figures in figures_by_size.items():
+        print(f"archive: {site['articles']:,} generated articles (~800 words, 50 per issue)")
+        for name in (
+            "validate",
+            "full_build_cold",
+            "full_build_cold_markdown_it_py",
+            "template_only_rebuild",
+            "one_template_changed",
+            "plain_markdown_jinja_loop",
+            "hugo",
+        ):
+            if name not in site:
+                continue
+            run = site[name]
             print(
-                f"  archive {int(size):>6,}: CPU min {figures['cpu_ms_min']:5.1f} ms, "
-                f"median {figures['cpu_ms_median']:5.1f} ms, "
-                f"S3 requests {figures['s3_requests_median']}, CDN paths {figures['cdn_paths_max']}"
+                f"  {name:<26} median {run['median_s']:7.2f} s wall, "
+                f"CPU {run['cpu_s_median']:6.1f} s, "
+                f"peak {run['peak_mb']:5d} MB   runs {run['runs_s']}"
             )
-        for estimate in ("cpu_ms_min", "cpu_ms_median"):
-            small, large = (figures_by_size[k][estimate] for k in ("100", str(articles)))
-            print(f"  CPU ratio {articles:,} / 100 articles ({estimate}): {large / small:.2f}")
-    print("cold start (import and client set-up, median of 7 fresh processes):")
-    for stage, ms in results["cold_start_ms"].items():
-        print(f"  {stage:<11} {ms:6.1f} ms")
-    local = results["local_stack"]
-    print(
-        f"local stack (broadsheet run, dependencies installed): first page served after "
-        f"{local['start_to_first_page_s']} s; one-article commit to changed page "
-        f"{local['commit_to_page_s']} s (medians of 3)"
-    )
+        if "hugo" in site:
+            hugo = site["hugo"]["median_s"]
+            print(
+                f"  against Hugo: cold {site['full_build_cold']['median_s'] / hugo:.2f}x, warm "
+                f"{site['template_only_rebuild']['median_s'] / hugo:.2f}x, one template changed "
+                f"{site['one_template_changed']['median_s'] / hugo:.2f}x (targets: 1.0x, 0.5x)"
+            )
+    if "publish_one_article" in results:
+        for key, title in (
+            ("publish_one_article_s3", "S3 in moto server, boto3, a fresh process as in Lambda"),
+            ("publish_one_article", "in-memory adapters, the archive in the same process"),
+            ("publish_new_article_s3", "a new article in 4 listings; S3 in moto server"),
+            ("publish_new_article", "a new article in 4 listings; in-memory adapters"),
+        ):
+            print(
+                f"publish one article ({title}; CPU of the four publishing stages, 31 commits; "
+                "search below):"
+            )
+            figures_by_size = results[key]
+            for size, figures in figures_by_size.items():
+                print(
+                    f"  archive {int(size):>6,}: CPU min {figures['cpu_ms_min']:5.1f} ms, "
+                    f"median {figures['cpu_ms_median']:5.1f} ms, "
+                    f"S3 requests {figures['s3_requests_median']}, "
+                    f"CDN paths {figures['cdn_paths_max']}"
+                )
+            for estimate in ("cpu_ms_min", "cpu_ms_median"):
+                small, large = (figures_by_size[k][estimate] for k in ("100", str(articles)))
+                print(f"  CPU ratio {articles:,} / 100 articles ({estimate}): {large / small:.2f}")
+    if "cold_start_ms" in results:
+        print("cold start (import and client set-up, median of 7 fresh processes):")
+        for stage, ms in results["cold_start_ms"].items():
+            print(f"  {stage:<11} {ms:6.1f} ms")
+    if "local_stack" in results:
+        local = results["local_stack"]
+        print(
+            f"local stack (broadsheet run, dependencies installed): first page served after "
+            f"{local['start_to_first_page_s']} s; one-article commit to changed page "
+            f"{local['commit_to_page_s']} s (medians of 3)"
+        )
     if "package" in results:
         built = results["package"]
         print(
@@ -295,54 +324,64 @@ def report(results: dict[str, Any], articles: int) -> None:
                 f"  {stage:<11} cold start from the package {ms:6.1f} ms as built here "
                 f"(no bytecode), {with_bytecode:6.1f} ms with bytecode compiled"
             )
-    first = results["first_publish_local_stack"]
-    print(
-        f"first publish of {first['articles']:,} articles through the local stack (moto on "
-        f"loopback, the real handlers): {first['wall_s']} s wall ({first['publish_s']} s of it "
-        f"`broadsheet publish`), {first['issue_documents']} issues, largest message "
-        f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures"
-    )
-    print(
-        f"  time per function {first['busy_s']}; slowest invocation {first['slowest_invocation_s']}"
-    )
-    print(
-        f"  on Lambda (index one at a time, the rest side by side): about "
-        f"{first['lambda_estimate_s']} s of function time, plus S3 latency"
-    )
-    worst = results["worst_issue"]
-    print(
-        f"worst unit of work ({worst['articles']} articles in one issue): slowest CPU "
-        f"{worst['cpu_s_slowest']} s, peak allocations {worst['allocated_mb_peak']} MB, "
-        f"largest message {worst['largest_message_bytes']} bytes"
-    )
-    print("worst articles the limits allow, typeset (make bench; README's editor section):")
-    for name, figures in results["worst_article"].items():
+    if "first_publish_local_stack" in results:
+        first = results["first_publish_local_stack"]
         print(
-            f"  {name:<10} {figures['characters']:>7,} characters: {figures['seconds']:5.2f} s, "
-            f"peak {figures['peak_mb']:5.1f} MB allocated"
+            f"first publish of {first['articles']:,} articles through the local stack (moto on "
+            f"loopback, the real handlers): {first['wall_s']} s wall ({first['publish_s']} s of it "
+            f"`broadsheet publish`), {first['issue_documents']} issues, largest message "
+            f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures"
         )
-    photos = results["photos"]
-    print(
-        f"article with a lead photograph: HTML + CSS {photos['article']['html_and_css_kb']} KB; "
-        f"960 px lead {photos['article']['lead_960_jpg_kb']} KB as JPEG, "
-        f"{photos['article']['lead_960_webp_kb']} KB as WebP"
-    )
-    variants_12mp = photos["variants_12mp"]
-    print(
-        f"variants of a 12-megapixel JPEG ({variants_12mp['source_kb']} KB): "
-        f"{variants_12mp['variants']} files in {variants_12mp['cpu_s_median']} s of CPU (median)"
-    )
-    for name, figures in results["search"].items():
-        reader = figures["reader"]
         print(
-            f"search index of {figures['articles']:,} articles ({name.replace('_', ' ')}): "
-            f"{figures['cpu_s_total']} s CPU for both languages, one at a time, peak "
-            f"{figures['peak_mb_max']} MB (Pagefind and Python), {figures['disk_mb_total']} MB "
-            f"on disk; a reader opening the page and asking {reader['query']!r} downloads "
-            f"{reader['kb_total']} KB ({reader['kb_for_the_query']} KB for the query, "
-            f"{reader['requests_for_the_query']} requests; {reader['status']})"
+            f"  time per function {first['busy_s']}; "
+            f"slowest invocation {first['slowest_invocation_s']}"
         )
-    print(results["soak"])
+        print(
+            f"  on Lambda (index one at a time, the rest side by side): about "
+            f"{first['lambda_estimate_s']} s of function time, plus S3 latency"
+        )
+    if "worst_issue" in results:
+        worst = results["worst_issue"]
+        print(
+            f"worst unit of work ({worst['articles']} articles in one issue): slowest CPU "
+            f"{worst['cpu_s_slowest']} s, peak allocations {worst['allocated_mb_peak']} MB, "
+            f"largest message {worst['largest_message_bytes']} bytes"
+        )
+    if "worst_article" in results:
+        print("worst articles the limits allow, typeset (make bench; README's editor section):")
+        for name, figures in results["worst_article"].items():
+            print(
+                f"  {name:<10} {figures['characters']:>7,} characters: "
+                f"{figures['seconds']:5.2f} s, "
+                f"peak {figures['peak_mb']:5.1f} MB allocated"
+            )
+    if "photos" in results:
+        photos = results["photos"]
+        print(
+            "article with a lead photograph: HTML + CSS "
+            f"{photos['article']['html_and_css_kb']} KB; "
+            f"960 px lead {photos['article']['lead_960_jpg_kb']} KB as JPEG, "
+            f"{photos['article']['lead_960_webp_kb']} KB as WebP"
+        )
+        variants_12mp = photos["variants_12mp"]
+        print(
+            f"variants of a 12-megapixel JPEG ({variants_12mp['source_kb']} KB): "
+            f"{variants_12mp['variants']} files in "
+            f"{variants_12mp['cpu_s_median']} s of CPU (median)"
+        )
+    if "search" in results:
+        for name, figures in results["search"].items():
+            reader = figures["reader"]
+            print(
+                f"search index of {figures['articles']:,} articles ({name.replace('_', ' ')}): "
+                f"{figures['cpu_s_total']} s CPU for both languages, one at a time, peak "
+                f"{figures['peak_mb_max']} MB (Pagefind and Python), {figures['disk_mb_total']} MB "
+                f"on disk; a reader opening the page and asking {reader['query']!r} downloads "
+                f"{reader['kb_total']} KB ({reader['kb_for_the_query']} KB for the query, "
+                f"{reader['requests_for_the_query']} requests; {reader['status']})"
+            )
+    if "soak" in results:
+        print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
 
 
