@@ -232,6 +232,8 @@ def test_any_characters_typeset_the_same_with_either_engine(body: str, language:
         ("huelga\n\n> *\\\n*", "en"),
         # a row begun with '>' under a table's first line: markdown-it.rs reads a table
         ("| huelga |   \n>| |\n|:--|---|\n| huelga | x |", "en"),
+        # an inline footnote, which only the reference's footnote plugin reads
+        ("^[]", "en"),
         # a table with no pipe at all, which only markdown-it.rs makes
         ("1\n:-", "en"),
         # Spanish typographic quotes written by the editor

@@ -6,7 +6,8 @@ It accepts a body only when it can be sure of that, and declines (None) otherwis
 the reference to do the work: so every finding still comes from the reference, and a
 body this module accepts is one the reference's checks pass. It declines:
 
-- raw HTML and autolinks (any ``<``), footnotes (``[^``), photographs (``![``), and
+- raw HTML and autolinks (any ``<``), footnotes (``[^``, inline ``^[``), photographs
+  (``![``), and
   code spans (a backtick left open inside brackets makes markdown-it.rs panic);
 - a link whose destination is not http, https or mailto (markdown-it.rs would not make
   it a link at all, where the reference makes it a finding);
@@ -98,7 +99,7 @@ def _loose_table(body: str) -> bool:
 
 def _plain(body: str, language: str) -> bool:
     """Whether the source is one this module can typeset exactly as the reference."""
-    if "<" in body or "[^" in body or "![" in body:
+    if "<" in body or "[^" in body or "^[" in body or "![" in body:
         return False
     if "`" in body:
         return False  # a backtick left open inside brackets makes markdown-it.rs panic
