@@ -121,6 +121,8 @@ def bench_site(work: Path, articles: int, runs: int) -> dict[str, Any]:
         str(cache),
     ]
     figures["full_build_cold"] = median_of(runs, build, before=clean)
+    # Without the search index (--no-search): what Hugo's build is, with nothing like it.
+    figures["full_build_cold_no_search"] = median_of(runs, [*build, "--no-search"], before=clean)
     # The same with markdown-it-py alone: what the fast typesetter (linotype) saves.
     reference = {**os.environ, "BROADSHEET_TYPESETTER": "markdown-it-py"}
     figures["full_build_cold_markdown_it_py"] = median_of(runs, build, before=clean, env=reference)
@@ -275,7 +277,9 @@ def report(results: dict[str, Any], articles: int) -> None:
         if "hugo" in site:
             hugo = site["hugo"]["median_s"]
             print(
-                f"  against Hugo: cold {site['full_build_cold']['median_s'] / hugo:.2f}x, warm "
+                f"  against Hugo: cold {site['full_build_cold']['median_s'] / hugo:.2f}x "
+                f"({site.get('full_build_cold_no_search', {}).get('median_s', 0) / hugo:.2f}x "
+                "without the search index), warm "
                 f"{site['template_only_rebuild']['median_s'] / hugo:.2f}x, one template changed "
                 f"{site['one_template_changed']['median_s'] / hugo:.2f}x (targets: 1.0x, 0.5x)"
             )

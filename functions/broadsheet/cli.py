@@ -230,6 +230,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         now=args.now or dt.datetime.now(dt.UTC),
         cache_dir=None if args.no_cache else args.cache,
         progress=_progress(sys.stderr.isatty() and not args.quiet),
+        search_index=not args.no_search,
     )
     sys.stderr.write(fmt.format_text(report.findings))
     elapsed = time.perf_counter() - started
@@ -402,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", type=Path, default=CACHE, help="where checked articles are kept between builds"
     )
     build.add_argument("--no-cache", action="store_true", help="check and typeset everything")
+    build.add_argument(
+        "--no-search",
+        action="store_true",
+        help="skip the search index (Pagefind): a quicker preview whose search finds nothing",
+    )
     build.add_argument(
         "--now",
         type=_moment,

@@ -95,6 +95,23 @@ def test_a_build_that_can_build_nothing_fails(
     assert "site.yml:2:1: YAML syntax error" in err and "nothing could be built" in err
 
 
+def test_a_build_without_search_is_the_build_less_its_index(tmp_path: Path) -> None:
+    whole, preview = tmp_path / "whole", tmp_path / "preview"
+    common = ["--content", str(CONTENT), "--now", "2030-01-01T00:00:00Z", "--quiet"]
+    assert main(["build", *common, "--out", str(whole), "--cache", str(tmp_path / "c")]) == 0
+    assert main(["build", *common, "--out", str(preview), "--no-search", "--no-cache"]) == 0
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    built, previewed = files(whole), files(preview)
+    index = {k for k in built if "/search/pagefind/" in k}
+    assert index and not any("/search/pagefind/" in k for k in previewed)
+    assert {k: v for k, v in built.items() if k not in index and k != ".broadsheet-build"} == {
+        k: v for k, v in previewed.items() if k != ".broadsheet-build"
+    }
+
+
 def test_a_file_name_holding_a_line_break_is_still_one_finding_a_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

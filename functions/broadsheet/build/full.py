@@ -299,7 +299,10 @@ def build_site(
     cache_dir: Path | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    search_index: bool = True,
 ) -> BuildReport:
+    """The whole site into ``out``; without ``search_index``, no Pagefind bundles (a
+    quicker preview, whose search page finds nothing)."""
     now = now or dt.datetime.now(dt.UTC)
     workers = workers or os.cpu_count() or 1
     archive, folders = open_archive(content)
@@ -310,7 +313,9 @@ def build_site(
     written: set[str] = set()
     opened = (archive, folders)
     try:
-        return _build_into(content, opened, out, now, cache_dir, workers, progress, before, written)
+        return _build_into(
+            content, opened, out, now, cache_dir, workers, progress, before, written, search_index
+        )
     except BaseException:
         # Cut short: the folder is still this build's, so the next build may use it.
         _keep_record(out, before | written)
@@ -327,6 +332,7 @@ def _build_into(
     progress: Progress | None,
     before: set[str],
     written: set[str],
+    search_index: bool = True,
 ) -> BuildReport:
     global _job
     site_config = (content / "site.yml").read_bytes() if (content / "site.yml").is_file() else b""
@@ -368,6 +374,8 @@ def _build_into(
             written.add(key)
         public = {e["path"] for d in docs.values() for e in d["articles"]}
         grouped = search.by_language(r for r in found if r["path"] in public)
+        if not search_index:
+            grouped = {}
         bundles = _bundles(grouped, BundleCache(folder, bundle_version()))
         for language, files in bundles.items():  # a language with nothing has no index
             for name, data in files.items():
