@@ -160,8 +160,9 @@ def typical_query(records: list[SearchRecord]) -> str:
 
 
 def page_bytes(site: Path, language: str) -> float:
-    """The loader, its WebAssembly, the entry, filters and metadata: what opening the
-    search page costs before any query (gzip as stored; CloudFront serves them so)."""
+    """The loader, its WebAssembly, the entry and metadata: what opening the search page
+    costs before any query (gzip as stored; CloudFront serves them so). The filters'
+    files come only when a reader opens the menus."""
     folder = site / language / "search" / "pagefind"
     first = [
         "pagefind.js",
@@ -171,7 +172,6 @@ def page_bytes(site: Path, language: str) -> float:
     ]
     size = sum((folder / name).stat().st_size for name in first if (folder / name).exists())
     size += sum(p.stat().st_size for p in folder.glob("*.pf_meta"))
-    size += sum(p.stat().st_size for p in folder.glob("filter/*"))
     return round(size / 1024, 1)
 
 

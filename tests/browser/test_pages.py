@@ -147,9 +147,14 @@ def _search(browser: Any, base_url: str, language: str, query: str, **filters: s
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.fetched = []  # type: ignore[attr-defined]
+    page.on("request", lambda r: page.fetched.append(r.url))  # type: ignore[attr-defined]
     page.goto(f"{base_url}/{language}/search/", wait_until="load")
     page.wait_for_selector("form.search:not([hidden])")
+    if filters:  # the menus are filled when opened
+        page.click("details.filters summary")
     for name, value in filters.items():
+        page.wait_for_selector(f"#{name} option[value='{value}']", state="attached")
         page.select_option(f"#{name}", value)
     page.fill("#q", query)
     page.press("#q", "Enter")
@@ -164,6 +169,8 @@ def test_a_reader_searches_a_word_and_opens_the_article(browser: Any, base_url: 
     # THEN it is found, the word marked in its excerpt, and the link opens it
     first = page.locator(".results li").first
     assert first.locator("mark").first.inner_text().lower() == "automation"
+    # and the filters' files were not fetched: nobody opened the menus
+    assert not [url for url in page.fetched if "/filter/" in url]
     first.locator("a").click()
     page.wait_for_load_state()
     assert page.url == base_url + "/en/issues/412/dockworkers-vote-to-strike/"
@@ -199,6 +206,11 @@ def test_search_filters_by_section_and_issue(browser: Any, base_url: str) -> Non
     links = page.locator(".results li h2 a").evaluate_all("(as) => as.map((a) => a.href)")
     assert links and all("/en/issues/411/" in link for link in links)
     assert "issue=411" in page.url
+    # WHEN the address is opened again THEN the menus are open with the issue chosen
+    page.goto(page.url, wait_until="load")
+    page.wait_for_selector("form.search:not([hidden])")
+    page.wait_for_function("document.querySelector('#issue').value === '411'")
+    assert page.locator("details.filters").get_attribute("open") is not None
     page.close()
 
 
