@@ -290,6 +290,8 @@ class Model:
                 tree = {
                     "site.yml": site,
                     **{f"{folder}{s}.md": d for s, d in {**current, **held}.items()},
+                    # its photographs too: without them a held article's lead would fail
+                    **{f"{folder}{n}": d for n, d in self.media[number].items()},
                 }
                 if number in self.issues:
                     tree[f"{folder}issue.yml"] = self.issues[number]
