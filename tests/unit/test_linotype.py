@@ -106,6 +106,8 @@ PUNCT = st.sampled_from(
         "&copy;",
         "&#58;",
         "&nbsp;",
+        "&ldquo;",
+        "&#8217;",
         "\\*",
         "*",
         "**",
@@ -236,6 +238,9 @@ def test_any_characters_typeset_the_same_with_either_engine(body: str, language:
         ("^[]", "en"),
         # a table with no pipe at all, which only markdown-it.rs makes
         ("1\n:-", "en"),
+        # quotes written as entities: the reference leaves them as they are
+        ("Dijo &ldquo;ya&rdquo; hoy", "es"),
+        ("Dijo &#8220;ya&#8221; hoy", "es"),
         # Spanish typographic quotes written by the editor
         ("Dijo «basta» y ‘ya’", "es"),
     ],

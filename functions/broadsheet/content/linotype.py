@@ -121,6 +121,8 @@ def _plain(body: str, language: str) -> bool:
         return False
     if any(quote in body for quote in _TYPOGRAPHIC_QUOTES):
         return False  # the quotes in the HTML must all be ones smartquotes made
+    if "&" in body and any(quote in html.unescape(body) for quote in _TYPOGRAPHIC_QUOTES):
+        return False  # nor written as entities (&ldquo; &#8217;)
     for match in _DESTINATION.finditer(body):
         destination = html.unescape(match.group(1) or match.group(2) or "")
         if not is_safe_link(destination):
