@@ -162,3 +162,8 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         assert [r.name for r in fired] == ["412-heat"] and sent[0][0] == target
         assert scheduler.pending() == []
         scheduler.delete("412-heat")  # gone already: nothing to do
+        # A moment between two seconds is due at the next: never before the moment
+        scheduler.put("412-late", at + dt.timedelta(seconds=5.3), {"type": "release"})
+        detail = client.get_schedule(Name="412-late", GroupName="releases")
+        assert detail["ScheduleExpression"] == "at(2030-08-01T04:00:06)"
+        assert fire_due(scheduler, at + dt.timedelta(seconds=5.9), lambda a, b: None) == []

@@ -32,7 +32,12 @@ class Scheduler(Protocol):
 
 
 def _at(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    # A schedule's time has whole seconds: rounded up, so it never fires before the
+    # moment (an embargo lifting at 12:00:05.3 is due at 12:00:06, not at 12:00:05).
+    utc = moment.astimezone(dt.UTC)
+    if utc.microsecond:
+        utc = utc.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class MemoryScheduler:
