@@ -292,3 +292,27 @@ def test_an_author_named_by_slug_is_shown_by_the_name_site_yml_gives(tmp_path: P
     for feed in ("en/feed.xml", "en/authors/pieter-lanting/feed.xml"):
         assert "<name>pieter-lanting</name>" not in (out / feed).read_text()
         assert "<name>Pieter Lanting</name>" in (out / feed).read_text()
+
+
+def test_regression_the_news_sitemap_skips_a_language_site_yml_no_longer_has(
+    tmp_path: Path,
+) -> None:
+    from broadsheet.content.findings import FindingSink
+    from broadsheet.content.site import parse_site
+    from broadsheet.edition import index, sitemap
+
+    # GIVEN issue documents indexed while Spanish was a language of the site
+    now = dt.datetime(2025, 7, 25, 12, tzinfo=dt.UTC)
+    build_site(CONTENT, tmp_path, now=now, workers=1)
+    doc = index.loads((tmp_path / "api/v1/issues/412.json").read_bytes())
+    assert {e["language"] for e in doc["articles"]} == {"en", "es"}
+    # WHEN site.yml drops Spanish and the news sitemap is made before issue 412's own job
+    import dataclasses
+
+    both = parse_site((CONTENT / "site.yml").read_bytes(), FindingSink("site.yml"))
+    assert both is not None
+    names = {k: v for k, v in both.names.items() if k == "en"}
+    site = dataclasses.replace(both, languages=("en",), names=names)
+    made = sitemap.render_news_sitemap(site, [doc], index.utc(now)).decode()
+    # THEN it is made (it raised KeyError, and the index job with it), in English only
+    assert "/en/issues/412/" in made and "/es/issues/" not in made

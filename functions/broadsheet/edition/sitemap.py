@@ -110,6 +110,10 @@ def render_news_sitemap(site: Site, docs: Iterable[IssueDoc], now: str) -> bytes
     lines = [f'<urlset xmlns="{NS}" xmlns:news="{NEWS}">']
     for entry in news_entries(docs, now):
         language = entry["language"]
+        if language not in site.names:
+            # An issue indexed before site.yml dropped its language: its own job, on
+            # its way, takes the article out; the sitemap does not wait for it.
+            continue
         lines += [
             "  <url>",
             f"    <loc>{escape(entry['url'])}</loc>",
