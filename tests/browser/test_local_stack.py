@@ -160,7 +160,18 @@ def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
         stack.get("/en/issues/412/midnight-release/")
     assert "midnight-release" in stack.get("/_broadsheet/")  # a release waiting
     stack.wait_for("issue 412 midnight-release: embargo lifts", timeout=40)
-    assert "Released at last" in stack.get("/en/issues/412/midnight-release/")
+    # (Under a loaded machine the page has been seen a moment after the line: the
+    # cause is not known, so the test waits a little and says what the stack said.)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            page = stack.get("/en/issues/412/midnight-release/")
+            break
+        except urllib.error.HTTPError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not released:\n{stack.output()[-4000:]}") from None
+            time.sleep(0.5)
+    assert "Released at last" in page
     assert "Released at last" in stack.get("/en/")
 
 
