@@ -160,8 +160,8 @@ def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
         stack.get("/en/issues/412/midnight-release/")
     assert "midnight-release" in stack.get("/_broadsheet/")  # a release waiting
     stack.wait_for("issue 412 midnight-release: embargo lifts", timeout=40)
-    # (Under a loaded machine the page has been seen a moment after the line: the
-    # cause is not known, so the test waits a little and says what the stack said.)
+    # (A schedule truncated to the second fired early and was set again; it is rounded
+    # up now. Should the page still lag, the test says what the stack said.)
     deadline = time.monotonic() + 10
     while True:
         try:

@@ -209,7 +209,9 @@ def test_search_filters_by_section_and_issue(browser: Any, base_url: str) -> Non
     # WHEN the address is opened again THEN the menus are open with the issue chosen
     page.goto(page.url, wait_until="load")
     page.wait_for_selector("form.search:not([hidden])")
-    page.wait_for_function("document.querySelector('#issue').value === '411'")
+    from playwright.sync_api import expect  # its checks run under the page's CSP too
+
+    expect(page.locator("#issue")).to_have_value("411")
     assert page.locator("details.filters").get_attribute("open") is not None
     page.close()
 

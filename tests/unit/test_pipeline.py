@@ -403,6 +403,26 @@ def test_a_schedule_fired_early_is_set_again(stack: Stack) -> None:
     assert [(r.name, r.at) for r in stack.world.scheduler.pending()] == [(release.name, release.at)]
 
 
+def test_regression_a_release_between_two_seconds_is_scheduled_after_it(stack: Stack) -> None:
+    # GIVEN an embargo lifting between two whole seconds
+    stack.repo.write(
+        "issues/412/port-of-genoa.md",
+        article("Genoa", publish_at="2030-09-01T04:00:05.300000+00:00"),
+    )
+    stack.repo.commit("an embargo to the tenth of a second")
+    stack.publish()
+    # THEN its schedule is the next whole second, never the one before
+    [release] = [r for r in stack.world.scheduler.pending() if "genoa" in r.name]
+    assert release.at == dt.datetime(2030, 9, 1, 4, 0, 6, tzinfo=dt.UTC)
+    # WHEN it fires THEN the article is out at once: what is set next is its lapse from
+    # the news sitemap, not the release again
+    stack.clock = release.at
+    stack.publish()
+    assert "port-of-genoa" in stack.slugs(412)
+    [lapse] = [r for r in stack.world.scheduler.pending() if r.name == release.name]
+    assert lapse.message["reason"] == "news"
+
+
 def test_regression_a_commit_of_site_yml_alone_reaches_every_page(stack: Stack) -> None:
     site = stack.repo.content / "site.yml"
     site.write_text(site.read_text().replace("The Workers' Broadsheet", "The Workers' Paper"))
