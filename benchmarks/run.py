@@ -240,10 +240,8 @@ def main() -> int:
         for part in chosen:
             # Each part saved as soon as it is measured, so a failure later loses nothing.
             results.update(PARTS[part](work, args))
-            results.setdefault("when", {})
-            if not isinstance(results["when"], dict):
-                results["when"] = {}
-            results["when"][part] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            results.setdefault("when", {})[part] = stamp
             latest.write_text(json.dumps(results, indent=2) + "\n")
     report(results, args.articles)
     return 0

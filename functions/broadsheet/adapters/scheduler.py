@@ -31,13 +31,17 @@ class Scheduler(Protocol):
     def pending(self) -> list[Release]: ...
 
 
-def _at(moment: dt.datetime) -> str:
-    # A schedule's time has whole seconds: rounded up, so it never fires before the
-    # moment (an embargo lifting at 12:00:05.3 is due at 12:00:06, not at 12:00:05).
+def due_second(moment: dt.datetime) -> dt.datetime:
+    """The whole second, in UTC, a schedule for ``moment`` holds: rounded up, so it never
+    fires before the moment (12:00:05.3 is due at 12:00:06, not at 12:00:05)."""
     utc = moment.astimezone(dt.UTC)
     if utc.microsecond:
         utc = utc.replace(microsecond=0) + dt.timedelta(seconds=1)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return utc
+
+
+def _at(moment: dt.datetime) -> str:
+    return due_second(moment).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class MemoryScheduler:

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+from broadsheet.adapters.scheduler import due_second
 from broadsheet.content.article import Article
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import Issue, parse_issue
@@ -310,12 +311,8 @@ def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
             moment += dt.timedelta(days=sitemap.NEWS_DAYS)
             reasons[slug] = "news"
         if moment > now:
-            # Whole seconds, rounded up: a schedule truncated to 12:00:05 for a release at
-            # 12:00:05.3 fires early, finds the article still held, and is set again.
-            due = moment.astimezone(dt.UTC)
-            if due.microsecond:
-                due = due.replace(microsecond=0) + dt.timedelta(seconds=1)
-            wanted[slug] = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+            # As the schedule holds it: truncated, a release fired early and was set again.
+            wanted[slug] = due_second(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
     for slug in sorted(set(state.schedules) - set(wanted)):
         env.scheduler.delete(release_name(state.number, slug))
     for slug, at in sorted(wanted.items()):
