@@ -218,3 +218,23 @@ def test_the_search_function_rebuilds_once_a_batch_and_drops_what_is_not_its_own
         for f in s3().list_objects_v2(Bucket=aws.sources, Prefix="failures/")["Contents"]
     ]
     assert failure["stage"] == "search" and "takes no 'invalidate'" in failure["error"]
+
+
+def test_the_site_bucket_tags_what_its_lifecycle_rule_expires(aws: Resources) -> None:
+    from broadsheet.adapters.store import RETIRED
+
+    store = S3Store(s3(), aws.site)
+    store.put("en/search/pagefind/index/en_1.pf_index", b"x")
+
+    def tags() -> list[dict[str, str]]:
+        found = s3().get_object_tagging(
+            Bucket=aws.site, Key="en/search/pagefind/index/en_1.pf_index"
+        )
+        return found["TagSet"]  # type: ignore[no-any-return]
+
+    # WHEN a file is retired THEN it carries the tag the template's rule expires
+    store.retire("en/search/pagefind/index/en_1.pf_index")
+    assert tags() == [{"Key": RETIRED[0], "Value": RETIRED[1]}]
+    # WHEN it is needed again THEN it stays
+    store.retire("en/search/pagefind/index/en_1.pf_index", False)
+    assert tags() == []

@@ -108,7 +108,9 @@ class MemoryStore:
     def retire(self, key: str, retired: bool = True) -> None:
         self.requests += 1
         with self._lock:
-            if key in self.objects and retired:
+            if key not in self.objects:
+                raise KeyError(f"{key}: no such object to tag (S3 says NoSuchKey)")
+            if retired:
                 self.retired.add(key)
             else:
                 self.retired.discard(key)

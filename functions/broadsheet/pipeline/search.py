@@ -11,9 +11,9 @@ a language only when its records changed. It writes in an order a reader never n
 2. Pagefind's content-hashed files (new names; a file already there is left alone);
 3. the loader and its WebAssembly, when Pagefind's version changed them;
 4. the entry file last: until it changes, readers use the old index, whole;
-5. the state, then every file of the old index that the new one does not use is
-   tagged retired, which the site bucket's lifecycle rule expires a day later (a
-   reader mid-search still finds them meanwhile).
+5. every file of the old index that the new one does not use is tagged retired (its
+   name noted in the state first), which the site bucket's lifecycle rule expires a
+   day later (a reader mid-search still finds them meanwhile); then the state.
 
 Only the fixed names (the entry, the loader) are ever invalidated. The stage runs one
 invocation at a time (reserved concurrency 1), each taking a whole batch of jobs.
@@ -107,7 +107,7 @@ class LanguageState:
     records: str = ""  # digest of the records the bundle was made from
     files: dict[str, str] = field(default_factory=dict)  # name -> digest, the live bundle
     writing: list[str] = field(default_factory=list)  # claimed by a build not yet done
-    retired: list[str] = field(default_factory=list)  # tagged to expire
+    retired: list[str] = field(default_factory=list)  # being tagged by an unfinished build
     generation: int = 0  # one more each build: names its invalidation, never reused
 
     @classmethod
@@ -175,6 +175,7 @@ def _publish(
 ) -> dict[str, Any]:
     names = {name: _digest(data) for name, data in files.items()}
     old = set(state.files) | set(state.writing)
+    died = bool(state.writing)  # and may have written any fixed name: look, not trust
     # Names claimed by a build that died stay claimed until one is recorded as done:
     # two crashes in a row must not lose the first one's files.
     state.writing = sorted(set(names) | set(state.writing))
@@ -185,34 +186,54 @@ def _publish(
     for name in sorted(names, key=lambda n: (n == entry, _fixed(n, language), n)):
         key = search.bundle_key(language, name)
         if not _fixed(name, language) and name != entry:
-            if name in state.retired:
-                env.site.retire(key, False)
-            elif name not in state.files and env.site.get(key) is None:
+            if name in state.files and name not in state.retired:
+                continue  # live and untagged since the last whole build
+            # Claimed by a build that died before writing it, or tagged (maybe expired
+            # since) by one that died before saying so: look before trusting the name.
+            if env.site.get(key) is None:
                 _put(env, key, files[name])
+            else:
+                env.site.retire(key, False)
             continue
-        if state.files.get(name) != names[name] or env.site.get(key) is None:
+        if _stale(env, key, names[name], None if died else state.files.get(name)):
             _put(env, key, files[name])
             changed.append(name)
+        elif state.files.get(name) != names[name]:
+            changed.append(name)  # written by the build that died, maybe never cleared
     gone = sorted(old - set(names))
     if not names:  # no article left in the language: readers stop loading it first
         gone.sort(key=lambda n: n != entry)
-    retired = set(state.retired) - set(names)
+    retiring = {n for n in gone if not (_fixed(n, language) or n == entry)}
+    if retiring - set(state.retired):
+        # Said before it is done: a build that dies here leaves the names of the files
+        # it may have tagged, so the next one that needs them again unties them.
+        state.retired = sorted(set(state.retired) | retiring)
+        env.sources.put(state_key(language), state.to_json(), content_type="application/json")
     for name in gone:
         key = search.bundle_key(language, name)
-        if _fixed(name, language) or name == entry:
+        if name in retiring:
+            # S3 will not tag what is not there: a name only claimed may never have been.
+            if name in state.files or env.site.get(key) is not None:
+                env.site.retire(key)
+        else:
             env.site.delete(key)
             changed.append(name)
-        else:
-            env.site.retire(key)
-            retired.add(name)
     # Cleared before the state says done: a crash in between builds and clears again.
     paths = sorted({urls.search_bundle(language) + name for name in changed})
     if paths:
         env.cdn.invalidate(paths, reference=f"search-{language}-{state.generation}")
-    state.files, state.writing, state.records = names, [], digest
-    state.retired = sorted(retired)
+    # Every name outside ``files`` is looked at before use, so a whole build need keep
+    # no list of what it tagged.
+    state.files, state.writing, state.records, state.retired = names, [], digest, []
     env.sources.put(state_key(language), state.to_json(), content_type="application/json")
     return {"files": len(names), "written": len(changed), "retired": len(gone)}
+
+
+def _stale(env: Env, key: str, digest: str, recorded: str | None) -> bool:
+    if recorded is not None and recorded != digest:
+        return True
+    current = env.site.get(key)
+    return current is None or (recorded is None and _digest(current.body) != digest)
 
 
 def _fixed(name: str, language: str) -> bool:
