@@ -373,15 +373,23 @@ def report(results: dict[str, Any], articles: int) -> None:
         )
     if "search" in results:
         for name, figures in results["search"].items():
-            reader = figures["reader"]
+            pagefind_peak = max(p["pagefind_peak_mb"] for p in figures["by_language"].values())
+            chunks = figures["index_chunks"]
             print(
                 f"search index of {figures['articles']:,} articles ({name.replace('_', ' ')}): "
-                f"{figures['cpu_s_total']} s CPU for both languages, one at a time, peak "
-                f"{figures['peak_mb_max']} MB (Pagefind and Python), {figures['disk_mb_total']} MB "
-                f"on disk; a reader opening the page and asking {reader['query']!r} downloads "
-                f"{reader['kb_total']} KB ({reader['kb_for_the_query']} KB for the query, "
-                f"{reader['requests_for_the_query']} requests; {reader['status']})"
+                f"{figures['cpu_s_total']} s CPU for both languages, one at a time, Pagefind's "
+                f"peak {pagefind_peak} MB, {figures['disk_mb_total']} MB on disk; "
+                f"{chunks['chunks']} English index chunks, median {chunks['median_kb']} KB, "
+                f"largest {chunks['max_kb']} KB; opening the page {figures['open_page_kb']} KB"
             )
+            for band, reader in figures["reader_by_band"].items():
+                asked = ", ".join(
+                    f"{q['query']!r} {q['kb_total']} KB ({q['status']})" for q in reader["queries"]
+                )
+                print(
+                    f"  {band} two-word queries: median {reader['median_kb_total']} KB, "
+                    f"most {reader['max_kb_total']} KB: {asked}"
+                )
     if "soak" in results:
         print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,8 +91,8 @@ def index_figures(records: list[SearchRecord], folder: Path) -> dict[str, Any]:
     }
 
 
-def reader_bytes(site: Path, language: str, query: str) -> dict[str, Any]:
-    """What Chromium downloads for one query on the search page, past the page itself."""
+def reader_bytes(site: Path, language: str, queries: list[str]) -> list[dict[str, Any]]:
+    """What Chromium downloads for each query, each on a freshly opened search page."""
     from playwright.sync_api import sync_playwright
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -100,34 +101,45 @@ def reader_bytes(site: Path, language: str, query: str) -> dict[str, Any]:
     server = make_server(folder_fetcher(site), "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
+    measured = []
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            loaded: list[int] = []  # bytes as CloudFront sends them, in order of arrival
-            page.on("response", lambda r: loaded.append(_sent(r)))
-            page.goto(f"{base}/{language}/search/", wait_until="networkidle")
-            page.wait_for_selector("form.search:not([hidden])")
-            opened = len(loaded)
-            page.fill("#q", query)
-            page.press("#q", "Enter")
-            page.locator(".status:not(:empty)").wait_for()
-            page.wait_for_load_state("networkidle")
-            status = page.inner_text(".status")
+            for query in queries:
+                context = browser.new_context()  # an empty cache: a reader's first search
+                page = context.new_page()
+                loaded: list[tuple[str, int]] = []  # as CloudFront sends them, in order
+                page.on("response", lambda r, into=loaded: into.append((r.url, _sent(r))))
+                page.goto(f"{base}/{language}/search/", wait_until="networkidle")
+                page.wait_for_selector("form.search:not([hidden])")
+                opened = len(loaded)
+                page.fill("#q", query)
+                page.press("#q", "Enter")
+                page.locator(".status:not(:empty)").wait_for()
+                page.wait_for_load_state("networkidle")
+                status = page.inner_text(".status")
+                context.close()
+                asked = loaded[opened:]
+                measured.append(
+                    {
+                        "query": query,
+                        "status": status,
+                        # Everything from opening the search page (the page, its style and
+                        # script, Pagefind's loader, WebAssembly and metadata) to the
+                        # results shown, compressed as CloudFront would send it.
+                        "kb_total": round(sum(n for _, n in loaded) / 1024, 1),
+                        "kb_for_the_query": round(sum(n for _, n in asked) / 1024, 1),
+                        "kb_index_chunks": round(
+                            sum(n for url, n in asked if url.endswith(".pf_index")) / 1024, 1
+                        ),
+                        "requests_for_the_query": len(asked),
+                    }
+                )
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
-    return {
-        "query": query,
-        "status": status,
-        # Everything from opening the search page (the page, its style and script,
-        # Pagefind's loader, WebAssembly and metadata) to the results shown, compressed
-        # as CloudFront would send it.
-        "kb_total": round(sum(loaded) / 1024, 1),
-        "kb_for_the_query": round(sum(loaded[opened:]) / 1024, 1),
-        "requests_for_the_query": len(loaded) - opened,
-    }
+    return measured
 
 
 # What CloudFront compresses (its list includes these); Pagefind's index files are
@@ -143,20 +155,46 @@ def _sent(response: Any) -> int:
     return len(gzip.compress(body)) if kind.startswith(COMPRESSED) else len(body)
 
 
-def typical_query(records: list[SearchRecord]) -> str:
-    """Two words of one article, as a reader remembers them: words that name things, so
-    found in a few dozen articles, not in all (where the archive has such words)."""
+BANDS = {  # how many of the language's articles hold a word: a reader's query's words
+    "rare": (2, 1 / 500),  # a name, a place
+    "typical": (1 / 500, 1 / 50),  # what a reader remembers of an article: its subject
+    "common": (1 / 50, 1 / 5),
+}
+
+
+def query_set(records: list[SearchRecord], per_band: int = 3) -> dict[str, list[str]]:
+    """Two words of one article, both in the band, from articles spread over the archive:
+    the same queries every run on the same archive."""
     from collections import Counter
 
     frequency = Counter(w for r in records for w in set(r["text"].lower().split()))
-    low, high = len(records) // 500, len(records) // 50
-    for record in records:
-        words = [w for w in dict.fromkeys(record["text"].lower().split()) if w.isalpha()]
-        telling = [w for w in words if low <= frequency[w] <= high]
-        if len(telling) >= 2:
-            return f"{telling[0]} {telling[1]}"
-    words = records[0]["text"].lower().split()  # a small vocabulary: every word is common
-    return f"{words[3]} {words[5]}"
+    count = len(records)
+    chosen: dict[str, list[str]] = {}
+    for band, (low, high) in BANDS.items():
+        least = low if isinstance(low, int) else max(2, int(low * count))
+        most = int(high * count)
+        found: list[str] = []
+        for record in records[:: max(1, count // 97)]:
+            words = [w for w in dict.fromkeys(record["text"].lower().split()) if w.isalpha()]
+            telling = [w for w in words if least <= frequency[w] < most]
+            if len(telling) >= 2:
+                found.append(f"{telling[0]} {telling[1]}")
+            if len(found) == per_band:
+                break
+        chosen[band] = found  # a small vocabulary has no rare words: an empty band
+    return chosen
+
+
+def chunk_sizes(site: Path, language: str) -> dict[str, float]:
+    """Pagefind's word-index chunks: a query loads the one holding each of its words."""
+    sizes = sorted(
+        p.stat().st_size for p in (site / language / "search/pagefind/index").glob("*.pf_index")
+    )
+    return {
+        "chunks": len(sizes),
+        "median_kb": round(sizes[len(sizes) // 2] / 1024, 1),
+        "max_kb": round(sizes[-1] / 1024, 1),
+    }
 
 
 def page_bytes(site: Path, language: str) -> float:
@@ -193,9 +231,20 @@ def bench_search(content: Path, folder: Path) -> dict[str, Any]:
             target = site / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        query = typical_query([r for r in chosen if r["language"] == "en"])
+        bands = query_set([r for r in chosen if r["language"] == "en"])
         figures[name]["open_page_kb"] = page_bytes(site, "en")
-        figures[name]["reader"] = reader_bytes(site, "en", query)
+        figures[name]["index_chunks"] = chunk_sizes(site, "en")
+        readers = {
+            band: reader_bytes(site, "en", queries) for band, queries in bands.items() if queries
+        }
+        figures[name]["reader_by_band"] = {
+            band: {
+                "median_kb_total": statistics.median(q["kb_total"] for q in measured),
+                "max_kb_total": max(q["kb_total"] for q in measured),
+                "queries": measured,
+            }
+            for band, measured in readers.items()
+        }
     return figures
 
 
