@@ -4,8 +4,9 @@ The generated archive's articles draw on about a hundred words a language, far f
 than a newspaper uses, and Pagefind's index grows with the vocabulary. So the index is
 measured twice: on the archive's own records, and on the same records with their text
 redrawn from a 40,000-word vocabulary with a Zipf distribution (about what ten years of
-a newspaper hold). Each language is built in a fresh process (as the search function
-does, one language at a time), whose children's CPU and peak memory are Pagefind's.
+a newspaper hold), its most frequent words the language's function words. Each language
+is built in a fresh process (as the search function does, one language at a time),
+whose children's CPU and peak memory are Pagefind's.
 
 Run as ``python -m benchmarks.search records.json language`` it is that process.
 """
@@ -48,17 +49,30 @@ def records_of(content: Path) -> list[SearchRecord]:
 
 
 def rich(records: list[SearchRecord], vocabulary: int = 40_000) -> list[SearchRecord]:
-    """The same records, their text redrawn from a large vocabulary, Zipf-distributed."""
+    """The same records, their text redrawn from a large vocabulary, Zipf-distributed,
+    whose most frequent words are the language's function words, as in real text (the
+    hundred most frequent words of English make up about half of what is written)."""
+    from broadsheet.edition.search import STOP_WORDS
+
     rng = random.Random(412)
     letters = "abcdefghijklmnopqrstuvwxyzáéíóúñ"
     words = sorted({"".join(rng.choices(letters, k=rng.randint(3, 11))) for _ in range(vocabulary)})
     rng.shuffle(words)
+    heads = {language: sorted(stop) for language, stop in STOP_WORDS.items()}
+    for head in heads.values():
+        rng.shuffle(head)
 
-    def word() -> str:
-        return words[min(int(rng.paretovariate(0.9)) - 1, len(words) - 1)]
+    def word(language: str) -> str:
+        vocabulary = heads.get(language, []) + words
+        return vocabulary[min(int(rng.paretovariate(0.9)) - 1, len(vocabulary) - 1)]
 
     return [
-        SearchRecord(**{**r, "text": " ".join(word() for _ in range(len(r["text"].split())))})  # type: ignore[typeddict-item]
+        SearchRecord(  # type: ignore[typeddict-item]
+            **{
+                **r,
+                "text": " ".join(word(r["language"]) for _ in range(len(r["text"].split()))),
+            }
+        )
         for r in records
     ]
 
@@ -159,6 +173,7 @@ BANDS = {  # how many of the language's articles hold a word: a reader's query's
     "rare": (2, 1 / 500),  # a name, a place
     "typical": (1 / 500, 1 / 50),  # what a reader remembers of an article: its subject
     "common": (1 / 50, 1 / 5),
+    "everywhere": (1 / 5, 1.01),  # all a small vocabulary has
 }
 
 

@@ -177,6 +177,28 @@ def test_a_reader_searches_a_word_and_opens_the_article(browser: Any, base_url: 
     page.close()
 
 
+def test_a_phrase_with_common_words_finds_its_article_and_shows_them(
+    browser: Any, base_url: str
+) -> None:
+    # GIVEN words the index leaves out ("the", "to", "its"), which a reader types anyway
+    page = _search(browser, base_url, "en", '"the port authority refused to put its automation"')
+    # THEN the article is found, and its excerpt is its own text, common words and all
+    first = page.locator(".results li").first
+    assert (
+        first.locator("h2 a").get_attribute("href") == "/en/issues/412/dockworkers-vote-to-strike/"
+    )
+    excerpt = first.locator(".excerpt").inner_text()
+    assert "after the port authority refused to put its automation" in excerpt
+    marked = first.locator("mark").evaluate_all("(ms) => ms.map((m) => m.textContent)")
+    assert {"port", "authority", "refused", "automation"} <= {m.lower() for m in marked}
+    page.close()
+    # WHEN the query is only such words THEN nothing is found, and nothing fetched for it
+    page = _search(browser, base_url, "en", "the of and")
+    assert page.inner_text(".status") == "Nothing found."
+    assert not [url for url in page.fetched if url.endswith(".pf_index")]
+    page.close()
+
+
 def test_a_spanish_word_finds_spanish_articles_only(browser: Any, base_url: str) -> None:
     page = _search(browser, base_url, "es", "inquilinos")
     links = page.locator(".results li h2 a").evaluate_all("(as) => as.map((a) => a.href)")

@@ -20,6 +20,7 @@ import jinja2
 from babel import Locale
 
 from broadsheet.content.site import Site
+from broadsheet.edition import search as search_index
 from broadsheet.edition import urls
 from broadsheet.edition.beats import Beat, Item, anchor, entry_beats
 from broadsheet.edition.dateline import dateline, long_date
@@ -472,6 +473,7 @@ def render_search(site: Site, language: str) -> bytes:
         ),
         script=assets().search.path,
         bundle=urls.search_bundle(language) + "pagefind.js",
+        stop=search_index.stop_words(language),
     )
 
 

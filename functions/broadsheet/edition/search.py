@@ -52,6 +52,47 @@ def text_of(body_html: str) -> str:
     return " ".join(html.unescape(_MARKUP.sub(_tag, body_html)).split())
 
 
+# Words too common to find anything by, left out of the index (not out of what a result
+# shows). Pagefind closes an index chunk after the word that fills it, so a word found in
+# nearly every article (``the``, ``de``) makes its chunk as large as its own postings,
+# hundreds of kilobytes at 5,000 articles, and every rarer word that sorts next to it is
+# fetched with it. Without them a chunk stays near Pagefind's target (about 20-40 KB).
+# The search page drops the same words from a reader's query (``stop_words``).
+STOP_WORDS = {
+    "en": frozenset(
+        """a about after an and are as at be been but by can could did do does for from
+        had has have he her him his how i if in into is it its may of on or our she
+        so than that the their them then there these they this those to was we were
+        what when where which while who whom will with would you your""".split()
+    ),
+    "es": frozenset(
+        """a al ante como con cual cuando de del desde donde durante e el ella ellas
+        ellos en entre era es esa ese eso esta estaba este esto fue ha han hasta hay la
+        las le les lo los me mi muy nos o para pero por que quien se ser si sin sobre
+        su sus también te tu u un una unas uno unos y ya""".split()
+    ),
+}
+_EDGES = re.compile(r"^\W+|\W+$")
+
+
+def word_key(word: str) -> str:
+    """A word as the stop lists hold it: lower case, without the punctuation around it
+    (the search page's script does the same)."""
+    return _EDGES.sub("", word.lower())
+
+
+def indexed(text: str, language: str) -> str:
+    """The words of ``text`` the index holds: all but the language's stop words."""
+    stop = STOP_WORDS.get(language)
+    if not stop:
+        return text
+    return " ".join(w for w in text.split() if word_key(w) not in stop)
+
+
+def stop_words(language: str) -> str:
+    return " ".join(sorted(STOP_WORDS.get(language, ())))
+
+
 def records(site: Site, doc: IssueDoc, texts: Mapping[str, str]) -> list[SearchRecord]:
     """One record per public article of an issue document (``texts``: slug → the body's
     words, ``text_of`` its HTML)."""
@@ -85,12 +126,15 @@ def page_key(record: SearchRecord) -> str:
 def page(record: SearchRecord) -> bytes:
     """The page Pagefind indexes for one record. Metadata and filters sit in elements
     Pagefind is told not to index, so a section's name or an issue number does not
-    match every article of it."""
+    match every article of it. The index gets the words less the stop words; the whole
+    text goes as metadata, for the excerpt a result shows."""
     e = html.escape
+    language = record["language"]
     meta = {
         "title": record["title"],
         "dateline": record["dateline"],
         "date": record["date"],
+        "text": " ".join((record["summary"], record["text"])).strip(),
     }
     hidden = "".join(
         f'<span data-pagefind-meta="{name}">{e(value)}</span>' for name, value in meta.items()
@@ -100,11 +144,12 @@ def page(record: SearchRecord) -> bytes:
         hidden += f'<span data-pagefind-filter="section">{e(record["section"])}</span>'
     hidden += f'<span data-pagefind-filter="issue">{record["issue"]}</span>'
     return (
-        f'<!doctype html><html lang="{e(record["language"])}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{e(language)}"><head><meta charset="utf-8">'
         f"<title>{e(record['title'])}</title></head><body><main data-pagefind-body>"
         f"<div data-pagefind-ignore>{hidden}</div>"
-        f"<h1>{e(record['title'])}</h1><p>{e(record['dateline'])}</p>"
-        f"<p>{e(record['summary'])}</p><p>{e(record['text'])}</p>"
+        f"<h1>{e(indexed(record['title'], language))}</h1><p>{e(record['dateline'])}</p>"
+        f"<p>{e(indexed(record['summary'], language))}</p>"
+        f"<p>{e(indexed(record['text'], language))}</p>"
         "</main></body></html>"
     ).encode()
 

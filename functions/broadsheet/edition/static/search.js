@@ -17,6 +17,49 @@ function decoded(escaped) {
   return area.value;
 }
 
+// The index leaves out the stop words (the server's list, on the form), so the query does
+// too; the excerpt is cut from the article's whole text, which the result carries.
+const STOP = new Set((form?.dataset.stop || "").split(" ").filter(Boolean));
+const WORDS_SHOWN = 24;
+
+function key(word) {
+  return word.toLowerCase().replace(/^[^\p{L}\p{N}_]+|[^\p{L}\p{N}_]+$/gu, "");
+}
+
+function withoutStopWords(query) {
+  // A stop word goes, the quotes around a phrase stay.
+  return query
+    .split(/\s+/)
+    .map((word) => (STOP.has(key(word)) ? word.replace(/[\p{L}\p{N}_]+/gu, "") : word))
+    .join(" ")
+    .trim();
+}
+
+function found(word, terms) {
+  const k = key(word);
+  return k !== "" && terms.some((t) => k.startsWith(t) || (k.length > 3 && t.startsWith(k)));
+}
+
+function wholeExcerpt(text, terms) {
+  const words = (text || "").split(/\s+/).filter(Boolean);
+  const first = words.findIndex((w) => found(w, terms));
+  if (first < 0) return null; // a stemmed match: Pagefind's own excerpt, marks and all
+  const start = Math.max(0, Math.min(first - 8, words.length - WORDS_SHOWN));
+  const p = document.createElement("p");
+  p.className = "excerpt";
+  words.slice(start, start + WORDS_SHOWN).forEach((word, i) => {
+    if (i > 0) p.append(" ");
+    if (found(word, terms)) {
+      const mark = document.createElement("mark");
+      mark.textContent = word;
+      p.append(mark);
+    } else {
+      p.append(word);
+    }
+  });
+  return p;
+}
+
 function excerpt(html) {
   const p = document.createElement("p");
   p.className = "excerpt";
@@ -34,7 +77,7 @@ function excerpt(html) {
   return p;
 }
 
-function item(data) {
+function item(data, terms) {
   const li = document.createElement("li");
   const h2 = document.createElement("h2");
   const a = document.createElement("a");
@@ -44,7 +87,7 @@ function item(data) {
   const where = document.createElement("p");
   where.className = "kicker";
   where.textContent = [data.meta.dateline, data.meta.date].filter(Boolean).join(" · ");
-  li.append(h2, where, excerpt(data.excerpt));
+  li.append(h2, where, wholeExcerpt(data.meta.text, terms) || excerpt(data.excerpt));
   return li;
 }
 
@@ -110,21 +153,25 @@ async function start() {
       say("");
       return;
     }
-    const search = await pagefind.search(query, { filters: chosen });
+    const words = withoutStopWords(query);
+    const terms = words.split(/\s+/).map(key).filter(Boolean);
+    const search = terms.length
+      ? await pagefind.search(words, { filters: chosen })
+      : { results: [] }; // only stop words: nothing the index holds
     if (ask !== asked) return; // a newer search has started
     list.replaceChildren();
-    await more(search.results, ask);
+    await more(search.results, ask, terms);
     const n = search.results.length;
     say(n === 0 ? form.dataset.none : n === 1 ? form.dataset.result : form.dataset.results.replace("{n}", n));
   }
 
-  async function more(results, ask) {
+  async function more(results, ask, terms) {
     const shown = list.children.length;
     const data = await Promise.all(results.slice(shown, shown + SHOWN).map((r) => r.data()));
     if (ask !== asked) return;
-    list.append(...data.map(item));
+    list.append(...data.map((d) => item(d, terms)));
     moreButton.hidden = list.children.length >= results.length;
-    moreButton.onclick = () => more(results, ask);
+    moreButton.onclick = () => more(results, ask, terms);
   }
 
   form.addEventListener("submit", (event) => {
