@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broadsheet.build.full import build_site
 from broadsheet.edition import beats as listing
@@ -90,6 +92,47 @@ def test_a_listing_keeps_its_older_pages_as_articles_come_and_go(paged: Stack) -
     stack.assert_is_the_full_build()
     assert not [k for k in stack.published() if k.startswith(TAG[1:])]
     assert "night-shift" not in (stack.page("en/tags/index.html") or "")
+
+
+def test_an_article_added_to_the_newest_issue_changes_the_first_page_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN pages of three, and a tag with two articles of issue 411 and two of 412:
+    # blocks [a b] [x y], since a moment's articles share a block where they fit
+    monkeypatch.setattr(listing, "PAGE", 3)
+    stack = Stack(tmp_path)
+    stack.publish()
+    for name in ("a", "b"):
+        older = night(f"Night {name}").replace("date: 2025-07-25", "date: 2025-07-11")
+        stack.repo.write(f"issues/411/night-{name}.md", older)
+    for name in ("x", "y"):
+        stack.repo.write(f"issues/412/night-{name}.md", night(f"Night {name}"))
+    stack.repo.commit("four on the night shift")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    # WHEN one more comes to 412, its path sorting first among them
+    stack.repo.write("issues/412/night-w.md", night("Night w"))
+    added = stack.repo.commit("one more")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    # THEN the first page and the feed change, not the older page (cut by count alone,
+    # [a b x] [y] would have become [a b w] [x y])
+    assert tag_paths(stack, added) == [TAG + "feed.xml", TAG + "index.html"]
+    assert _stories(stack.page(TAG[1:] + "page/1/index.html") or "") == [
+        "411-night-b",
+        "411-night-a",
+    ]
+    # WHEN the newest block is full and one more comes THEN it starts a block, and the
+    # full one gets its page: the one commit in PAGE that writes three of the tag's files
+    stack.repo.write("issues/412/night-z.md", night("Night z"))
+    rolled = stack.repo.commit("and another")
+    stack.publish()
+    stack.assert_is_the_full_build()
+    assert tag_paths(stack, rolled) == [
+        TAG + "feed.xml",
+        TAG + "index.html",
+        TAG + "page/2/index.html",
+    ]
 
 
 # --- the full build: what every listing is --------------------------------------------------
@@ -316,3 +359,44 @@ def test_regression_the_news_sitemap_skips_a_language_site_yml_no_longer_has(
     made = sitemap.render_news_sitemap(site, [doc], index.utc(now)).decode()
     # THEN it is made (it raised KeyError, and the index job with it), in English only
     assert "/en/issues/412/" in made and "/es/issues/" not in made
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 4),  # the issue whose items a job replaces
+            st.lists(st.tuples(st.integers(0, 5), st.integers(0, 9)), max_size=7),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_pipeline_cuts_a_listing_as_the_full_build_does(
+    jobs: list[tuple[int, list[tuple[int, int]]]],
+) -> None:
+    """Any sequence of issue jobs, each replacing its issue's items (moments shared within
+    and across issues), leaves the blocks ``listing.blocks`` cuts from all the items."""
+    from broadsheet.pipeline import beats as kept
+
+    page = listing.PAGE
+    listing.PAGE = 3
+    try:
+        store = kept._Blocks(None, listing.Beat("tag", "en", "t"))  # type: ignore[arg-type]
+        blocks: list[kept.Block] = []
+        everything: dict[int, list[listing.Item]] = {}
+        for number, drawn in jobs:
+            items = [
+                {
+                    "sort": [f"2025-07-0{moment}", f"/en/issues/{number}/s{path}/", 0],
+                    "issue": number,
+                }
+                for moment, path in dict.fromkeys(drawn)
+            ]
+            blocks, written = kept._replace(blocks, number, items, store)
+            everything[number] = items
+            whole = sorted((i for its in everything.values() for i in its), key=listing.sort_key)
+            assert [store.items(b) for b in blocks] == listing.blocks(whole)
+            assert all(b.digest in written or b.digest in store.read for b in blocks)
+    finally:
+        listing.PAGE = page

@@ -1,8 +1,9 @@
 """Listings across issues: a section, a tag, an author, the corrections. Readers follow a
 beat through the whole archive, newest first.
 
-A beat's pages are fixed blocks of ``PAGE`` items counted from the oldest, so an article
-added on top leaves every older page as it was: the first page (``/<lang>/tags/<tag>/``)
+A beat's pages are fixed blocks of at most ``PAGE`` items filled from the oldest, a
+moment's items kept together (``blocks``), so an article added on top leaves every older
+page as it was: the first page (``/<lang>/tags/<tag>/``)
 shows the newest ``PAGE``, and ``page/<k>/`` the k-th block from the oldest. While the
 newest block is not full, the first page also shows the newest of the block before,
 and its "older" link leads into that block's page at the first article it did not
@@ -118,10 +119,37 @@ def all_items(site: Site, docs: Iterable[IssueDoc]) -> dict[Beat, list[Item]]:
     return found
 
 
+def moment(item: Item) -> str:
+    """When an item was published: an issue's articles mostly share theirs."""
+    return str(item["sort"][0])
+
+
 def blocks(items: list[Item]) -> list[list[Item]]:
-    """The beat's items (oldest first) in blocks of PAGE from the oldest; the last may be
-    short."""
-    return [items[i : i + PAGE] for i in range(0, len(items), PAGE)]
+    """The beat's items (oldest first) in blocks of at most PAGE, filled from the oldest
+    with whole moments: items published at one moment share a block unless there are
+    more than PAGE of them (then they fill blocks of their own, from their oldest). So
+    the newest issue's articles sit in the newest block, and one added to them changes
+    that block alone, wherever its path sorts among them."""
+    found: list[list[Item]] = []
+    current: list[Item] = []
+    start = 0
+    while start < len(items):
+        end = start + 1
+        while end < len(items) and moment(items[end]) == moment(items[start]):
+            end += 1
+        group = items[start:end]
+        if len(current) + len(group) > PAGE:
+            if current:
+                found.append(current)
+            while len(group) > PAGE:
+                found.append(group[:PAGE])
+                group = group[PAGE:]
+            current = []
+        current = current + group
+        start = end
+    if current:
+        found.append(current)
+    return found
 
 
 def display_name(site: Site, beat: Beat, newest: Item | None) -> str:

@@ -1,11 +1,12 @@
 """The listings across issues in the pipeline: sections, tags, authors, corrections.
 
 A beat lives in the source bucket as a head (``state/beats/<lang>/<kind>/<key>.json``)
-naming its blocks: ``PAGE`` (50) items each, counted from the oldest, each stored under its
-own hash beside the head. An issue's job replaces that issue's items in the beats whose
-share changed: it reads the head and the blocks holding the issue's items (for a new
-article, the newest block), writes the blocks that changed, renders the pages they show
-(the first page, and an older page only when its block changed), and saves the head with
+naming its blocks: at most ``PAGE`` (50) items each, filled from the oldest with whole
+moments (``edition.beats.blocks``), each stored under its own hash beside the head. An
+issue's job replaces that issue's items in the beats whose share changed: it reads the
+head and the blocks holding the issue's items (for a new article of the newest issue,
+the newest block), writes the blocks that changed, renders the pages they show (the
+first page, and an older page only when its block changed), and saves the head with
 If-Match. So a commit costs a few small reads per beat, however long the beat or the
 archive; only an insertion into the middle (a back issue imported, an old article
 deleted) re-cuts the blocks after it, at most the beat's length over ``PAGE`` of them.
@@ -184,8 +185,11 @@ def _replace(
     blocks: list[Block], number: int, items: list[Item], store: _Blocks
 ) -> tuple[list[Block], dict[str, bytes]]:
     """The blocks with issue ``number``'s items replaced by ``items``, and the bytes of
-    each new block. Only the blocks holding its old items or where its new ones fall are
-    read, and the blocks after them only when the count changes (all shift by it)."""
+    each new block. The blocks are cut as the full build cuts them (``listing.blocks``,
+    whole moments from the oldest), which is the same cut begun at any block whose first
+    moment starts there and is not changing: so only the blocks from the last such one
+    before the change are read, and those after it only until the cut is back in step
+    (at once when the count and sizes are unchanged; otherwise to the end)."""
     fresh = sorted(items, key=_key)
     span = {i for i, b in enumerate(blocks) if number in b.issues}
     for item in fresh:
@@ -198,19 +202,38 @@ def _replace(
     if not span:
         return blocks, {}
     low, high = min(span), max(span)
+    moments = [listing.moment(i) for i in fresh] + [
+        listing.moment(i)
+        for b in blocks[low : high + 1]
+        for i in store.items(b)
+        if int(i["issue"]) == number
+    ]
+    earliest, latest = min(moments, default=""), max(moments, default="")
+    # Back to a block whose first moment begins with it and is older than the change.
+    while low > 0 and (
+        str(blocks[low].first[0]) >= earliest or blocks[low - 1].last[0] == blocks[low].first[0]
+    ):
+        low -= 1
+    # On past every block whose first moment may take part in the change.
+    while high + 1 < len(blocks) and (
+        str(blocks[high + 1].first[0]) <= latest
+        or blocks[high].last[0] == blocks[high + 1].first[0]
+    ):
+        high += 1
     old = [item for b in blocks[low : high + 1] for item in store.items(b)]
     merged = sorted([i for i in old if int(i["issue"]) != number] + fresh, key=_key)
     end = high + 1
-    if len(merged) != len(old):
+    rebuilt_items = listing.blocks(merged)
+    if [len(b) for b in rebuilt_items] != [b.count for b in blocks[low:end]]:
         merged += [item for b in blocks[end:] for item in store.items(b)]
         end = len(blocks)
+        rebuilt_items = listing.blocks(merged)
     rebuilt, data = [], {}
-    size = listing.PAGE
-    for start in range(0, len(merged), size):
-        block, raw = Block.of(merged[start : start + size])
+    for part in rebuilt_items:
+        block, raw = Block.of(part)
         rebuilt.append(block)
         data[block.digest] = raw
-        store.read[block.digest] = merged[start : start + size]
+        store.read[block.digest] = part
     return blocks[:low] + rebuilt + blocks[end:], data
 
 
