@@ -52,12 +52,12 @@ def text_of(body_html: str) -> str:
     return " ".join(html.unescape(_MARKUP.sub(_tag, body_html)).split())
 
 
-# Words too common to find anything by, left out of the index (not out of what a result
-# shows). Pagefind closes an index chunk after the word that fills it, so a word found in
-# nearly every article (``the``, ``de``) makes its chunk as large as its own postings,
-# hundreds of kilobytes at 5,000 articles, and every rarer word that sorts next to it is
-# fetched with it. Without them a chunk stays near Pagefind's target (about 20-40 KB).
-# The search page drops the same words from a reader's query (``stop_words``).
+# Words too common to find anything by, left out of the index. Pagefind closes an index
+# chunk after the word that fills it, so a word found in nearly every article (``the``,
+# ``de``) makes its chunk as large as its own postings, hundreds of kilobytes at 5,000
+# articles, and every rarer word that sorts next to it is fetched with it. Without them
+# a chunk stays near Pagefind's target (about 20-40 KB). The search page drops the same
+# words from a reader's query (``stop_words``).
 STOP_WORDS = {
     "en": frozenset(
         """a about after an and are as at be been but by can could did do does for from
@@ -126,15 +126,15 @@ def page_key(record: SearchRecord) -> str:
 def page(record: SearchRecord) -> bytes:
     """The page Pagefind indexes for one record. Metadata and filters sit in elements
     Pagefind is told not to index, so a section's name or an issue number does not
-    match every article of it. The index gets the words less the stop words; the whole
-    text goes as metadata, for the excerpt a result shows."""
+    match every article of it. The index gets the words less the stop words, so the
+    excerpt a result shows reads without them; metadata is no place for the whole text,
+    since Pagefind indexes metadata too."""
     e = html.escape
     language = record["language"]
     meta = {
         "title": record["title"],
         "dateline": record["dateline"],
         "date": record["date"],
-        "text": " ".join((record["summary"], record["text"])).strip(),
     }
     hidden = "".join(
         f'<span data-pagefind-meta="{name}">{e(value)}</span>' for name, value in meta.items()

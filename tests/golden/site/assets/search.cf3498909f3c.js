@@ -17,10 +17,9 @@ function decoded(escaped) {
   return area.value;
 }
 
-// The index leaves out the stop words (the server's list, on the form), so the query does
-// too; the excerpt is cut from the article's whole text, which the result carries.
+// The index leaves out the stop words (the server's list, on the form), so the query
+// does too.
 const STOP = new Set((form?.dataset.stop || "").split(" ").filter(Boolean));
-const WORDS_SHOWN = 24;
 
 function key(word) {
   return word.toLowerCase().replace(/^[^\p{L}\p{N}_]+|[^\p{L}\p{N}_]+$/gu, "");
@@ -33,31 +32,6 @@ function withoutStopWords(query) {
     .map((word) => (STOP.has(key(word)) ? word.replace(/[\p{L}\p{N}_]+/gu, "") : word))
     .join(" ")
     .trim();
-}
-
-function found(word, terms) {
-  const k = key(word);
-  return k !== "" && terms.some((t) => k.startsWith(t) || (k.length > 3 && t.startsWith(k)));
-}
-
-function wholeExcerpt(text, terms) {
-  const words = (text || "").split(/\s+/).filter(Boolean);
-  const first = words.findIndex((w) => found(w, terms));
-  if (first < 0) return null; // a stemmed match: Pagefind's own excerpt, marks and all
-  const start = Math.max(0, Math.min(first - 8, words.length - WORDS_SHOWN));
-  const p = document.createElement("p");
-  p.className = "excerpt";
-  words.slice(start, start + WORDS_SHOWN).forEach((word, i) => {
-    if (i > 0) p.append(" ");
-    if (found(word, terms)) {
-      const mark = document.createElement("mark");
-      mark.textContent = word;
-      p.append(mark);
-    } else {
-      p.append(word);
-    }
-  });
-  return p;
 }
 
 function excerpt(html) {
@@ -77,7 +51,7 @@ function excerpt(html) {
   return p;
 }
 
-function item(data, terms) {
+function item(data) {
   const li = document.createElement("li");
   const h2 = document.createElement("h2");
   const a = document.createElement("a");
@@ -87,7 +61,7 @@ function item(data, terms) {
   const where = document.createElement("p");
   where.className = "kicker";
   where.textContent = [data.meta.dateline, data.meta.date].filter(Boolean).join(" · ");
-  li.append(h2, where, wholeExcerpt(data.meta.text, terms) || excerpt(data.excerpt));
+  li.append(h2, where, excerpt(data.excerpt));
   return li;
 }
 
@@ -160,18 +134,18 @@ async function start() {
       : { results: [] }; // only stop words: nothing the index holds
     if (ask !== asked) return; // a newer search has started
     list.replaceChildren();
-    await more(search.results, ask, terms);
+    await more(search.results, ask);
     const n = search.results.length;
     say(n === 0 ? form.dataset.none : n === 1 ? form.dataset.result : form.dataset.results.replace("{n}", n));
   }
 
-  async function more(results, ask, terms) {
+  async function more(results, ask) {
     const shown = list.children.length;
     const data = await Promise.all(results.slice(shown, shown + SHOWN).map((r) => r.data()));
     if (ask !== asked) return;
-    list.append(...data.map((d) => item(d, terms)));
+    list.append(...data.map(item));
     moreButton.hidden = list.children.length >= results.length;
-    moreButton.onclick = () => more(results, ask, terms);
+    moreButton.onclick = () => more(results, ask);
   }
 
   form.addEventListener("submit", (event) => {
