@@ -217,6 +217,8 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
         "cpu_ms_median": round(statistics.median(cpu), 1),
         "s3_requests_median": statistics.median(requests),
         "cdn_paths_max": max(paths),
+        "cdn_paths_median": statistics.median(paths),
+        "cdn_paths_each": paths,  # which commits paid more than the steady figure
     }
 
 

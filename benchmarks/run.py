@@ -298,7 +298,8 @@ def report(results: dict[str, Any], articles: int) -> None:
                     f"  archive {int(size):>6,}: CPU min {figures['cpu_ms_min']:5.1f} ms, "
                     f"median {figures['cpu_ms_median']:5.1f} ms, "
                     f"S3 requests {figures['s3_requests_median']}, "
-                    f"CDN paths {figures['cdn_paths_max']}"
+                    f"CDN paths median {figures.get('cdn_paths_median')}, "
+                    f"most {figures['cdn_paths_max']}"
                 )
             for estimate in ("cpu_ms_min", "cpu_ms_median"):
                 small, large = (figures_by_size[k][estimate] for k in ("100", str(articles)))
