@@ -115,6 +115,31 @@ def test_a_redelivered_message_is_processed_once(aws: Resources, tmp_path: Path)
     assert reference(commit, invalidation)
 
 
+def test_regression_a_commit_published_again_after_a_reset_is_applied_again(
+    aws: Resources, tmp_path: Path
+) -> None:
+    # GIVEN commit X published, then Y adding an article
+    repo = Repo(tmp_path / "repo")
+    [first] = publish_repo(repo, aws)
+    runner = event_source(aws)
+    runner.drain()
+    repo.write("issues/412/a-mistake.md", (repo.content / "issues/410/why-we-print.md").read_text())
+    repo.commit("a mistake")
+    publish_repo(repo, aws)
+    runner.drain()
+    assert site_object(aws, "en/issues/412/a-mistake/index.html")
+    # WHEN the editor resets to X and publishes HEAD whole (X's manifest written again)
+    repo.git("reset", "-q", "--hard", first)
+    publish(Git.of(repo.content), S3Store(s3(), aws.sources), snapshot=True, say=lambda _: None)
+    runner.drain()
+    # THEN X is applied again, not taken for a repeat of its first publishing
+    assert site_object(aws, "en/issues/412/a-mistake/index.html") is None
+    assert "a-mistake" not in json.dumps(
+        json.loads(site_object(aws, "api/v1/issues/412.json") or b"{}")
+    )
+    assert runner.failures == 0
+
+
 def test_the_sample_s3_event_from_aws_is_understood(aws: Resources, tmp_path: Path) -> None:
     from broadsheet.handlers import validate
 
@@ -125,6 +150,7 @@ def test_the_sample_s3_event_from_aws_is_understood(aws: Resources, tmp_path: Pa
         "type": "commit",
         "commit": "0123456789abcdef0123456789abcdef01234567",
         "key": "manifests/0123456789abcdef0123456789abcdef01234567.json",
+        "etag": record["Records"][0]["s3"]["object"]["eTag"],
     }
     test_event = json.loads((EVENTS / "s3_test_event.json").read_text())
     probe = type("R", (), {"json_body": test_event, "body": json.dumps(test_event)})()

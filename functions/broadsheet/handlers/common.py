@@ -65,8 +65,9 @@ def powertools(stage: str) -> tuple[Logger, Metrics]:
 
 
 IDEMPOTENCY = IdempotencyConfig(
-    # The job itself: which message, for which commit, issue and turn.
-    event_key_jmespath="[stage, type, commit, issue, sequence, kind, slug, at]",
+    # The job itself: which message, for which commit (and which manifest of it), issue
+    # and turn.
+    event_key_jmespath="[stage, type, commit, etag, issue, sequence, kind, slug, at]",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=7 * 24 * 3600,
 )

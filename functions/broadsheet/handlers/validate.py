@@ -25,10 +25,11 @@ def messages(record: SQSRecord) -> list[dict[str, Any]]:
         return []
     found = []
     for s3_record in notification.records:
-        key = unquote_plus(s3_record.s3.get_object.key)
+        created = s3_record.s3.get_object
+        key = unquote_plus(created.key)
         commit = commit_of(key)
         if commit is not None:
-            found.append(CommitJob(commit, key).to_json())
+            found.append(CommitJob(commit, key, created.etag).to_json())
     return found
 
 

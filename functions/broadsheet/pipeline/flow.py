@@ -82,7 +82,7 @@ class NotifyingStore:
     """A bucket that announces new manifests to the validate queue, as S3's event
     notification does (a write of the same key twice announces it twice)."""
 
-    def __init__(self, store: ObjectStore, announce: Callable[[str], None]) -> None:
+    def __init__(self, store: ObjectStore, announce: Callable[[str, str], None]) -> None:
         self.store = store
         self.announce = announce
 
@@ -100,7 +100,7 @@ class NotifyingStore:
     def put(self, key: str, body: bytes, **options: Any) -> str:
         etag = self.store.put(key, body, **options)
         if commit_of(key):
-            self.announce(key)
+            self.announce(key, etag)
         return etag
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
@@ -133,10 +133,10 @@ class World:
         self.sources: ObjectStore = NotifyingStore(self.bucket, self._announce)
         self.redirects = ObjectRedirects(self.bucket)
 
-    def _announce(self, key: str) -> None:
+    def _announce(self, key: str, etag: str) -> None:
         commit = commit_of(key)
         assert commit is not None
-        self.queues["validate"].send(CommitJob(commit, key).to_json())
+        self.queues["validate"].send(CommitJob(commit, key, etag).to_json())
 
     def queue(self, stage: str) -> MemoryQueue:
         return self.queues[stage]

@@ -105,6 +105,9 @@ class CommitJob:
 
     commit: str
     key: str
+    # The manifest's bytes as S3 names them: the same commit published again (a reset,
+    # ``publish --snapshot``) is a new job, not a repeat of the first.
+    etag: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "commit", **dataclasses.asdict(self)}
