@@ -129,6 +129,9 @@ def test_the_index_leaves_out_the_stop_words() -> None:
     words = {w[0] for n, d in bundle.items() if n.startswith("index/") for w in words_of(d)}
     assert {"docker", "vigo", "port"} <= words
     assert not words & {"of", "and", "a"}
+    # AND a summary that is the lede shortened is not indexed a second time
+    lede = record(4, summary="Dockers walked out…", text="Dockers walked out at dawn. More.")
+    assert search.page(lede).decode().count("Dockers") == 1
     # AND the search page tells its script the same words, for the reader's query
     assert search.stop_words("es").split() == sorted(search.STOP_WORDS["es"])
 

@@ -79,6 +79,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_results": "{n} results",
         "search_result": "1 result",
         "search_none": "Nothing found.",
+        "search_common": (
+            "Those words are too common to search for: add a name, a place or a subject."
+        ),
         "search_more": "More results",
         "search_unavailable": "Search is not available right now.",
     },
@@ -127,6 +130,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_results": "{n} resultados",
         "search_result": "1 resultado",
         "search_none": "No se ha encontrado nada.",
+        "search_common": (
+            "Esas palabras son demasiado comunes para buscarlas: "
+            "añada un nombre, un lugar o un tema."
+        ),
         "search_more": "Más resultados",
         "search_unavailable": "La búsqueda no está disponible ahora mismo.",
     },

@@ -57,19 +57,20 @@ def text_of(body_html: str) -> str:
 # ``de``) makes its chunk as large as its own postings, hundreds of kilobytes at 5,000
 # articles, and every rarer word that sorts next to it is fetched with it. Without them
 # a chunk stays near Pagefind's target (about 20-40 KB). The search page drops the same
-# words from a reader's query (``stop_words``).
+# words from a reader's query (``stop_words``). Function words only: a word that is
+# also a name or a subject (may, will, who, can; era, sin) stays findable.
 STOP_WORDS = {
     "en": frozenset(
-        """a about after an and are as at be been but by can could did do does for from
-        had has have he her him his how i if in into is it its may of on or our she
-        so than that the their them then there these they this those to was we were
-        what when where which while who whom will with would you your""".split()
+        """a about after an and are as at be been but by could did do does for from had
+        has have he her him his how i if in into is it its of on or our she so than
+        that the their them then there these they this those to was we were what when
+        where which while with would you your""".split()
     ),
     "es": frozenset(
         """a al ante como con cual cuando de del desde donde durante e el ella ellas
-        ellos en entre era es esa ese eso esta estaba este esto fue ha han hasta hay la
-        las le les lo los me mi muy nos o para pero por que quien se ser si sin sobre
-        su sus también te tu u un una unas uno unos y ya""".split()
+        ellos en entre es esa ese eso esta estaba este esto fue ha han hasta hay la las
+        le les lo los me mi muy nos o para pero por que quien se ser si sobre su sus
+        te tu u un una unas uno unos y ya""".split()
     ),
 }
 _EDGES = re.compile(r"^\W+|\W+$")
@@ -131,6 +132,9 @@ def page(record: SearchRecord) -> bytes:
     since Pagefind indexes metadata too."""
     e = html.escape
     language = record["language"]
+    summary = record["summary"]
+    if record["text"].startswith(summary.removesuffix("…")):
+        summary = ""  # the lede, shortened, which the text holds already: not twice
     meta = {
         "title": record["title"],
         "dateline": record["dateline"],
@@ -148,7 +152,7 @@ def page(record: SearchRecord) -> bytes:
         f"<title>{e(record['title'])}</title></head><body><main data-pagefind-body>"
         f"<div data-pagefind-ignore>{hidden}</div>"
         f"<h1>{e(indexed(record['title'], language))}</h1><p>{e(record['dateline'])}</p>"
-        f"<p>{e(indexed(record['summary'], language))}</p>"
+        f"<p>{e(indexed(summary, language))}</p>"
         f"<p>{e(indexed(record['text'], language))}</p>"
         "</main></body></html>"
     ).encode()

@@ -122,16 +122,14 @@ async function start() {
       Object.entries({ q: query, ...chosen }).filter(([, v]) => v)
     ).toString();
     history.replaceState(null, "", url);
-    if (!query) {
+    const words = withoutStopWords(query);
+    if (!query || !words.split(/\s+/).map(key).some(Boolean)) {
       list.replaceChildren();
-      say("");
+      moreButton.hidden = true;
+      say(query ? form.dataset.common : ""); // only stop words: nothing the index holds
       return;
     }
-    const words = withoutStopWords(query);
-    const terms = words.split(/\s+/).map(key).filter(Boolean);
-    const search = terms.length
-      ? await pagefind.search(words, { filters: chosen })
-      : { results: [] }; // only stop words: nothing the index holds
+    const search = await pagefind.search(words, { filters: chosen });
     if (ask !== asked) return; // a newer search has started
     list.replaceChildren();
     await more(search.results, ask);
