@@ -271,6 +271,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _stack(args: argparse.Namespace) -> Any:
     from broadsheet.adapters.aws import AwsEnv
 
+    if args.endpoint_url:
+        loopback_account(args.endpoint_url)
     env = AwsEnv.find(args.stack, args.endpoint_url)
     if args.endpoint_url:  # perhaps the local stack, which keeps what moto could not
         import boto3
@@ -280,6 +282,22 @@ def _stack(args: argparse.Namespace) -> Any:
         recorded = recorded_outputs(boto3.session.Session(), args.endpoint_url, args.stack)
         env.settings.update(AwsEnv.from_outputs(recorded).settings)
     return env
+
+
+def loopback_account(endpoint_url: str) -> None:
+    """The local stack's region and keys, for a command pointed at it (an endpoint on
+    this machine) where the environment names none; a real endpoint keeps AWS's rules."""
+    from urllib.parse import urlsplit
+
+    from broadsheet.local.devstack import LOCAL_ACCOUNT
+
+    if urlsplit(endpoint_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+        return
+    if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
+        os.environ["AWS_DEFAULT_REGION"] = LOCAL_ACCOUNT["AWS_DEFAULT_REGION"]
+    if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        os.environ["AWS_ACCESS_KEY_ID"] = LOCAL_ACCOUNT["AWS_ACCESS_KEY_ID"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = LOCAL_ACCOUNT["AWS_SECRET_ACCESS_KEY"]
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -479,12 +497,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # here, where a closed pipe can still be answered
+        return code
     except CommandError as error:
         print(f"broadsheet {args.command}: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `broadsheet status | head`: the reader has what it wanted. Python would report
+        # the pipe again when it flushes stdout at exit, so stdout goes to devnull; the
+        # status is a shell's for a pipe closed under it (128 + SIGPIPE), as git's.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

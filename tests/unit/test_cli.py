@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,47 @@ def test_help_needs_nothing_beyond_the_core_dependencies(name: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert f"broadsheet {name}" in result.stdout
+
+
+def test_a_command_pointed_at_the_local_stack_needs_no_aws_configuration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from broadsheet.local.devstack import free_port
+
+    # GIVEN a machine with no AWS region or keys, and a moto server on loopback
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        # WHEN status is asked of it THEN the only complaint is the missing stack
+        assert main(["status", "--endpoint-url", f"http://127.0.0.1:{port}"]) != 0
+    finally:
+        server.stop()
+    error = capsys.readouterr().err
+    assert "cannot find the stack 'broadsheet'" in error and "does not exist" in error
+    assert "region" not in error and "credentials" not in error
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
+    # GIVEN findings to print, and stdout a pipe nobody reads any more (`| head -0`)
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "issues/412/broken.md").write_text("---\ntitle: [\n---\nBody\n")
+    script = (
+        "import os, sys\n"
+        "read, write = os.pipe()\n"
+        "os.close(read)\n"
+        "os.dup2(write, 1)\n"
+        "from broadsheet.cli import main\n"
+        f"sys.exit(main(['validate', {str(content)!r}]))\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # THEN it ends as git does, without a traceback
+    assert ended.returncode == 141, ended.stderr
+    assert "Traceback" not in ended.stderr and "Broken pipe" not in ended.stderr

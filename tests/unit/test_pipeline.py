@@ -631,3 +631,26 @@ def test_a_commit_with_a_photograph_publishes_its_variants_and_clears_few_paths(
     assert not [k for k in stack.world.site.objects if k.startswith("media/412/gate.")]
     assert stack.page("en/issues/412/at-the-gate/index.html") is None
     stack.assert_is_the_full_build()
+
+
+def test_status_shows_a_hostile_file_name_escaped_on_one_line() -> None:
+    from broadsheet.pipeline.operations import format_status
+
+    # GIVEN a finding on a file whose name holds an escape sequence and a newline
+    hostile = "issues/412/esc\x1b[31mRED\nline.md"
+    found = {
+        "commit": "c" * 40,
+        "validated": True,
+        "issues": [412],
+        "stages": {
+            "validate": {"412": {}},
+            "render": {"412": {}},
+            "index": {"412": {"refused": [hostile]}},
+            "invalidate": {"all": None},
+        },
+        "findings": [{"path": hostile, "line": 1, "column": 1, "field": "", "message": "bad name"}],
+    }
+    # WHEN status is written for a terminal THEN nothing in it is a control character
+    shown = format_status(found)
+    assert "\x1b" not in shown and shown.count("\n") == 4
+    assert "esc\\x1b[31mRED\\nline.md:1:1: bad name" in shown

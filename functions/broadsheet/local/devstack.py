@@ -22,6 +22,7 @@ from typing import Any
 from broadsheet.adapters.aws import STAGES, AwsEnv
 from broadsheet.adapters.redirects import ObjectRedirects
 from broadsheet.adapters.scheduler import Release, fire_due
+from broadsheet.content.findings import printable
 from broadsheet.errors import CommandError
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver, deploy
@@ -29,6 +30,7 @@ from broadsheet.local.template import code_zip, parse, template_text, transform
 from broadsheet.pipeline.operations import (
     WHAT,
     dead_letters,
+    finding_line,
     format_status,
     pending_releases,
     status,
@@ -38,6 +40,13 @@ from broadsheet.pipeline.publisher import Git, history_rewritten, publish, read_
 REPORTS = "reports/"
 
 REGION = "us-east-1"
+# moto accepts any key; what the local stack and the commands pointed at it sign with,
+# so that neither needs an AWS configuration on the machine.
+LOCAL_ACCOUNT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+}
 STACK = "broadsheet"
 PARAMETERS = {
     "GitHubRepository": "local/broadsheet-content",
@@ -223,13 +232,9 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
         f"{len(found['findings'])} finding(s)"
     )
     for finding in found["findings"]:
-        field = f" {finding['field']}:" if finding["field"] else ""
-        say(
-            f"  {finding['path']}:{finding['line']}:{finding['column']}:{field} "
-            f"{finding['message']}"
-        )
+        say(f"  {finding_line(finding)}")
     for page in sorted(paths)[:12]:
-        say(f"  changed {page}")
+        say(f"  changed {printable(page)}")
     if len(paths) > 12:
         say(f"  … and {len(paths) - 12} more")
     for path in invalidation.get("paths", [])[:8]:
@@ -272,9 +277,7 @@ def run(
     endpoint = f"http://127.0.0.1:{moto_port}"
     for key, value in {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        **LOCAL_ACCOUNT,
         # The terminal report says what an editor needs; CloudWatch metric lines and
         # handler logs would bury it.
         "POWERTOOLS_METRICS_DISABLED": "true",

@@ -11,6 +11,7 @@ from typing import Any
 
 from broadsheet.adapters.aws import STAGES, AwsEnv
 from broadsheet.adapters.store import ObjectStore
+from broadsheet.content.findings import printable
 from broadsheet.pipeline.env import read_json
 from broadsheet.pipeline.manifest import Head
 from broadsheet.pipeline.messages import (
@@ -81,11 +82,16 @@ def format_status(found: dict[str, Any]) -> str:
     else:
         lines.append(f"  invalidate  done {invalidation['at'][:19]}Z")
         lines.extend(f"  invalidated {path}" for path in invalidation.get("paths", []))
-    for finding in found["findings"]:
-        where = f"{finding['path']}:{finding['line']}:{finding['column']}"
-        field = f" {finding['field']}:" if finding["field"] else ""
-        lines.append(f"  finding     {where}:{field} {finding['message']}")
-    return "\n".join(lines) + "\n"
+    lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])
+    # A file's name is a contributor's to choose: no escape sequence reaches a terminal.
+    return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def finding_line(finding: dict[str, Any]) -> str:
+    """One finding as compilers write theirs, on one line whatever its file is named."""
+    field = f" {finding['field']}:" if finding["field"] else ""
+    where = f"{finding['path']}:{finding['line']}:{finding['column']}"
+    return printable(f"{where}:{field} {finding['message']}")
 
 
 def pending_releases(env: AwsEnv) -> list[dict[str, Any]]:
