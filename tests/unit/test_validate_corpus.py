@@ -87,6 +87,17 @@ def test_github_format_prints_workflow_annotations(in_repo: Path, capsys) -> Non
     )
 
 
+def test_github_format_escapes_what_a_file_name_may_hold() -> None:
+    from broadsheet.content.findings import Finding, format_github
+
+    # GIVEN a finding on a file named with an escape sequence, a bell, a newline, a comma
+    hostile = "issues/416/evil\x1b[31mred\x07,\n%.md"
+    shown = format_github([Finding(hostile, 1, 1, None, f"file name {hostile!s} is bad")])
+    # THEN GitHub's own encoding, and no control character left for a log to act on
+    assert shown.count("\n") == 1 and "\x1b" not in shown and "\x07" not in shown
+    assert "file=issues/416/evil\\x1b[31mred\\x07%2C%0A%25.md," in shown
+
+
 def test_json_format_is_a_machine_readable_report(in_repo: Path, capsys) -> None:
     code, out = run(capsys, "validate", "--format", "json", "tests/corpus")
     report = json.loads(out)

@@ -52,8 +52,9 @@ def format_text(findings: Iterable[Finding]) -> str:
 
 
 def _github_escape(value: str, *, property_: bool = False) -> str:
-    # GitHub's workflow-command encoding: % and newlines always, , and : inside properties.
-    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub's workflow-command encoding: % and newlines always, , and : inside properties;
+    # any other control character escaped as everywhere else (a log is a terminal too).
+    value = printable(value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
     if property_:
         value = value.replace(":", "%3A").replace(",", "%2C")
     return value
