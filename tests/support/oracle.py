@@ -382,18 +382,22 @@ def deliver_all(
         if steps > limit:
             raise RuntimeError("the queues never drained")
         stage, envelope = rng.choice(waiting)
+        # The search stage takes every waiting job as one batch: each is received, and
+        # crashed or kept, with it.
+        taken = [e.id for s, e in waiting if s == stage] if stage == "search" else [envelope.id]
         store = rng.choice(stores)
-        if rng.random() < crash_rate and crashes.get(envelope.id, 0) < 2:
+        if rng.random() < crash_rate and all(crashes.get(i, 0) < 2 for i in taken):
             store.arm(rng.randint(1, 6), after=rng.random() < 0.5)
         # At most two crashes and one duplicate per message: a message received five
         # times is dead-lettered, and no history deserves that.
-        keep = envelope.id not in duplicates and rng.random() < duplicate_rate
+        keep = not duplicates.intersection(taken) and rng.random() < duplicate_rate
         if keep:
-            duplicates.add(envelope.id)
+            duplicates.update(taken)
         try:
             world.deliver(stage, envelope, keep=keep)
         except Crash:
-            crashes[envelope.id] = crashes.get(envelope.id, 0) + 1
+            for each in taken:
+                crashes[each] = crashes.get(each, 0) + 1
         finally:
             for each in stores:
                 each.arm(None)
