@@ -180,14 +180,14 @@ def _publish(
     # two crashes in a row must not lose the first one's files.
     state.writing = sorted(set(names) | set(state.writing))
     state.generation += 1
-    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+    _save(env, language, state)
     changed: list[str] = []
     entry = "pagefind-entry.json"
     for name in sorted(names, key=lambda n: (n == entry, _fixed(n, language), n)):
         key = search.bundle_key(language, name)
         if not _fixed(name, language) and name != entry:
-            if name in state.files and name not in state.retired:
-                continue  # live and untagged since the last whole build
+            if _live(state, name):
+                continue
             # Claimed by a build that died before writing it, or tagged (maybe expired
             # since) by one that died before saying so: look before trusting the name.
             if env.site.get(key) is None:
@@ -208,7 +208,7 @@ def _publish(
         # Said before it is done: a build that dies here leaves the names of the files
         # it may have tagged, so the next one that needs them again unties them.
         state.retired = sorted(set(state.retired) | retiring)
-        env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+        _save(env, language, state)
     for name in gone:
         key = search.bundle_key(language, name)
         if name in retiring:
@@ -225,11 +225,23 @@ def _publish(
     # Every name outside ``files`` is looked at before use, so a whole build need keep
     # no list of what it tagged.
     state.files, state.writing, state.records, state.retired = names, [], digest, []
-    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+    _save(env, language, state)
     return {"files": len(names), "written": len(changed), "retired": len(gone)}
 
 
+def _save(env: Env, language: str, state: LanguageState) -> None:
+    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+
+
+def _live(state: LanguageState, name: str) -> bool:
+    """Whether a content-hashed file is known to be there, untagged: written by the last
+    whole build and not since noted for retirement (and so perhaps expired)."""
+    return name in state.files and name not in state.retired
+
+
 def _stale(env: Env, key: str, digest: str, recorded: str | None) -> bool:
+    """Whether a fixed file must be written: its recorded digest is not the new one, or
+    (nothing recorded to trust) what the bucket holds is missing or other."""
     if recorded is not None and recorded != digest:
         return True
     current = env.site.get(key)
