@@ -105,6 +105,13 @@ class MemoryStore:
         """Every object that stays: the bucket less what its lifecycle rule expires."""
         return {k: v.body for k, v in self.objects.items() if k not in self.retired}
 
+    def expire(self) -> None:
+        """What the site bucket's lifecycle rule does a day on: the tagged objects go."""
+        with self._lock:
+            for key in self.retired:
+                del self.objects[key]
+            self.retired.clear()
+
     def retire(self, key: str, retired: bool = True) -> None:
         self.requests += 1
         with self._lock:

@@ -212,8 +212,9 @@ def _publish(
     for name in gone:
         key = search.bundle_key(language, name)
         if name in retiring:
-            # S3 will not tag what is not there: a name only claimed may never have been.
-            if name in state.files or env.site.get(key) is not None:
+            # S3 will not tag what is not there: a name only claimed may never have been
+            # written, one tagged by a build that died may have expired since.
+            if _live(state, name) or env.site.get(key) is not None:
                 env.site.retire(key)
         else:
             env.site.delete(key)
