@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from broadsheet.content.beat import fold
@@ -132,21 +133,17 @@ def blocks(items: list[Item]) -> list[list[Item]]:
     that block alone, wherever its path sorts among them."""
     found: list[list[Item]] = []
     current: list[Item] = []
-    start = 0
-    while start < len(items):
-        end = start + 1
-        while end < len(items) and moment(items[end]) == moment(items[start]):
-            end += 1
-        group = items[start:end]
-        if len(current) + len(group) > PAGE:
-            if current:
-                found.append(current)
-            while len(group) > PAGE:
-                found.append(group[:PAGE])
-                group = group[PAGE:]
-            current = []
-        current = current + group
-        start = end
+    for _, run in groupby(items, key=moment):
+        group = list(run)
+        if len(current) + len(group) <= PAGE:
+            current += group
+            continue
+        if current:
+            found.append(current)
+        while len(group) > PAGE:
+            found.append(group[:PAGE])
+            group = group[PAGE:]
+        current = group
     if current:
         found.append(current)
     return found

@@ -209,15 +209,16 @@ def _replace(
         if int(i["issue"]) == number
     ]
     earliest, latest = min(moments, default=""), max(moments, default="")
-    # Back to a block whose first moment begins with it and is older than the change.
-    while low > 0 and (
-        str(blocks[low].first[0]) >= earliest or blocks[low - 1].last[0] == blocks[low].first[0]
-    ):
+
+    def opens_a_moment(i: int) -> bool:  # block i's first moment is not the one before's
+        return blocks[i - 1].last[0] != blocks[i].first[0]
+
+    # Back to a block that opens a moment older than the change.
+    while low > 0 and (str(blocks[low].first[0]) >= earliest or not opens_a_moment(low)):
         low -= 1
     # On past every block whose first moment may take part in the change.
     while high + 1 < len(blocks) and (
-        str(blocks[high + 1].first[0]) <= latest
-        or blocks[high].last[0] == blocks[high + 1].first[0]
+        str(blocks[high + 1].first[0]) <= latest or not opens_a_moment(high + 1)
     ):
         high += 1
     old = [item for b in blocks[low : high + 1] for item in store.items(b)]
