@@ -211,7 +211,7 @@ def _replace(
     earliest, latest = min(moments, default=""), max(moments, default="")
 
     def opens_a_moment(i: int) -> bool:  # block i's first moment is not the one before's
-        return blocks[i - 1].last[0] != blocks[i].first[0]
+        return bool(blocks[i - 1].last[0] != blocks[i].first[0])
 
     # Back to a block that opens a moment older than the change.
     while low > 0 and (str(blocks[low].first[0]) >= earliest or not opens_a_moment(low)):
