@@ -175,6 +175,9 @@ def _publish(
 ) -> dict[str, Any]:
     names = {name: _digest(data) for name, data in files.items()}
     old = set(state.files) | set(state.writing)
+    # Known there and untagged: written by the last whole build and not since noted for
+    # retirement by one that died (and so perhaps tagged, perhaps expired).
+    live = set(state.files) - set(state.retired)
     died = bool(state.writing)  # and may have written any fixed name: look, not trust
     # Names claimed by a build that died stay claimed until one is recorded as done:
     # two crashes in a row must not lose the first one's files.
@@ -186,7 +189,7 @@ def _publish(
     for name in sorted(names, key=lambda n: (n == entry, _fixed(n, language), n)):
         key = search.bundle_key(language, name)
         if not _fixed(name, language) and name != entry:
-            if _live(state, name):
+            if name in live:
                 continue
             # Claimed by a build that died before writing it, or tagged (maybe expired
             # since) by one that died before saying so: look before trusting the name.
@@ -214,7 +217,7 @@ def _publish(
         if name in retiring:
             # S3 will not tag what is not there: a name only claimed may never have been
             # written, one tagged by a build that died may have expired since.
-            if _live(state, name) or env.site.get(key) is not None:
+            if name in live or env.site.get(key) is not None:
                 env.site.retire(key)
         else:
             env.site.delete(key)
@@ -232,12 +235,6 @@ def _publish(
 
 def _save(env: Env, language: str, state: LanguageState) -> None:
     env.sources.put(state_key(language), state.to_json(), content_type="application/json")
-
-
-def _live(state: LanguageState, name: str) -> bool:
-    """Whether a content-hashed file is known to be there, untagged: written by the last
-    whole build and not since noted for retirement (and so perhaps expired)."""
-    return name in state.files and name not in state.retired
 
 
 def _stale(env: Env, key: str, digest: str, recorded: str | None) -> bool:
