@@ -124,7 +124,6 @@ def one_article_commits(
     repo = _repository(content)
     # Every variant starts from the archive as generated: the commits of one would
     # otherwise be the next one's archive (62 new articles in one issue's section).
-    subprocess.run(["git", "-C", str(repo), "reset", "-q", "--hard", "HEAD"], check=True)
     subprocess.run(["git", "-C", str(repo), "clean", "-qfd"], check=True)
     archive = subprocess.run(
         ["git", "-C", str(repo), "rev-list", "--max-parents=0", "HEAD"],

@@ -5,6 +5,7 @@ concept, one clear line per failure; and the README's table says what --help say
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -169,9 +170,17 @@ def test_a_command_pointed_at_the_local_stack_needs_no_aws_configuration(
 
     from broadsheet.local.devstack import free_port
 
-    # GIVEN a machine with no AWS region or keys, and a moto server on loopback
-    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
+    # GIVEN a machine with no AWS region or keys, and a moto server on loopback (each
+    # name set first, so that what the command sets is undone after the test too)
+    for name in (
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     port = free_port()
@@ -185,6 +194,7 @@ def test_a_command_pointed_at_the_local_stack_needs_no_aws_configuration(
     error = capsys.readouterr().err
     assert "cannot find the stack 'broadsheet'" in error and "does not exist" in error
     assert "region" not in error and "credentials" not in error
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "local"  # the local stack's, not a guess
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
