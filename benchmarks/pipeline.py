@@ -21,6 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from broadsheet.adapters.aws import STAGES
 from broadsheet.adapters.store import S3Store, Stored
 from broadsheet.local.devstack import free_port
@@ -220,6 +222,10 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
         fresh = [p for r, ps in world.cdn.invalidations.items() if r not in before for p in ps]
         paths.append(len(fresh))
     gc.unfreeze()
+    # Issue 14's bound: 8 paths, and 2 for each section, tag and author the article has.
+    listed = re.search(r"^tags: (.+)$", original, re.M)
+    tags = yaml.safe_load(listed.group(1)) if new and listed else []
+    bound = 8 + 2 * (2 + len(tags)) if new else None
     return {
         # The least CPU of many runs is the steadiest estimate of a deterministic cost on
         # a shared machine; the median is given beside it.
@@ -229,6 +235,8 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
         "cdn_paths_max": max(paths),
         "cdn_paths_median": statistics.median(paths),
         "cdn_paths_each": paths,  # which commits paid more than the steady figure
+        "cdn_paths_bound": bound,
+        "cdn_paths_over_bound": sum(p > bound for p in paths) if bound else None,
     }
 
 

@@ -300,6 +300,12 @@ def report(results: dict[str, Any], articles: int) -> None:
                     f"S3 requests {figures['s3_requests_median']}, "
                     f"CDN paths median {figures.get('cdn_paths_median')}, "
                     f"most {figures['cdn_paths_max']}"
+                    + (
+                        f" (bound {figures['cdn_paths_bound']}, over it in "
+                        f"{figures['cdn_paths_over_bound']} of {len(figures['cdn_paths_each'])})"
+                        if figures.get("cdn_paths_bound")
+                        else ""
+                    )
                 )
             for estimate in ("cpu_ms_min", "cpu_ms_median"):
                 small, large = (figures_by_size[k][estimate] for k in ("100", str(articles)))

@@ -159,12 +159,16 @@ class Crash(Exception):
 
 
 class FaultyStore:
-    """A bucket that crashes at the k-th write (before or after it lands) when armed."""
+    """A bucket that crashes at the k-th write (before or after it lands) when armed, and
+    notes each object a write replaced with other bytes or deleted: a reader may hold a
+    copy of what was there, so the CDN must be told (an object created where nothing was
+    has no copy anywhere, since the CDN keeps no error responses)."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.countdown: int | None = None
         self.after = False
+        self.overwritten: set[str] = set()
 
     @property
     def requests(self) -> int:
@@ -195,11 +199,24 @@ class FaultyStore:
         return self.store.get(key)
 
     def put(self, key: str, body: bytes, **options: Any) -> str:
-        result: str = self._tick(lambda: self.store.put(key, body, **options))
+        def write() -> str:
+            before = self.store.get(key)
+            etag = self.store.put(key, body, **options)
+            if before is not None and before.body != body:
+                self.overwritten.add(key)
+            return etag
+
+        result: str = self._tick(write)
         return result
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
-        self._tick(lambda: self.store.delete(key, if_match=if_match))
+        def write() -> None:
+            before = self.store.get(key)
+            self.store.delete(key, if_match=if_match)
+            if before is not None:
+                self.overwritten.add(key)
+
+        self._tick(write)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         return self.store.keys(prefix)

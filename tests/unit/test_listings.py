@@ -28,7 +28,13 @@ def night(title: str, **extra: str) -> str:
 
 
 def tag_paths(stack: Stack, commit: str) -> list[str]:
+    """The tag's files the commit cleared from the CDN."""
     return [p for p in stack.invalidated(commit) if p.startswith(TAG)]
+
+
+def tag_written(stack: Stack, commit: str) -> list[str]:
+    """The tag's files the commit wrote (the new ones among them not cleared)."""
+    return [p for p in stack.written(commit) if p.startswith(TAG)]
 
 
 def pages_of(size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stack:
@@ -60,26 +66,30 @@ def test_a_listing_keeps_its_older_pages_as_articles_come_and_go(paged: Stack) -
     for n in range(1, 6):
         stack.repo.write(f"issues/412/night-{n}.md", night(f"Night {n}"))
     first = land(stack, "five on the night shift")
-    assert tag_paths(stack, first) == [
+    assert tag_written(stack, first) == [
         TAG + "feed.xml",
         TAG + "index.html",
         TAG + "page/1/index.html",
         TAG + "page/2/index.html",
     ]
+    assert tag_paths(stack, first) == []  # each was written where nothing was
     assert f'href="{TAG}page/2/#412-night-3"' in (stack.page(TAG[1:] + "index.html") or "")
     assert 'id="412-night-3"' in (stack.page(TAG[1:] + "page/2/index.html") or "")
     # WHEN a sixth fills the newest block THEN only the first page and the feed change
     stack.repo.write("issues/412/night-6.md", night("Night 6"))
     sixth = land(stack, "a sixth")
+    assert tag_written(stack, sixth) == [TAG + "feed.xml", TAG + "index.html"]
     assert tag_paths(stack, sixth) == [TAG + "feed.xml", TAG + "index.html"]
-    # WHEN a seventh starts a new block THEN the full one gets a page of its own
+    # WHEN a seventh starts a new block THEN the full one gets a page of its own, which
+    # is new: nothing to clear for it
     stack.repo.write("issues/412/night-7.md", night("Night 7"))
     seventh = land(stack, "a seventh")
-    assert tag_paths(stack, seventh) == [
+    assert tag_written(stack, seventh) == [
         TAG + "feed.xml",
         TAG + "index.html",
         TAG + "page/3/index.html",
     ]
+    assert tag_paths(stack, seventh) == [TAG + "feed.xml", TAG + "index.html"]
     # WHEN an old one is retitled THEN only the page that shows it changes
     stack.repo.write("issues/412/night-2.md", night("Night two"))
     retitled = land(stack, "retitled")
@@ -121,11 +131,13 @@ def test_an_article_added_to_the_newest_issue_changes_the_first_page_alone(
     # full one gets its page: the one commit in PAGE that writes three of the tag's files
     stack.repo.write("issues/412/night-z.md", night("Night z"))
     rolled = land(stack, "and another")
-    assert tag_paths(stack, rolled) == [
+    assert tag_written(stack, rolled) == [
         TAG + "feed.xml",
         TAG + "index.html",
         TAG + "page/2/index.html",
     ]
+    # AND the page that is new is not cleared: the bound of two paths a listing holds
+    assert tag_paths(stack, rolled) == [TAG + "feed.xml", TAG + "index.html"]
 
 
 # --- the full build: what every listing is --------------------------------------------------

@@ -17,9 +17,13 @@ import pytest
 
 from broadsheet.adapters.queue import MAX_BODY
 from broadsheet.build.full import build_site
-from broadsheet.edition import index
+from broadsheet.edition import index, urls
+from broadsheet.edition.plan import Output
+from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.flow import World
-from broadsheet.pipeline.messages import report_key
+from broadsheet.pipeline.index import note
+from broadsheet.pipeline.invalidate import invalidate_commit
+from broadsheet.pipeline.messages import InvalidateJob, outbox_key, outbox_prefix, report_key
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
@@ -76,6 +80,16 @@ class Stack:
         found = [p for r, ps in self.world.cdn.invalidations.items() if commit in r for p in ps]
         return sorted(set(found))
 
+    def written(self, commit: str) -> list[str]:
+        """Every file the commit's jobs wrote or deleted, as the CDN caches its path
+        (those it created where nothing was among them, which it does not clear)."""
+        found: set[str] = set()
+        for key in self.world.sources.keys(outbox_prefix(commit)):
+            box = json.loads(self.world.sources.get(key).body)  # type: ignore[union-attr]
+            found |= {urls.cached_path(p) for p in box["paths"]}
+            found |= {urls.cached_path(Output.from_json(o).path) for o in box["outputs"]}
+        return sorted(found)
+
     def built(self) -> dict[str, bytes]:
         out = self.root / f"built-{random.random()}"
         build_site(self.repo.content, out, now=self.clock, workers=1)
@@ -128,6 +142,52 @@ def test_a_one_article_commit_updates_pages_index_and_one_invalidation(stack: St
         "/sitemaps/412.xml",
     ]
     stack.assert_is_the_full_build()
+
+
+def test_a_file_created_where_nothing_was_is_not_cleared_unless_another_job_changed_it(
+    stack: Stack,
+) -> None:
+    # GIVEN a commit touching issues 1 and 2: the first created a tag's page, the second
+    # (running after it) changed that page, and each created a page of its own
+    born_and_changed, only_born = "/en/tags/x/index.html", "/en/tags/y/index.html"
+    put_json(
+        stack.world.sources,
+        outbox_key("c0ffee", 1),
+        {
+            "outputs": [],
+            "paths": [born_and_changed, only_born],
+            "born": [born_and_changed, only_born],
+        },
+    )
+    put_json(
+        stack.world.sources,
+        outbox_key("c0ffee", 2),
+        {"outputs": [], "paths": [born_and_changed, "/en/tags/z/"], "born": ["/en/tags/z/"]},
+    )
+    # WHEN the commit's invalidation goes out
+    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2]), stack.world)
+    # THEN it clears the page a reader may have seen before the second job changed it,
+    # and neither page that was only ever new
+    assert stack.invalidated("c0ffee") == [born_and_changed]
+
+
+def test_a_file_about_to_be_written_again_is_no_longer_counted_new(stack: Stack) -> None:
+    # GIVEN a job that noted a page, then created it where nothing was
+    page = "/en/tags/night-shift/page/2/"
+    note(stack.world, "c0ffee", 412, [], [page])
+    note(stack.world, "c0ffee", 412, [], [], born=[page])
+    assert outbox(stack, "c0ffee", 412)["born"] == ["/en/tags/night-shift/page/2/index.html"]
+    # WHEN the job runs again and notes the page before writing it (its bytes may differ
+    # now, and a reader may hold the first run's)
+    note(stack.world, "c0ffee", 412, [], [page])
+    # THEN the page is cleared with the rest unless the new run creates it again
+    assert outbox(stack, "c0ffee", 412)["born"] == []
+
+
+def outbox(stack: Stack, commit: str, number: int) -> dict[str, Any]:
+    stored = stack.world.sources.get(outbox_key(commit, number))
+    assert stored is not None
+    return dict(json.loads(stored.body))
 
 
 def test_invariant_1_an_invalid_edit_is_reported_and_the_live_page_stays(stack: Stack) -> None:

@@ -286,6 +286,9 @@ def test_the_distribution_matches_the_brief() -> None:
     policy = RESOURCES[assets["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
     assert policy["MinTTL"] == policy["DefaultTTL"] == 31536000
     assert {r["ResponsePagePath"] for r in config["CustomErrorResponses"]} == {"/404.html"}
+    # A page born where nothing was is not invalidated: no cache may hold its absence.
+    errors = {r["ErrorCode"]: r["ErrorCachingMinTTL"] for r in config["CustomErrorResponses"]}
+    assert errors == {403: 0, 404: 0}
     assert "Logging" in config
 
 

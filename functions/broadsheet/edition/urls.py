@@ -68,6 +68,12 @@ def object_key(path: str) -> str:
     return key + "index.html" if key == "" or key.endswith("/") else key
 
 
+def cached_path(path: str) -> str:
+    """The path the CDN caches a URL path's object under: the viewer-request function
+    rewrites ``/x/`` to ``/x/index.html`` before the cache is consulted."""
+    return "/" + object_key(path)
+
+
 def absolute(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + path
 
@@ -75,13 +81,12 @@ def absolute(base_url: str, path: str) -> str:
 def invalidation_paths(paths: Iterable[str], *, limit: int = 200) -> list[str]:
     """The CDN paths to clear for changed URL paths, as few as stays exact enough.
 
-    The viewer-request function rewrites ``/x/`` to ``/x/index.html`` before the cache
-    is consulted, so the cached object is the rewritten one and that is what is cleared.
-    Two or more changes inside one issue folder become one wildcard for that folder: a
-    wildcard costs one path, and re-fetching the rest of one issue is cheap. Fingerprinted
-    files (assets, photographs) are never cleared: their names change with their bytes.
+    What is cleared is each object's ``cached_path``. Two or more changes inside one
+    issue folder become one wildcard for that folder: a wildcard costs one path, and
+    re-fetching the rest of one issue is cheap. Fingerprinted files (assets,
+    photographs) are never cleared: their names change with their bytes.
     """
-    objects = sorted({"/" + key for p in paths if not is_fingerprinted(key := object_key(p))})
+    objects = sorted({cached_path(p) for p in paths if not is_fingerprinted(object_key(p))})
     by_issue: dict[str, list[str]] = {}
     loose: list[str] = []
     for path in objects:

@@ -62,7 +62,8 @@ BEATS = "state/beats/"
 # name the document no longer holds, and a later job restoring that name would not send it.
 UNSETTLED = "\0unsettled"
 ATTEMPTS = 12  # conditional writes lost in a row before the job is retried as a whole
-Note = Callable[[list[str]], None]
+# Told the paths a job is about to write, then those it created where nothing was.
+Note = Callable[[list[str], list[str]], None]
 Mark = tuple[int, int]  # an issue's (sequence, revision): which of its jobs is newer
 
 
@@ -347,7 +348,8 @@ def settle(env: Env, claims: list[Claim], note: Note) -> None:
     work = [(claim, keys) for claim, keys in work if keys]
     if not work:
         return
-    note(sorted("/" + k for _, keys in work for k in keys))
+    note(sorted("/" + k for _, keys in work for k in keys), [])
+    born: list[str] = []
     for claim, keys in work:
         created = [
             k
@@ -373,11 +375,18 @@ def settle(env: Env, claims: list[Claim], note: Note) -> None:
         # (Claims not cleared stay, and the next job writes those files again: no harm.)
         if created:
             stored = env.sources.get(claim.key)
-            if stored is not None:
-                now = claim.parse(stored.body, stored.etag)
-                for k in created:
-                    if now.ledger.gone(k, claim.version):
-                        ledger.take_back(env.site, k, claim.version)
+            now = claim.parse(stored.body, stored.etag) if stored is not None else None
+            born += [
+                "/" + k
+                for k in created
+                if not (
+                    now is not None
+                    and now.ledger.gone(k, claim.version)
+                    and ledger.take_back(env.site, k, claim.version)
+                )
+            ]
+    if born:
+        note([], sorted(born))
 
 
 def _live(site: Site | None, beat: Beat) -> bool:

@@ -7,7 +7,9 @@ application is planned against what the issue published before, the plan is kept
 the outbox *before* anything is written, and the issue's state is then saved with one
 conditional write: a crash anywhere leaves either the old state (the job runs again
 from scratch) or the new state and its plan (the job carries the plan out again). What
-the outbox names is what the commit's invalidation clears.
+the outbox names is what the commit's invalidation clears, but for the files the job
+*created* where nothing was (``born``): no cache holds an older copy of those, since the
+CDN keeps no error responses (``ErrorCachingMinTTL: 0`` in the template).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import Issue, parse_issue
 from broadsheet.content.site import Site, parse_site
 from broadsheet.content.version import code_version
-from broadsheet.edition import index, sitemap
+from broadsheet.edition import index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import Output, State, issue_inputs, issue_plan, render
 from broadsheet.errors import NotYet, Permanent, Retryable
@@ -177,10 +179,14 @@ def note(
     paths: list[str],
     beat_idents: list[str] | None = None,
     indexes: list[str] | None = None,
+    born: list[str] | None = None,
 ) -> None:
     """Add to the outbox what this job is about to change, before changing it: the
     issue's outputs, paths of listings, and the beats and indexes it must bring up to
-    date."""
+    date; and, once written, the files it ``born`` (created where nothing was).
+
+    A file about to be written again is no longer counted born, before the write: a job
+    run again may change what its first run created, and a reader may have that copy."""
     box = _outbox(env, commit, number) or {}
     old: dict[str, set[Any]] = {
         "outputs": {Output.from_json(o) for o in box.get("outputs", [])},
@@ -194,7 +200,10 @@ def note(
         "beats": set(beat_idents or []),
         "indexes": set(indexes or []),
     }
-    if box and all(new[name] <= old[name] for name in old):
+    rewritten = {urls.cached_path(o.path) for o in outputs} | {urls.cached_path(p) for p in paths}
+    was_born = set(box.get("born", []))
+    now_born = (was_born - rewritten) | {urls.cached_path(p) for p in born or []}
+    if box and all(new[name] <= old[name] for name in old) and now_born == was_born:
         return
     put_json(
         env.sources,
@@ -204,6 +213,7 @@ def note(
             "paths": sorted(old["paths"] | new["paths"]),
             "beats": sorted(old["beats"] | new["beats"]),
             "indexes": sorted(old["indexes"] | new["indexes"]),
+            "born": sorted(now_born),
         },
     )
 
@@ -264,8 +274,8 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
     """Make every output the job planned match the issue as it stands now: written if it
     exists in the current state, deleted if not. Safe to repeat; an older job finishing
     late never replaces what a newer revision wrote (``ledger.write``)."""
-    box = _outbox(env, commit, state.number)
-    outputs = [Output.from_json(o) for o in box["outputs"]] if box else []
+    box = _outbox(env, commit, state.number) or {}
+    outputs = [Output.from_json(o) for o in box.get("outputs", [])]
     if not outputs:
         return
     site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
@@ -274,6 +284,8 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
         body = _body_lookup(env, state, site)
         _variant = _variant_lookup(env)
         current = State(index.issues_doc(site, []), {state.number: state.doc})
+    if set(box.get("born", [])) & {urls.cached_path(o.path) for o in outputs}:
+        note(env, commit, state.number, outputs, [])  # a retry's rewrites are not born
     created = []
     for output in outputs:
         data = None
@@ -281,21 +293,26 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
             data = render(site, current, output, body, _variant)  # type: ignore[arg-type]
         if ledger.write(env.site, output.key, data, state.revision) == ledger.CREATED:
             created.append(output)
-    if created:
-        _take_back(env, state, created)
+    taken = _take_back(env, state, created) if created else set()
+    born = [o.path for o in created if o not in taken]
+    if born:
+        note(env, commit, state.number, [], [], born=born)
 
 
-def _take_back(env: Env, state: IssueState, created: list[Output]) -> None:
+def _take_back(env: Env, state: IssueState, created: list[Output]) -> set[Output]:
     """A newer revision may have deleted an output before this job created it again:
-    then it goes (an absent object carries no revision to stop the write)."""
+    then it goes (an absent object carries no revision to stop the write). Those that
+    went."""
     now = load_issue(env.sources, state.number)
     if now.revision <= state.revision:
-        return
+        return set()
     site = _site(blob(env.sources, now.site_blob), "take back") if now.site_blob else None
     scope = issue_inputs(site, now.doc)
-    for output in created:
-        if output not in scope:
-            ledger.take_back(env.site, output.key, state.revision)
+    return {
+        output
+        for output in created
+        if output not in scope and ledger.take_back(env.site, output.key, state.revision)
+    }
 
 
 def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
@@ -372,8 +389,8 @@ def _finish(
     note(env, commit, state.number, [], [])
     _carry_out(env, state, commit)
 
-    def noted(paths: list[str]) -> None:
-        note(env, commit, state.number, [], paths)
+    def noted(paths: list[str], born: list[str]) -> None:
+        note(env, commit, state.number, [], paths, born=born)
 
     newest = update_listings(env, state, noted)
     box = _outbox(env, commit, state.number) or {}

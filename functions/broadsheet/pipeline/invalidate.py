@@ -1,10 +1,11 @@
 """invalidate: one CDN invalidation per commit, once every issue it touched is done.
 
-Each issue's index run leaves the paths it changed in the commit's outbox, then sends a
-job here. The job that finds every part there sends them all in one invalidation, named
-by the commit (CloudFront answers a repeated name with the first invalidation). A part
-that never comes (its job dead-lettered) is waited for a while, then the others go out
-without it: one issue's failure does not keep another's pages stale.
+Each issue's index run leaves the paths it changed in the commit's outbox, and which of
+them it created where nothing was, then sends a job here. The job that finds every part
+there sends them all in one invalidation, named by the commit (CloudFront answers a
+repeated name with the first invalidation). A part that never comes (its job
+dead-lettered) is waited for a while, then the others go out without it: one issue's
+failure does not keep another's pages stale.
 """
 
 from __future__ import annotations
@@ -27,12 +28,16 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
     missing = sorted(set(job.parts) - present)
     if missing and job.waits < MAX_WAITS:
         raise NotYet(f"{job.commit}: issues {missing} are not indexed yet", delay=60)
-    paths: set[str] = set()
+    born_everywhere: dict[str, bool] = {}
     for key in keys:
         box = read_json(env.sources, key) or {}
-        paths.update(box.get("paths", []))
-        paths.update(_path_of(o) for o in box.get("outputs", []))
-    cleared = urls.invalidation_paths(paths)
+        born = {urls.cached_path(p) for p in box.get("born", [])}
+        listed = [*box.get("paths", []), *(_path_of(o) for o in box.get("outputs", []))]
+        for path in map(urls.cached_path, listed):
+            born_everywhere[path] = born_everywhere.get(path, True) and path in born
+    # A file created where nothing was has no older copy in any cache, unless another
+    # issue's job of this commit changed it after: then that job did not find it born.
+    cleared = urls.invalidation_paths(p for p, born in born_everywhere.items() if not born)
     # Named by the commit and what it clears: a repeat is answered with the first
     # invalidation, and paths a retried job added later get one of their own.
     digest = hashlib.sha256("\n".join(cleared).encode()).hexdigest()[:12]

@@ -130,9 +130,12 @@ def write(store: ObjectStore, key: str, data: bytes | None, version: int) -> str
     raise Retryable(f"{key} kept changing under us")
 
 
-def take_back(store: ObjectStore, key: str, version: int) -> None:
-    """Delete an object this job created at ``version`` (and nobody rewrote since)."""
+def take_back(store: ObjectStore, key: str, version: int) -> bool:
+    """Delete an object this job created at ``version`` (and nobody rewrote since);
+    whether it was there to delete (a reader may have seen it meanwhile)."""
     current = store.get(key)
     if current is not None and int(current.metadata.get(VERSION, "-1")) <= version:
         with contextlib.suppress(PreconditionFailed):
             store.delete(key, if_match=current.etag)
+        return True
+    return False

@@ -10,7 +10,6 @@ exactly, however the jobs before were cut short or raced each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from copy import deepcopy
 from typing import Any
 
@@ -21,7 +20,7 @@ from broadsheet.edition import feed, index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, site_wide
 from broadsheet.pipeline import ledger
-from broadsheet.pipeline.beats import Newest
+from broadsheet.pipeline.beats import Newest, Note
 from broadsheet.pipeline.env import Env, blob
 from broadsheet.pipeline.messages import SITE_STATE_KEY
 from broadsheet.pipeline.state import IssueState, SiteState
@@ -43,7 +42,7 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], None]) -> Newest:
+def update_listings(env: Env, state: IssueState, note: Note) -> Newest:
     """Record the issue's line, then make every site-wide file match the site's state;
     ``note`` is told each path before it changes. The newest site.yml applied."""
     issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
@@ -82,7 +81,7 @@ def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], Non
     update(env.sources, SITE_STATE_KEY, claim)
     if not todo:
         return newest
-    note(["/" + key for key in todo])
+    note(["/" + key for key in todo], [])
     created = [k for k in todo if ledger.write(env.site, k, made[k], version) == ledger.CREATED]
 
     def clear(raw: bytes | None) -> bytes:
@@ -91,9 +90,13 @@ def update_listings(env: Env, state: IssueState, note: Callable[[list[str]], Non
         return now.to_json()
 
     after = SiteState.from_json(update(env.sources, SITE_STATE_KEY, clear))
-    for key in created:
-        if after.ledger.gone(key, version):
-            ledger.take_back(env.site, key, version)
+    born = [
+        "/" + k
+        for k in created
+        if not (after.ledger.gone(k, version) and ledger.take_back(env.site, k, version))
+    ]
+    if born:
+        note([], born)
     return newest
 
 
