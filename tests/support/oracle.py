@@ -13,17 +13,19 @@ the whole commit. The model below decides that with the build's own reader
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broadsheet.adapters.cdn import MemoryCDN
 from broadsheet.adapters.store import MemoryStore, Stored
 from broadsheet.build.archive import load_archive
 from broadsheet.build.full import build_site
@@ -164,11 +166,12 @@ class FaultyStore:
     copy of what was there, so the CDN must be told (an object created where nothing was
     has no copy anywhere, since the CDN keeps no error responses)."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, ticks: Iterator[int] | None = None) -> None:
         self.store = store
         self.countdown: int | None = None
         self.after = False
-        self.overwritten: set[str] = set()
+        self.ticks = ticks if ticks is not None else itertools.count()
+        self.overwritten: dict[str, int] = {}  # key -> the tick of its latest replacement
 
     @property
     def requests(self) -> int:
@@ -203,7 +206,7 @@ class FaultyStore:
             before = self.store.get(key)
             etag = self.store.put(key, body, **options)
             if before is not None and before.body != body:
-                self.overwritten.add(key)
+                self.overwritten[key] = next(self.ticks)
             return etag
 
         result: str = self._tick(write)
@@ -214,7 +217,7 @@ class FaultyStore:
             before = self.store.get(key)
             self.store.delete(key, if_match=if_match)
             if before is not None:
-                self.overwritten.add(key)
+                self.overwritten[key] = next(self.ticks)
 
         self._tick(write)
 
@@ -228,10 +231,25 @@ class FaultyStore:
         return self.store.live()
 
 
+class TimedCDN(MemoryCDN):
+    """The CDN, noting when each invalidation was made on the site bucket's clock: only
+    one made after an object was replaced clears the copies of what it replaced."""
+
+    def __init__(self, ticks: Iterator[int]) -> None:
+        super().__init__()
+        self.ticks = ticks
+        self.made: dict[str, int] = {}
+
+    def invalidate(self, paths: Sequence[str], reference: str) -> str:
+        self.made.setdefault(reference, next(self.ticks))
+        return super().invalidate(paths, reference)
+
+
 def faulty_world(clock: Any) -> tuple[World, FaultyStore, FaultyStore]:
+    ticks = itertools.count()
     sources = FaultyStore(MemoryStore())
-    site = FaultyStore(MemoryStore())
-    world = World(clock=clock, bucket=sources, site=site)  # type: ignore[arg-type]
+    site = FaultyStore(MemoryStore(), ticks)
+    world = World(clock=clock, bucket=sources, site=site, cdn=TimedCDN(ticks))  # type: ignore[arg-type]
     return world, sources, site
 
 
