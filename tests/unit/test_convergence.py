@@ -89,6 +89,7 @@ class Newspaper(RuleBasedStateMachine):
         git(self.repo, "config", "user.name", "Ed Itor")
         git(self.repo, "config", "user.email", "ed@example.org")
         self.pending: list[dict[str, bytes]] = []
+        self.heads: list[str] = []  # each commit published as HEAD, in turn
         self.commit("founding")
         self.clock = START
         self.world, self.sources, self.bucket = faulty_world(lambda: self.clock)
@@ -279,7 +280,21 @@ class Newspaper(RuleBasedStateMachine):
             self.model.apply(files)
         self.model.published = True
         self.pending = []
+        self.heads.append(git(self.repo, "rev-parse", "HEAD").strip())
         self.drain_and_check(random.Random(seed), crash_rate, duplicate_rate)
+
+    @precondition(lambda self: len(self.heads) > 1)
+    @rule(data=st.data(), seed=st.integers(0, 2**32 - 1), crash_rate=st.sampled_from([0.0, 0.1]))
+    def undo_to_a_published_commit(self, data: st.DataObject, seed: int, crash_rate: float) -> None:
+        """An editor resets main to a commit published before (what came after is
+        dropped, published or not) and publishes it whole again, as the README says."""
+        target = data.draw(st.sampled_from(self.heads[:-1]))
+        git(self.repo, "reset", "-q", "--hard", target)
+        publish(Git.of(self.content), self.world.sources, snapshot=True, say=lambda _: None)
+        self.pending = []
+        self.model.apply(snapshot(self.content))
+        self.heads.append(target)
+        self.drain_and_check(random.Random(seed), crash_rate, 0.1)
 
     @precondition(lambda self: self.model.published)
     @rule(hours=st.integers(0, 48), seed=st.integers(0, 2**32 - 1))

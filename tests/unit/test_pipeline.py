@@ -19,6 +19,7 @@ from broadsheet.adapters.queue import MAX_BODY
 from broadsheet.build.full import build_site
 from broadsheet.edition import index, urls
 from broadsheet.edition.plan import Output
+from broadsheet.errors import NotYet
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.index import note
@@ -182,6 +183,49 @@ def test_a_file_about_to_be_written_again_is_no_longer_counted_new(stack: Stack)
     note(stack.world, "c0ffee", 412, [], [page])
     # THEN the page is cleared with the rest unless the new run creates it again
     assert outbox(stack, "c0ffee", 412)["born"] == []
+
+
+def test_regression_a_commit_published_a_third_time_is_invalidated_again(stack: Stack) -> None:
+    # GIVEN commit A (an edit) and B (another) published, and A published again whole
+    page = stack.repo.content / "issues/412/dockworkers-vote-to-strike.md"
+    original = page.read_text()
+    page.write_text(original + "\nThe vote was held at four.\n")
+    a = stack.repo.commit("A")
+    stack.publish()
+    page.write_text(original + "\nThe vote was held at five.\n")
+    b = stack.repo.commit("B")
+    stack.publish()
+
+    def undo_to(commit: str) -> list[list[str]]:
+        stack.repo.git("reset", "-q", "--hard", commit)
+        publish(Git.of(stack.repo.content), stack.world.sources, snapshot=True, say=lambda _: None)
+        stack.world.drain()
+        stack.assert_is_the_full_build()
+        return [ps for r, ps in stack.world.cdn.invalidations.items() if commit in r]
+
+    assert len(undo_to(a)) == 2
+    # WHEN B, then A once more, is published whole (the same pages replaced, the same
+    # paths to clear as A's second publishing)
+    undo_to(b)
+    again = undo_to(a)
+    # THEN the CDN is told again: an invalidation of the same name would be taken by
+    # CloudFront for a repeat of the second, made before these pages changed
+    assert len(again) == 3
+    assert "/en/issues/412/dockworkers-vote-to-strike/index.html" in again[-1]
+
+
+def test_the_invalidation_waits_for_a_part_still_under_way(stack: Stack) -> None:
+    # GIVEN a commit of two issues: 1 is done, 2 began replacing pages and has not ended
+    put_json(stack.world.sources, outbox_key("c0ffee", 1), {"paths": ["/en/"], "outputs": []})
+    under_way = {"paths": ["/es/"], "outputs": [], "begun": 1, "ended": 0}
+    put_json(stack.world.sources, outbox_key("c0ffee", 2), under_way)
+    # WHEN issue 1's invalidate job comes THEN it waits for issue 2
+    with pytest.raises(NotYet, match=r"issues \[2\]"):
+        invalidate_commit(InvalidateJob("c0ffee", 1, [1, 2]), stack.world)
+    # WHEN issue 2's run ends THEN both parts go out together
+    put_json(stack.world.sources, outbox_key("c0ffee", 2), {**under_way, "ended": 1})
+    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2]), stack.world)
+    assert stack.invalidated("c0ffee") == ["/en/index.html", "/es/index.html"]
 
 
 def outbox(stack: Stack, commit: str, number: int) -> dict[str, Any]:

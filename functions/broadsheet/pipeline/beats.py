@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from broadsheet.adapters.store import PreconditionFailed, put_new
 from broadsheet.content.findings import FindingSink
@@ -62,8 +62,21 @@ BEATS = "state/beats/"
 # name the document no longer holds, and a later job restoring that name would not send it.
 UNSETTLED = "\0unsettled"
 ATTEMPTS = 12  # conditional writes lost in a row before the job is retried as a whole
-# Told the paths a job is about to write, then those it created where nothing was.
-Note = Callable[[list[str], list[str]], None]
+
+
+class Notes(Protocol):
+    """What a job tells its commit's outbox, which the commit's invalidation reads."""
+
+    def writing(self, paths: list[str]) -> None:
+        """These files are about to be written (or deleted)."""
+
+    def created(self, paths: list[str]) -> None:
+        """These were written where nothing was: no cache holds an older copy."""
+
+    def replacing(self) -> None:
+        """A write is about to replace or delete bytes a reader may hold."""
+
+
 Mark = tuple[int, int]  # an issue's (sequence, revision): which of its jobs is newer
 
 
@@ -341,20 +354,21 @@ class Claim:
         return sorted(k for k in self.doc.ledger.dirty if k in self.made)
 
 
-def settle(env: Env, claims: list[Claim], note: Note) -> None:
+def settle(env: Env, claims: list[Claim], notes: Notes) -> None:
     """Write what the documents claim, with one note of every path first, then clear the
     claims; a claim left by a crash is written by the next job to touch its document."""
     work = [(claim, claim.dirty) for claim in claims]
     work = [(claim, keys) for claim, keys in work if keys]
     if not work:
         return
-    note(sorted("/" + k for _, keys in work for k in keys), [])
+    notes.writing(sorted("/" + k for _, keys in work for k in keys))
     born: list[str] = []
     for claim, keys in work:
         created = [
             k
             for k in keys
-            if ledger.write(env.site, k, claim.made[k], claim.version) == ledger.CREATED
+            if ledger.write(env.site, k, claim.made[k], claim.version, notes.replacing)
+            == ledger.CREATED
         ]
         doc = claim.doc
         for _ in range(ATTEMPTS):
@@ -382,11 +396,11 @@ def settle(env: Env, claims: list[Claim], note: Note) -> None:
                 if not (
                     now is not None
                     and now.ledger.gone(k, claim.version)
-                    and ledger.take_back(env.site, k, claim.version)
+                    and ledger.take_back(env.site, k, claim.version, notes.replacing)
                 )
             ]
     if born:
-        note([], sorted(born))
+        notes.created(sorted(born))
 
 
 def _live(site: Site | None, beat: Beat) -> bool:
@@ -548,7 +562,7 @@ def update_beats(
     idents: Iterable[str],
     indexes: Iterable[str],
     newest: Newest,
-    note: Note,
+    notes: Notes,
 ) -> None:
     """Bring the beats a job named (``idents``) and the indexes it named up to date with
     issue ``number``'s items as they are now (``doc``, read with the issue's ``site``)."""
@@ -569,6 +583,6 @@ def update_beats(
         language, kind = name.split("/")
         names = update_names(env, language, kind, changed, newest, site_of)
         claims += [names] if names else []
-    settle(env, claims, note)
+    settle(env, claims, notes)
     for beat, head in listed:
         _mark_listed(env, beat, head)

@@ -180,14 +180,24 @@ def note(
     beat_idents: list[str] | None = None,
     indexes: list[str] | None = None,
     born: list[str] | None = None,
-) -> None:
+    *,
+    begin: bool = False,
+    end: bool = False,
+) -> dict[str, Any]:
     """Add to the outbox what this job is about to change, before changing it: the
     issue's outputs, paths of listings, and the beats and indexes it must bring up to
     date; and, once written, the files it ``born`` (created where nothing was).
 
     A file about to be written again is no longer counted born, before the write: a job
-    run again may change what its first run created, and a reader may have that copy."""
+    run again may change what its first run created, and a reader may have that copy.
+
+    A run that is about to replace what readers may hold counts itself ``begun`` first,
+    and ``ended`` once done: the commit's invalidation waits while a part is under way,
+    and one made before a run began is not taken for one made after (its name counts
+    the runs). The outbox as it stands."""
     box = _outbox(env, commit, number) or {}
+    begun = int(box.get("begun", 0)) + (1 if begin else 0)
+    ended = begun if end else int(box.get("ended", 0))
     old: dict[str, set[Any]] = {
         "outputs": {Output.from_json(o) for o in box.get("outputs", [])},
         "paths": set(box.get("paths", [])),
@@ -203,19 +213,42 @@ def note(
     rewritten = {urls.cached_path(o.path) for o in outputs} | {urls.cached_path(p) for p in paths}
     was_born = set(box.get("born", []))
     now_born = (was_born - rewritten) | {urls.cached_path(p) for p in born or []}
-    if box and all(new[name] <= old[name] for name in old) and now_born == was_born:
-        return
-    put_json(
-        env.sources,
-        outbox_key(commit, number),
-        {
-            "outputs": [o.to_json() for o in sorted(old["outputs"] | new["outputs"])],
-            "paths": sorted(old["paths"] | new["paths"]),
-            "beats": sorted(old["beats"] | new["beats"]),
-            "indexes": sorted(old["indexes"] | new["indexes"]),
-            "born": sorted(now_born),
-        },
-    )
+    steady = begun == box.get("begun", 0) and ended == box.get("ended", 0)
+    if box and all(new[name] <= old[name] for name in old) and now_born == was_born and steady:
+        return box
+    box = {
+        "outputs": [o.to_json() for o in sorted(old["outputs"] | new["outputs"])],
+        "paths": sorted(old["paths"] | new["paths"]),
+        "beats": sorted(old["beats"] | new["beats"]),
+        "indexes": sorted(old["indexes"] | new["indexes"]),
+        "born": sorted(now_born),
+        "begun": begun,
+        "ended": ended,
+    }
+    put_json(env.sources, outbox_key(commit, number), box)
+    return box
+
+
+class Outbox:
+    """One index run's notes in its commit's outbox (``beats.Notes``)."""
+
+    def __init__(self, env: Env, commit: str, number: int) -> None:
+        self.env, self.commit, self.number = env, commit, number
+        self.begun = False
+
+    def writing(self, paths: list[str]) -> None:
+        note(self.env, self.commit, self.number, [], paths)
+
+    def created(self, paths: list[str]) -> None:
+        note(self.env, self.commit, self.number, [], [], born=paths)
+
+    def replacing(self) -> None:
+        if not self.begun:
+            self.begun = True
+            note(self.env, self.commit, self.number, [], [], begin=True)
+
+    def done(self) -> dict[str, Any]:
+        return note(self.env, self.commit, self.number, [], [], end=True)
 
 
 def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
@@ -270,7 +303,7 @@ def _variant_lookup(env: Env) -> Any:
     return variant
 
 
-def _carry_out(env: Env, state: IssueState, commit: str) -> None:
+def _carry_out(env: Env, state: IssueState, commit: str, notes: Outbox) -> None:
     """Make every output the job planned match the issue as it stands now: written if it
     exists in the current state, deleted if not. Safe to repeat; an older job finishing
     late never replaces what a newer revision wrote (``ledger.write``)."""
@@ -291,15 +324,16 @@ def _carry_out(env: Env, state: IssueState, commit: str) -> None:
         data = None
         if output in scope:
             data = render(site, current, output, body, _variant)  # type: ignore[arg-type]
-        if ledger.write(env.site, output.key, data, state.revision) == ledger.CREATED:
+        written = ledger.write(env.site, output.key, data, state.revision, notes.replacing)
+        if written == ledger.CREATED:
             created.append(output)
-    taken = _take_back(env, state, created) if created else set()
+    taken = _take_back(env, state, created, notes) if created else set()
     born = [o.path for o in created if o not in taken]
     if born:
-        note(env, commit, state.number, [], [], born=born)
+        notes.created(born)
 
 
-def _take_back(env: Env, state: IssueState, created: list[Output]) -> set[Output]:
+def _take_back(env: Env, state: IssueState, created: list[Output], notes: Outbox) -> set[Output]:
     """A newer revision may have deleted an output before this job created it again:
     then it goes (an absent object carries no revision to stop the write). Those that
     went."""
@@ -311,7 +345,8 @@ def _take_back(env: Env, state: IssueState, created: list[Output]) -> set[Output
     return {
         output
         for output in created
-        if output not in scope and ledger.take_back(env.site, output.key, state.revision)
+        if output not in scope
+        and ledger.take_back(env.site, output.key, state.revision, notes.replacing)
     }
 
 
@@ -387,23 +422,20 @@ def _finish(
 ) -> dict[str, Any]:
     """Everything after the issue's state is saved; repeated as often as the job is."""
     note(env, commit, state.number, [], [])
-    _carry_out(env, state, commit)
-
-    def noted(paths: list[str], born: list[str]) -> None:
-        note(env, commit, state.number, [], paths, born=born)
-
-    newest = update_listings(env, state, noted)
+    notes = Outbox(env, commit, state.number)
+    _carry_out(env, state, commit, notes)
+    newest = update_listings(env, state, notes)
     box = _outbox(env, commit, state.number) or {}
     if box.get("beats") or box.get("indexes"):
         site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
         mark = (state.sequence, state.revision)
         beats.update_beats(
-            env, state.number, mark, site, state.doc, box["beats"], box["indexes"], newest, noted
+            env, state.number, mark, site, state.doc, box["beats"], box["indexes"], newest, notes
         )
     update_redirects(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
-    box = _outbox(env, commit, state.number) or {"outputs": [], "paths": []}
+    box = notes.done()
     changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
     record(env, commit, "index", state.number, paths=changed, revision=state.revision)
     env.queue("invalidate").send(InvalidateJob(commit, state.number, parts).to_json())

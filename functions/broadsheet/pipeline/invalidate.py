@@ -23,14 +23,18 @@ MAX_WAITS = 15  # at a minute each
 
 def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
     prefix = outbox_prefix(job.commit)
-    keys = list(env.sources.keys(prefix))
-    present = {int(k[len(prefix) :].removesuffix(".json")) for k in keys}
-    missing = sorted(set(job.parts) - present)
+    boxes = {
+        int(k[len(prefix) :].removesuffix(".json")): read_json(env.sources, k) or {}
+        for k in env.sources.keys(prefix)
+    }
+    # A part counts once its run has ended: one still writing would change pages after
+    # this invalidation.
+    done = {n for n, box in boxes.items() if box.get("begun", 0) == box.get("ended", 0)}
+    missing = sorted(set(job.parts) - done)
     if missing and job.waits < MAX_WAITS:
         raise NotYet(f"{job.commit}: issues {missing} are not indexed yet", delay=60)
     born_everywhere: dict[str, bool] = {}
-    for key in keys:
-        box = read_json(env.sources, key) or {}
+    for box in boxes.values():
         born = {urls.cached_path(p) for p in box.get("born", [])}
         listed = [*box.get("paths", []), *(_path_of(o) for o in box.get("outputs", []))]
         for path in map(urls.cached_path, listed):
@@ -38,13 +42,16 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
     # A file created where nothing was has no older copy in any cache, unless another
     # issue's job of this commit changed it after: then that job did not find it born.
     cleared = urls.invalidation_paths(p for p, born in born_everywhere.items() if not born)
-    # Named by the commit and what it clears: a repeat is answered with the first
-    # invalidation, and paths a retried job added later get one of their own.
-    digest = hashlib.sha256("\n".join(cleared).encode()).hexdigest()[:12]
+    # Named by the commit, what it clears and the runs that replaced files: a repeat is
+    # answered with the first invalidation, and paths a retried job added, or files a
+    # job run again replaced (the same commit published again, a run cut short), get
+    # one of their own.
+    runs = [f"{n}:{box.get('begun', 0)}" for n, box in sorted(boxes.items())]
+    digest = hashlib.sha256("\n".join(cleared + runs).encode()).hexdigest()[:12]
     reference = f"broadsheet-{job.commit}-{digest}"
-    done = read_json(env.sources, status_key(job.commit, "invalidate")) or {}
-    if done.get("reference") == reference:  # another part's job sent this already
-        return {"commit": job.commit, "paths": len(cleared), "invalidation": done["invalidation"]}
+    sent = read_json(env.sources, status_key(job.commit, "invalidate")) or {}
+    if sent.get("reference") == reference:  # another part's job sent this already
+        return {"commit": job.commit, "paths": len(cleared), "invalidation": sent["invalidation"]}
     invalidation = env.cdn.invalidate(cleared, reference=reference) if cleared else None
     record(
         env,

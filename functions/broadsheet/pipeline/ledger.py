@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,8 +92,20 @@ class Ledger:
 SAME, CHANGED, CREATED = "same", "changed", "created"
 
 
-def write(store: ObjectStore, key: str, data: bytes | None, version: int) -> str:
-    """Make the object ``data`` (None: absent), unless it was made from a newer version.
+def _nothing() -> None:
+    pass
+
+
+def write(
+    store: ObjectStore,
+    key: str,
+    data: bytes | None,
+    version: int,
+    replacing: Callable[[], None] = _nothing,
+) -> str:
+    """Make the object ``data`` (None: absent), unless it was made from a newer version;
+    ``replacing`` is called before other bytes are replaced or deleted (a reader may
+    hold them).
 
     An absent object carries no version: a job that creates one must afterwards look
     at its document again and take the object back if a newer version said it must
@@ -107,11 +119,14 @@ def write(store: ObjectStore, key: str, data: bytes | None, version: int) -> str
             if data is None:
                 if current is None:
                     return SAME
+                replacing()
                 store.delete(key, if_match=current.etag)
                 return CHANGED
             same = current is not None and current.body == data
             if same and made_from == version:
                 return SAME
+            if current is not None and not same:
+                replacing()
             cache = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
             store.put(
                 key,
@@ -130,11 +145,14 @@ def write(store: ObjectStore, key: str, data: bytes | None, version: int) -> str
     raise Retryable(f"{key} kept changing under us")
 
 
-def take_back(store: ObjectStore, key: str, version: int) -> bool:
+def take_back(
+    store: ObjectStore, key: str, version: int, replacing: Callable[[], None] = _nothing
+) -> bool:
     """Delete an object this job created at ``version`` (and nobody rewrote since);
     whether it was there to delete (a reader may have seen it meanwhile)."""
     current = store.get(key)
     if current is not None and int(current.metadata.get(VERSION, "-1")) <= version:
+        replacing()
         with contextlib.suppress(PreconditionFailed):
             store.delete(key, if_match=current.etag)
         return True

@@ -20,7 +20,7 @@ from broadsheet.edition import feed, index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, site_wide
 from broadsheet.pipeline import ledger
-from broadsheet.pipeline.beats import Newest, Note
+from broadsheet.pipeline.beats import Newest, Notes
 from broadsheet.pipeline.env import Env, blob
 from broadsheet.pipeline.messages import SITE_STATE_KEY
 from broadsheet.pipeline.state import IssueState, SiteState
@@ -42,9 +42,9 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def update_listings(env: Env, state: IssueState, note: Note) -> Newest:
+def update_listings(env: Env, state: IssueState, notes: Notes) -> Newest:
     """Record the issue's line, then make every site-wide file match the site's state;
-    ``note`` is told each path before it changes. The newest site.yml applied."""
+    ``notes`` is told each path before it changes. The newest site.yml applied."""
     issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
     mine = line(issue_site, state.doc) if issue_site else None
 
@@ -81,8 +81,12 @@ def update_listings(env: Env, state: IssueState, note: Note) -> Newest:
     update(env.sources, SITE_STATE_KEY, claim)
     if not todo:
         return newest
-    note(["/" + key for key in todo], [])
-    created = [k for k in todo if ledger.write(env.site, k, made[k], version) == ledger.CREATED]
+    notes.writing(["/" + key for key in todo])
+    created = [
+        k
+        for k in todo
+        if ledger.write(env.site, k, made[k], version, notes.replacing) == ledger.CREATED
+    ]
 
     def clear(raw: bytes | None) -> bytes:
         now = SiteState.from_json(raw)
@@ -93,10 +97,13 @@ def update_listings(env: Env, state: IssueState, note: Note) -> Newest:
     born = [
         "/" + k
         for k in created
-        if not (after.ledger.gone(k, version) and ledger.take_back(env.site, k, version))
+        if not (
+            after.ledger.gone(k, version)
+            and ledger.take_back(env.site, k, version, notes.replacing)
+        )
     ]
     if born:
-        note([], born)
+        notes.created(born)
     return newest
 
 
