@@ -10,6 +10,8 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broadsheet.adapters.cdn import CloudFrontCDN
 from broadsheet.adapters.queue import MAX_BODY, MemoryQueue
@@ -167,3 +169,28 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         detail = client.get_schedule(Name="412-late", GroupName="releases")
         assert detail["ScheduleExpression"] == "at(2030-08-01T04:00:06)"
         assert fire_due(scheduler, at + dt.timedelta(seconds=5.9), lambda a, b: None) == []
+
+
+KEYS = st.sampled_from(["a", "a/b", "a/b/c", "a/c", "ab", "b", "b/a", "outbox/x/1.json", ""])
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["put", "delete", "retire", "expire"]), KEYS), max_size=40),
+    KEYS,
+)
+def test_the_memory_bucket_lists_a_prefix_as_s3_does(
+    steps: list[tuple[str, str]], prefix: str
+) -> None:
+    # GIVEN any run of writes, deletes, tags and expiries
+    store = MemoryStore()
+    for action, key in steps:
+        if action == "put":
+            store.put(key, key.encode())
+        elif action == "delete":
+            store.delete(key)
+        elif action == "retire" and key in store.objects:
+            store.retire(key)
+        elif action == "expire":
+            store.expire()
+    # THEN a listing holds exactly the keys under the prefix, in order
+    assert list(store.keys(prefix)) == sorted(k for k in store.objects if k.startswith(prefix))
