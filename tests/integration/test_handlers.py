@@ -140,6 +140,41 @@ def test_regression_a_commit_published_again_after_a_reset_is_applied_again(
     assert runner.failures == 0
 
 
+def test_regression_each_publishing_of_a_commit_that_changes_pages_is_invalidated(
+    aws: Resources, tmp_path: Path
+) -> None:
+    # GIVEN commits A and B, each a different last paragraph of one article, published
+    repo = Repo(tmp_path / "repo")
+    publish_repo(repo, aws)
+    runner = event_source(aws)
+    runner.drain()
+    article = repo.content / "issues/412/dockworkers-vote-to-strike.md"
+    original = article.read_text()
+    commits = {}
+    for hour in ("four", "five"):
+        article.write_text(original + f"\nThe vote was held at {hour}.\n")
+        commits[hour] = repo.commit(hour)
+        publish_repo(repo, aws)
+        runner.drain()
+    page = "en/issues/412/dockworkers-vote-to-strike/index.html"
+
+    def undo_to(hour: str) -> list[dict[str, Any]]:
+        repo.git("reset", "-q", "--hard", commits[hour])
+        publish(Git.of(repo.content), S3Store(s3(), aws.sources), snapshot=True, say=lambda _: None)
+        runner.drain()
+        assert hour.encode() in (site_object(aws, page) or b"")
+        return [i for i in invalidations(aws) if reference(commits[hour], i)]
+
+    # WHEN the editor goes back to A, forward to B and back to A, publishing each whole
+    undo_to("four")
+    undo_to("five")
+    third = undo_to("four")
+    # THEN each publishing of A that changed the page told CloudFront (the handlers'
+    # idempotency took the third's invalidation jobs for repeats of the second's before)
+    assert len(third) == 3
+    assert runner.failures == 0
+
+
 def test_the_sample_s3_event_from_aws_is_understood(aws: Resources, tmp_path: Path) -> None:
     from broadsheet.handlers import validate
 

@@ -19,7 +19,6 @@ from broadsheet.adapters.queue import MAX_BODY
 from broadsheet.build.full import build_site
 from broadsheet.edition import index, urls
 from broadsheet.edition.plan import Output
-from broadsheet.errors import NotYet
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.index import note
@@ -214,18 +213,23 @@ def test_regression_a_commit_published_a_third_time_is_invalidated_again(stack: 
     assert "/en/issues/412/dockworkers-vote-to-strike/index.html" in again[-1]
 
 
-def test_the_invalidation_waits_for_a_part_still_under_way(stack: Stack) -> None:
+def test_a_part_still_under_way_is_invalidated_again_when_its_run_ends(stack: Stack) -> None:
     # GIVEN a commit of two issues: 1 is done, 2 began replacing pages and has not ended
     put_json(stack.world.sources, outbox_key("c0ffee", 1), {"paths": ["/en/"], "outputs": []})
     under_way = {"paths": ["/es/"], "outputs": [], "begun": 1, "ended": 0}
     put_json(stack.world.sources, outbox_key("c0ffee", 2), under_way)
-    # WHEN issue 1's invalidate job comes THEN it waits for issue 2
-    with pytest.raises(NotYet, match=r"issues \[2\]"):
-        invalidate_commit(InvalidateJob("c0ffee", 1, [1, 2]), stack.world)
-    # WHEN issue 2's run ends THEN both parts go out together
-    put_json(stack.world.sources, outbox_key("c0ffee", 2), {**under_way, "ended": 1})
-    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2]), stack.world)
+    # WHEN issue 1's invalidate job comes THEN it does not wait for issue 2's run
+    invalidate_commit(InvalidateJob("c0ffee", 1, [1, 2]), stack.world)
     assert stack.invalidated("c0ffee") == ["/en/index.html", "/es/index.html"]
+    # WHEN issue 2's run ends (having replaced more of its pages since) THEN the commit
+    # is invalidated once more, after those writes
+    put_json(stack.world.sources, outbox_key("c0ffee", 2), {**under_way, "ended": 1})
+    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2], runs=1), stack.world)
+    made = [r for r in stack.world.cdn.invalidations if "c0ffee" in r]
+    assert len(made) == 2
+    # AND a repeat of that job makes none
+    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2], runs=1), stack.world)
+    assert len([r for r in stack.world.cdn.invalidations if "c0ffee" in r]) == 2
 
 
 def outbox(stack: Stack, commit: str, number: int) -> dict[str, Any]:

@@ -66,8 +66,8 @@ def powertools(stage: str) -> tuple[Logger, Metrics]:
 
 IDEMPOTENCY = IdempotencyConfig(
     # The job itself: which message, for which commit (and which manifest of it), issue
-    # and turn.
-    event_key_jmespath="[stage, type, commit, etag, issue, sequence, kind, slug, at]",
+    # and turn (and, for an invalidation, which run of the issue).
+    event_key_jmespath="[stage, type, commit, etag, issue, sequence, kind, slug, at, runs]",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=7 * 24 * 3600,
 )

@@ -183,6 +183,7 @@ def note(
     *,
     begin: bool = False,
     end: bool = False,
+    sequence: int = 0,
 ) -> dict[str, Any]:
     """Add to the outbox what this job is about to change, before changing it: the
     issue's outputs, paths of listings, and the beats and indexes it must bring up to
@@ -192,12 +193,13 @@ def note(
     run again may change what its first run created, and a reader may have that copy.
 
     A run that is about to replace what readers may hold counts itself ``begun`` first,
-    and ``ended`` once done: the commit's invalidation waits while a part is under way,
-    and one made before a run began is not taken for one made after (its name counts
-    the runs). The outbox as it stands."""
+    and ``ended`` once done (with the issue's ``sequence``, its place in the order of
+    publishing): the commit's invalidation is named by these, so one made before a run
+    began or ended is never taken for one made after. The outbox as it stands."""
     box = _outbox(env, commit, number) or {}
     begun = int(box.get("begun", 0)) + (1 if begin else 0)
     ended = begun if end else int(box.get("ended", 0))
+    sequence = max(sequence, int(box.get("sequence", 0)))
     old: dict[str, set[Any]] = {
         "outputs": {Output.from_json(o) for o in box.get("outputs", [])},
         "paths": set(box.get("paths", [])),
@@ -213,7 +215,8 @@ def note(
     rewritten = {urls.cached_path(o.path) for o in outputs} | {urls.cached_path(p) for p in paths}
     was_born = set(box.get("born", []))
     now_born = (was_born - rewritten) | {urls.cached_path(p) for p in born or []}
-    steady = begun == box.get("begun", 0) and ended == box.get("ended", 0)
+    counts = (begun, ended, sequence)
+    steady = counts == tuple(box.get(k, 0) for k in ("begun", "ended", "sequence"))
     if box and all(new[name] <= old[name] for name in old) and now_born == was_born and steady:
         return box
     box = {
@@ -224,6 +227,7 @@ def note(
         "born": sorted(now_born),
         "begun": begun,
         "ended": ended,
+        "sequence": sequence,
     }
     put_json(env.sources, outbox_key(commit, number), box)
     return box
@@ -247,8 +251,8 @@ class Outbox:
             self.begun = True
             note(self.env, self.commit, self.number, [], [], begin=True)
 
-    def done(self) -> dict[str, Any]:
-        return note(self.env, self.commit, self.number, [], [], end=True)
+    def done(self, sequence: int) -> dict[str, Any]:
+        return note(self.env, self.commit, self.number, [], [], end=True, sequence=sequence)
 
 
 def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
@@ -435,10 +439,11 @@ def _finish(
     update_redirects(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
-    box = notes.done()
+    box = notes.done(state.sequence)
     changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
     record(env, commit, "index", state.number, paths=changed, revision=state.revision)
-    env.queue("invalidate").send(InvalidateJob(commit, state.number, parts).to_json())
+    job = InvalidateJob(commit, state.number, parts, sequence=box["sequence"], runs=box["begun"])
+    env.queue("invalidate").send(job.to_json())
     return {"commit": commit, "issue": state.number, "paths": len(changed)}
 
 

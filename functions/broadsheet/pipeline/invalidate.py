@@ -27,10 +27,7 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
         int(k[len(prefix) :].removesuffix(".json")): read_json(env.sources, k) or {}
         for k in env.sources.keys(prefix)
     }
-    # A part counts once its run has ended: one still writing would change pages after
-    # this invalidation.
-    done = {n for n, box in boxes.items() if box.get("begun", 0) == box.get("ended", 0)}
-    missing = sorted(set(job.parts) - done)
+    missing = sorted(set(job.parts) - set(boxes))
     if missing and job.waits < MAX_WAITS:
         raise NotYet(f"{job.commit}: issues {missing} are not indexed yet", delay=60)
     born_everywhere: dict[str, bool] = {}
@@ -44,9 +41,12 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
     cleared = urls.invalidation_paths(p for p, born in born_everywhere.items() if not born)
     # Named by the commit, what it clears and the runs that replaced files: a repeat is
     # answered with the first invalidation, and paths a retried job added, or files a
-    # job run again replaced (the same commit published again, a run cut short), get
-    # one of their own.
-    runs = [f"{n}:{box.get('begun', 0)}" for n, box in sorted(boxes.items())]
+    # run replaced after this was made (a part still under way then, the same commit
+    # published again, a run cut short), get one of their own when that run ends.
+    runs = [
+        f"{n}:{box.get('sequence', 0)}:{box.get('begun', 0)}:{box.get('ended', 0)}"
+        for n, box in sorted(boxes.items())
+    ]
     digest = hashlib.sha256("\n".join(cleared + runs).encode()).hexdigest()[:12]
     reference = f"broadsheet-{job.commit}-{digest}"
     sent = read_json(env.sources, status_key(job.commit, "invalidate")) or {}

@@ -208,6 +208,11 @@ class InvalidateJob:
     issue: int
     parts: list[int]
     waits: int = 0
+    # Which run of the issue sent it: the issue's place in the order of publishing and
+    # its outbox's count of runs that replaced files. A later run of the same commit
+    # (published again, or cut short and run again) is a new job, not a repeat.
+    sequence: int = 0
+    runs: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "invalidate", **dataclasses.asdict(self)}
