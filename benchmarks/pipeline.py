@@ -185,12 +185,14 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
     target = content / "issues" / str(latest) / f"story-{latest}-0.md"
     original = target.read_text()
     git = Git.of(content)
+    # A new article is dated as the latest issue's articles, so it is the newest
+    # everywhere, and in the target's tags, so no listing is new (a new one adds its
+    # index page).
+    date = re.search(r"^date: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
+    tags = re.search(r"^tags: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
     cpu, requests, paths = [], [], []
     for run in range(runs):
-        if new:  # dated as the latest issue's articles, so it is the newest everywhere
-            # and in the target's tags, so no listing is new (a new one adds its index page)
-            date = re.search(r"^date: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
-            tags = re.search(r"^tags: (.+)$", original, re.M).group(1)  # type: ignore[union-attr]
+        if new:
             text = NEW.format(run=run, date=date, tags=tags)
             target.with_name(f"new-{os.getpid()}-{run}.md").write_text(text)
         else:  # an edit of the last paragraph: the body changes, the summary does not
@@ -223,9 +225,7 @@ def _commits(world: World, content: Path, runs: int, *, new: bool = False) -> di
         paths.append(len(fresh))
     gc.unfreeze()
     # Issue 14's bound: 8 paths, and 2 for each section, tag and author the article has.
-    listed = re.search(r"^tags: (.+)$", original, re.M)
-    tags = yaml.safe_load(listed.group(1)) if new and listed else []
-    bound = 8 + 2 * (2 + len(tags)) if new else None
+    bound = 8 + 2 * (2 + len(yaml.safe_load(tags))) if new else None
     return {
         # The least CPU of many runs is the steadiest estimate of a deterministic cost on
         # a shared machine; the median is given beside it.

@@ -40,6 +40,16 @@ def publish_repo(repo: Repo, resources: Resources) -> list[str]:
     return publish(Git.of(repo.content), S3Store(s3(), resources.sources), say=lambda _: None)
 
 
+def published(resources: Resources, root: Path) -> tuple[Repo, str, Any]:
+    """The sample archive in a repository, published and every message handled: the
+    repository, its commit and the runner of the handlers."""
+    repo = Repo(root / "repo")
+    [commit] = publish_repo(repo, resources)
+    runner = event_source(resources)
+    runner.drain()
+    return repo, commit, runner
+
+
 def reference(commit: str, invalidation: dict[str, Any]) -> bool:
     return bool(
         invalidation["InvalidationBatch"]["CallerReference"].startswith(f"broadsheet-{commit}")
@@ -60,10 +70,7 @@ def invalidations(resources: Resources) -> list[dict[str, Any]]:
 
 
 def test_a_commit_goes_through_the_five_functions(aws: Resources, tmp_path: Path) -> None:
-    repo = Repo(tmp_path / "repo")
-    [commit] = publish_repo(repo, aws)
-    runner = event_source(aws)
-    runner.drain()
+    repo, commit, runner = published(aws, tmp_path)
     assert site_object(aws, "en/issues/412/fascist-deportations-provoke-resistance/index.html")
     doc = json.loads(site_object(aws, "api/v1/issues/412.json") or b"{}")
     assert len(doc["articles"]) == 5
@@ -119,10 +126,7 @@ def test_regression_a_commit_published_again_after_a_reset_is_applied_again(
     aws: Resources, tmp_path: Path
 ) -> None:
     # GIVEN commit X published, then Y adding an article
-    repo = Repo(tmp_path / "repo")
-    [first] = publish_repo(repo, aws)
-    runner = event_source(aws)
-    runner.drain()
+    repo, first, runner = published(aws, tmp_path)
     repo.write("issues/412/a-mistake.md", (repo.content / "issues/410/why-we-print.md").read_text())
     repo.commit("a mistake")
     publish_repo(repo, aws)
@@ -144,10 +148,7 @@ def test_regression_each_publishing_of_a_commit_that_changes_pages_is_invalidate
     aws: Resources, tmp_path: Path
 ) -> None:
     # GIVEN commits A and B, each a different last paragraph of one article, published
-    repo = Repo(tmp_path / "repo")
-    publish_repo(repo, aws)
-    runner = event_source(aws)
-    runner.drain()
+    repo, _, runner = published(aws, tmp_path)
     article = repo.content / "issues/412/dockworkers-vote-to-strike.md"
     original = article.read_text()
     commits = {}
@@ -225,10 +226,7 @@ def test_a_message_that_can_never_apply_is_recorded_and_dropped(aws: Resources) 
 def test_an_invalid_article_is_reported_and_the_live_page_stays(
     aws: Resources, tmp_path: Path
 ) -> None:
-    repo = Repo(tmp_path / "repo")
-    publish_repo(repo, aws)
-    runner = event_source(aws)
-    runner.drain()
+    repo, _, runner = published(aws, tmp_path)
     live = site_object(aws, "en/issues/412/dockworkers-vote-to-strike/index.html")
     source = repo.content / "issues/412/dockworkers-vote-to-strike.md"
     source.write_text(source.read_text().replace("language: en", "language: fr"))

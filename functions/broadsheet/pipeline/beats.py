@@ -390,15 +390,9 @@ def settle(env: Env, claims: list[Claim], notes: Notes) -> None:
         if created:
             stored = env.sources.get(claim.key)
             now = claim.parse(stored.body, stored.etag) if stored is not None else None
-            born += [
-                "/" + k
-                for k in created
-                if not (
-                    now is not None
-                    and now.ledger.gone(k, claim.version)
-                    and ledger.take_back(env.site, k, claim.version, notes.replacing)
-                )
-            ]
+            gone = {k for k in created if now is not None and now.ledger.gone(k, claim.version)}
+            stay = ledger.kept(env.site, created, gone, claim.version, notes.replacing)
+            born += ["/" + k for k in stay]
     if born:
         notes.created(sorted(born))
 

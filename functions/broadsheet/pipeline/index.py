@@ -331,27 +331,24 @@ def _carry_out(env: Env, state: IssueState, commit: str, notes: Outbox) -> None:
         written = ledger.write(env.site, output.key, data, state.revision, notes.replacing)
         if written == ledger.CREATED:
             created.append(output)
-    taken = _take_back(env, state, created, notes) if created else set()
-    born = [o.path for o in created if o not in taken]
+    born = _kept(env, state, created, notes) if created else []
     if born:
-        notes.created(born)
+        notes.created([o.path for o in born])
 
 
-def _take_back(env: Env, state: IssueState, created: list[Output], notes: Outbox) -> set[Output]:
+def _kept(env: Env, state: IssueState, created: list[Output], notes: Outbox) -> list[Output]:
     """A newer revision may have deleted an output before this job created it again:
     then it goes (an absent object carries no revision to stop the write). Those that
-    went."""
+    stay."""
     now = load_issue(env.sources, state.number)
     if now.revision <= state.revision:
-        return set()
+        return created
     site = _site(blob(env.sources, now.site_blob), "take back") if now.site_blob else None
     scope = issue_inputs(site, now.doc)
-    return {
-        output
-        for output in created
-        if output not in scope
-        and ledger.take_back(env.site, output.key, state.revision, notes.replacing)
-    }
+    by_key = {o.key: o for o in created}
+    gone = {o.key for o in created if o not in scope}
+    stay = ledger.kept(env.site, by_key, gone, state.revision, notes.replacing)
+    return [by_key[k] for k in stay]
 
 
 def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:

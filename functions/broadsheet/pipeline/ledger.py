@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,3 +157,16 @@ def take_back(
             store.delete(key, if_match=current.etag)
         return True
     return False
+
+
+def kept(
+    store: ObjectStore,
+    created: Iterable[str],
+    gone: Container[str],
+    version: int,
+    replacing: Callable[[], None] = _nothing,
+) -> list[str]:
+    """Of the files a job created at ``version``, those that stay: each a newer version
+    ruled out since (``gone``) is taken back, and, since a reader may have seen it
+    meanwhile, does not count as new."""
+    return [k for k in created if not (k in gone and take_back(store, k, version, replacing))]

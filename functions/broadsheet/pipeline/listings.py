@@ -94,14 +94,9 @@ def update_listings(env: Env, state: IssueState, notes: Notes) -> Newest:
         return now.to_json()
 
     after = SiteState.from_json(update(env.sources, SITE_STATE_KEY, clear))
-    born = [
-        "/" + k
-        for k in created
-        if not (
-            after.ledger.gone(k, version)
-            and ledger.take_back(env.site, k, version, notes.replacing)
-        )
-    ]
+
+    gone = {k for k in created if after.ledger.gone(k, version)}
+    born = ["/" + k for k in ledger.kept(env.site, created, gone, version, notes.replacing)]
     if born:
         notes.created(born)
     return newest
