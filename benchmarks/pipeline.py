@@ -263,7 +263,6 @@ def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
         **os.environ,
         "SOURCE_BUCKET": "b",
         "SITE_BUCKET": "s",
-        "IDEMPOTENCY_TABLE": "t",
         "VALIDATE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
         "DISTRIBUTION_ID": "E1",
         "AWS_DEFAULT_REGION": "us-east-1",

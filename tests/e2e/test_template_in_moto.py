@@ -45,7 +45,6 @@ def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, A
         "ValidateDeadLetterAlarm",
         "SourceBucket.NotificationConfiguration",
         "SiteBucket.VersioningConfiguration",
-        "IdempotencyTable.TimeToLiveSpecification",
     } <= set(deployed.applied)
     assert set(deployed.not_emulated) == {
         "HtmlCachePolicy",

@@ -34,7 +34,6 @@ def fake_credentials() -> None:
 class Resources:
     sources: str
     site: str
-    table: str
     distribution: str
     queues: dict[str, str]
     dead_letters: dict[str, str]
@@ -55,7 +54,6 @@ class Resources:
         env = {
             "SOURCE_BUCKET": self.sources,
             "SITE_BUCKET": self.site,
-            "IDEMPOTENCY_TABLE": self.table,
             "DISTRIBUTION_ID": self.distribution,
             "RELEASE_GROUP": self.release_group,
             "RELEASE_ROLE_ARN": self.release_role,
@@ -114,13 +112,6 @@ def create_resources(max_receive: int = 3) -> Resources:
         },
     )
     boto3.client("scheduler", region_name=REGION).create_schedule_group(Name="broadsheet-releases")
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="broadsheet-idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
     cloudfront = boto3.client("cloudfront", region_name=REGION)
     distribution = cloudfront.create_distribution(
         DistributionConfig={
@@ -149,7 +140,6 @@ def create_resources(max_receive: int = 3) -> Resources:
     return Resources(
         "broadsheet-sources",
         "broadsheet-site",
-        "broadsheet-idempotency",
         distribution,
         queues,
         dead,
@@ -186,8 +176,8 @@ def event_source(
 
 @contextlib.contextmanager
 def moto_world() -> Iterator[None]:
-    """A fresh moto world; the handlers' cached clients and idempotency stores forget the
-    last one, as a new Lambda container would."""
+    """A fresh moto world; the handlers' cached clients forget the last one, as a new
+    Lambda container would."""
     from moto import mock_aws
 
     from broadsheet.handlers import common
@@ -195,5 +185,4 @@ def moto_world() -> Iterator[None]:
     fake_credentials()
     with mock_aws():
         common._runtime.cache_clear()
-        common.idempotent.cache_clear()
         yield

@@ -141,17 +141,11 @@ def test_no_function_is_granted_a_wildcard_action_or_a_whole_account() -> None:
     ],
 )
 def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: set[str]) -> None:
-    idempotency = {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-    }
-    assert actions(function) == allowed | idempotency
+    assert actions(function) == allowed
 
 
 def test_the_search_stage_holds_only_what_rebuilding_the_index_needs() -> None:
-    # No idempotency table: a rebuild is idempotent by nature, and runs once a batch.
+    # A rebuild runs once a batch.
     assert actions("SearchFunction") == {
         "s3:GetObject",
         "s3:ListBucket",

@@ -1,7 +1,9 @@
-"""What every handler shares: its adapters from the environment, idempotency, and the
-one way a record is handled.
+"""What every handler shares: its adapters from the environment, and the one way a
+record is handled.
 
-A record's message runs its stage (``pipeline.flow.handle``) at most once per job; a
+A record's message runs its stage (``pipeline.flow.handle``); every stage is idempotent
+by construction (a message delivered twice finds nothing more to do: the convergence
+oracle delivers duplicates to prove it), so no idempotency layer stands in front. A
 ``NotYet`` sends it back to its queue with a delay, a ``Permanent`` failure is recorded
 and the message dropped, anything else fails the record so SQS delivers it again (and
 dead-letters it after the queue's maxReceiveCount), with the reason kept for
@@ -27,11 +29,6 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from broadsheet.adapters.aws import OUTPUTS, AwsEnv
@@ -64,27 +61,6 @@ def powertools(stage: str) -> tuple[Logger, Metrics]:
     return logger, Metrics(namespace="Broadsheet", service=SERVICE)
 
 
-IDEMPOTENCY = IdempotencyConfig(
-    # The job itself: which message, for which commit (and which manifest of it), issue
-    # and turn (and, for an invalidation, which run of the issue).
-    event_key_jmespath="[stage, type, commit, etag, issue, sequence, kind, slug, at, runs]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=7 * 24 * 3600,
-)
-
-
-@cache
-def idempotent(work: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """``work(job=...)`` run at most once per key; a repeat returns the first result."""
-    persistence = DynamoDBPersistenceLayer(
-        table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=runtime().client("dynamodb")
-    )
-    wrapped: Callable[..., dict[str, Any]] = idempotent_function(
-        data_keyword_argument="job", config=IDEMPOTENCY, persistence_store=persistence
-    )(work)
-    return wrapped
-
-
 def messages_in(record: SQSRecord) -> list[dict[str, Any]]:
     """The message a record carries (fetched from the bucket when it is a claim)."""
     return [decode(record.body, runtime().sources)]
@@ -112,8 +88,8 @@ def keep_failure(stage: str, record: SQSRecord, error: Exception) -> None:
 def sqs_handler(
     stage: str, logger: Logger, metrics: Metrics, messages: Messages = messages_in
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
-    """A Lambda handler for the stage's queue: each record's messages run idempotently,
-    and only the records that failed come back."""
+    """A Lambda handler for the stage's queue: each record's messages run, and only the
+    records that failed come back."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def work(job: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +116,7 @@ def sqs_handler(
         for message in found:
             logger.set_correlation_id(str(message.get("commit")))
             try:
-                idempotent(work)(job={**message, "stage": stage})
+                work(message)
             except NotYet as error:
                 logger.info("waiting", extra={"reason": str(error)})
                 # The local stack waits a second, not half a minute.
@@ -150,13 +126,13 @@ def sqs_handler(
                 logger.error("dropped", extra={"reason": str(error)})
                 keep_failure(stage, record, error)
             except Exception as error:
+                logger.exception("failed", extra={"reason": f"{type(error).__name__}: {error}"})
                 keep_failure(stage, record, error)
                 raise
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        IDEMPOTENCY.register_lambda_context(context)
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
@@ -168,8 +144,8 @@ def batch_handler(
     stage: str, logger: Logger, metrics: Metrics, work: Callable[[Any], dict[str, Any]]
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
     """A Lambda handler for a stage whose work is one for any number of messages (the
-    search index): it runs once a batch. Idempotent by nature, so no idempotency
-    record; if it fails, every record of the batch comes back, and dead-letters in time."""
+    search index): it runs once a batch. If it fails, every record of the batch comes
+    back, and dead-letters in time."""
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

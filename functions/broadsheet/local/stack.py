@@ -22,7 +22,6 @@ ACCOUNT = "123456789012"
 # Properties moto accepts but does not apply, per resource type.
 IGNORED_PROPERTIES = {
     "AWS::S3::Bucket": ("NotificationConfiguration", "VersioningConfiguration"),
-    "AWS::DynamoDB::Table": ("TimeToLiveSpecification",),
 }
 
 
@@ -266,7 +265,6 @@ def deploy(
             "cloudformation",
             "s3",
             "sqs",
-            "dynamodb",
             "iam",
             "lambda",
             "cloudfront",
@@ -357,8 +355,6 @@ def _attribute(client: dict[str, Any], kind: str, physical: str, name: str, regi
             "RegionalDomainName": f"{physical}.s3.{region}.amazonaws.com",
             "DomainName": f"{physical}.s3.amazonaws.com",
         }[name]
-    if kind == "AWS::DynamoDB::Table":
-        return str(client["dynamodb"].describe_table(TableName=physical)["Table"]["TableArn"])
     if kind == "AWS::IAM::Role":
         return str(client["iam"].get_role(RoleName=physical.rsplit("/", 1)[-1])["Role"]["Arn"])
     if kind == "AWS::Lambda::Function":
@@ -475,5 +471,3 @@ def _apply_property(
         client["s3"].put_bucket_notification_configuration(
             Bucket=physical, NotificationConfiguration={"QueueConfigurations": queues}
         )
-    elif prop == "TimeToLiveSpecification":
-        client["dynamodb"].update_time_to_live(TableName=physical, TimeToLiveSpecification=value)

@@ -248,9 +248,3 @@ def job_from_json(data: Mapping[str, Any]) -> Job:
     if kind == "search":
         return SearchJob(**_fields(SearchJob, data))
     raise Permanent(f"not a Broadsheet message: type {kind!r}")
-
-
-def job_id(job: Job) -> str:
-    """What identifies a job's work, for idempotency and logs: commit and issue."""
-    issue = getattr(job, "issue", None)
-    return job.commit if issue is None else f"{job.commit}/{issue}"
