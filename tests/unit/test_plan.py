@@ -1,12 +1,15 @@
-"""Incremental planning, case by case: what a commit rewrites and which paths it clears.
+"""What a commit rewrites, case by case, and which paths it clears.
 
-An issue's outputs are planned by comparing what each is rendered from; the site-wide
-listings by comparing their bytes. Each case pins the exact set of paths.
+The pipeline's reconcile renders an output again when what it is made from changed, and
+writes (and clears) it only when its bytes changed: so what a change rewrites is the
+set of outputs whose bytes differ, the issue's and the site-wide listings'. Each case
+pins the exact set of paths.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,7 +18,14 @@ from broadsheet.build.archive import load_archive
 from broadsheet.build.full import published_state
 from broadsheet.content.site import Site
 from broadsheet.edition import index
-from broadsheet.edition.plan import Output, State, issue_plan, site_wide, with_issues
+from broadsheet.edition.plan import (
+    Output,
+    State,
+    issue_inputs,
+    render_issue_output,
+    site_wide,
+    with_issues,
+)
 from broadsheet.edition.urls import invalidation_paths
 from tests.conftest import CONTENT, NOW
 
@@ -53,8 +63,36 @@ def _path(key: str) -> str:
     return "/" + key.removesuffix("index.html")
 
 
-def plan_of(state: State, after: State, number: int) -> Any:
-    return issue_plan((SITE, state.docs.get(number)), (SITE, after.docs.get(number)))
+def rendered(state: State, number: int) -> dict[Output, bytes]:
+    """Every output of the issue; an article's body stands for its source."""
+    doc = state.docs.get(number)
+    sources = {e["slug"]: e["source_sha256"] for e in doc["articles"]} if doc else {}
+
+    def body(_number: int, slug: str) -> str:
+        return f"<p>{sources[slug]}</p>"
+
+    return {
+        output: render_issue_output(SITE, output, made_from, body, lambda _n, name: name.encode())
+        for output, made_from in issue_inputs(SITE, doc).items()
+    }
+
+
+@dataclass
+class Rewrite:
+    write: list[Output]  # outputs whose bytes changed, or new
+    delete: list[Output]  # outputs that are gone
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted({o.path for o in self.write + self.delete})
+
+
+def plan_of(state: State, after: State, number: int) -> Rewrite:
+    old, new = rendered(state, number), rendered(after, number)
+    return Rewrite(
+        sorted(o for o, data in new.items() if old.get(o) != data),
+        sorted(o for o in old if o not in new),
+    )
 
 
 def paths(state: State, after: State, number: int) -> set[str]:

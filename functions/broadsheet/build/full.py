@@ -42,7 +42,7 @@ from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_settled
 from broadsheet.edition import beats, index, search
 from broadsheet.edition.index import IssueDoc
-from broadsheet.edition.plan import State, issue_inputs, render, site_wide, with_issues
+from broadsheet.edition.plan import State, issue_inputs, render_issue_output, site_wide, with_issues
 from broadsheet.edition.search import SearchRecord
 from broadsheet.errors import CommandError
 
@@ -166,13 +166,13 @@ def _issue_with(job: _Job, folder: IssueFolder, shelf: Shelf) -> _IssueBuilt:
     built.doc = doc
     bodies = {a.slug: a.body_html for a in valid}
     built.search = search.records(site, doc, {a.slug: shelf.search_text(a) for a in valid})
-    state = with_issues(site, [doc])
     made = _Variants(folder, media)
-    for output in issue_inputs(site, doc):
+    for output, made_from in issue_inputs(site, doc).items():
         if output.kind == "photo" and os.path.isfile(f"{job.out}/{output.key}"):
             pass  # named by its bytes: the file there is this very variant
         else:
-            data = render(site, state, output, lambda _n, slug: bodies[slug], made.file)
+            body = lambda _n, slug: bodies[slug]  # noqa: E731
+            data = render_issue_output(site, output, made_from, body, made.file)
             job.write(output.key, data)
         built.written.append(output.key)
     return built

@@ -1,25 +1,25 @@
-"""Which outputs exist, what each is rendered from, and what a change rewrites.
+"""Which outputs exist, and what each is rendered from.
 
 Every output is a function of the published state: an issue's pages of its document
 (and an article page of its body too), the site-wide listings of the list of issues and
-the few issue documents they show. An issue's change is planned by comparing, output by
-output, what each would be rendered from before and after: outputs whose inputs did not
-change are left alone, so the work grows with the change, not with the archive. The
-site-wide listings are few, and are compared by their bytes.
+the few issue documents they show. ``issue_inputs`` gives each output of an issue the
+very value its renderer is then given (``render_issue_output``): an issue's front page
+the issue with its articles in one language, an article page the issue with the article
+and its two neighbours, reduced to what a neighbour's link shows. What a renderer does
+not get, it cannot show; so a digest of that value says when the output must be made
+again (the pipeline's reconcile), and nothing kept beside it can miss a field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from broadsheet.content.site import Site
 from broadsheet.edition import feed, index, pages, sitemap, urls
 from broadsheet.edition.index import IssueDoc, IssuesDoc, in_language
 
-# Fields of an article entry that its listing (front page, home) shows.
-LISTED = ("slug", "title", "path", "dateline", "date", "authors", "summary", "section")
 PER_ISSUE = frozenset({"article", "issue", "issue_json", "sitemap", "photo"})
 
 
@@ -88,12 +88,26 @@ class State:
         return self.docs.get(latest) if latest is not None else None
 
 
-def _neighbour(entry: index.ArticleEntry | None) -> Any:
-    return (entry["title"], entry["path"]) if entry else None
+def _neighbour(entry: index.ArticleEntry | None) -> list[index.ArticleEntry]:
+    """A neighbour as an article page's link to it shows it: its title and address."""
+    if entry is None:
+        return []
+    link = {k: entry[k] for k in ("slug", "language", "title", "path")}
+    return [cast(index.ArticleEntry, link)]
 
 
-def _issue_meta(doc: IssueDoc) -> Any:
-    return (doc["number"], doc["date"], doc["title"], doc["urls"])
+def issue_slice(doc: IssueDoc, language: str) -> IssueDoc:
+    """What an issue's front page in ``language`` is made from (the home page too)."""
+    return {**doc, "articles": in_language(doc, language)}
+
+
+def article_slice(doc: IssueDoc, same: list[index.ArticleEntry], at: int) -> IssueDoc:
+    """What the page of ``same[at]`` (the issue's articles in its language) is made from:
+    the issue, the article, and the links to the articles before and after it."""
+    prev = same[at - 1] if at else None
+    next_ = same[at + 1] if at + 1 < len(same) else None
+    articles = [*_neighbour(prev), same[at], *_neighbour(next_)]
+    return {**doc, "order": [], "articles": articles}
 
 
 def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
@@ -104,11 +118,7 @@ def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
     number = doc["number"]
     scope: dict[Output, Any] = {
         Output("issue_json", number=number): doc,
-        Output("sitemap", number=number): [
-            (e["url"], index.modified(e), sorted(t["url"] for t in e["translations"].values()))
-            for e in doc["articles"]
-        ]
-        + [doc["urls"], doc["date"]],
+        Output("sitemap", number=number): doc,
     }
     for entry in doc["articles"]:
         for photo in [entry["image"], *entry["photos"]] if entry["image"] else entry["photos"]:
@@ -116,17 +126,9 @@ def issue_inputs(site: Site | None, doc: IssueDoc | None) -> dict[Output, Any]:
                 scope[Output("photo", number=number, slug=name)] = photo["path"]
     for language in site.languages:
         same = in_language(doc, language)
-        listing = [[e[k] for k in LISTED] for e in same]  # type: ignore[literal-required]
-        scope[Output("issue", language, number)] = (_issue_meta(doc), listing)
-        for i, entry in enumerate(same):
-            prev = same[i - 1] if i else None
-            next_ = same[i + 1] if i + 1 < len(same) else None
-            scope[Output("article", language, number, entry["slug"])] = (
-                entry,
-                _neighbour(prev),
-                _neighbour(next_),
-                _issue_meta(doc),
-            )
+        scope[Output("issue", language, number)] = issue_slice(doc, language)
+        for at, entry in enumerate(same):
+            scope[Output("article", language, number, entry["slug"])] = article_slice(doc, same, at)
     return scope
 
 
@@ -145,34 +147,6 @@ def site_outputs(site: Site) -> list[Output]:
     return outputs
 
 
-@dataclass
-class Plan:
-    write: list[Output]  # outputs to render (their inputs changed or they are new)
-    delete: list[Output]  # outputs that no longer exist
-
-    @property
-    def paths(self) -> list[str]:
-        return sorted({o.path for o in self.write + self.delete})
-
-
-def issue_plan(
-    before: tuple[Site | None, IssueDoc | None],
-    after: tuple[Site | None, IssueDoc | None],
-    *,
-    everything: bool = False,
-) -> Plan:
-    """What changes in one issue between two states of it (each with the site it is
-    rendered with); ``everything`` writes every output whatever changed (new templates)."""
-    old = issue_inputs(*before)
-    new = issue_inputs(*after)
-    changed_site = before[0] != after[0]
-    write = sorted(
-        o for o, value in new.items() if everything or changed_site or old.get(o) != value
-    )
-    delete = sorted(o for o in old if o not in new)
-    return Plan(write, delete)
-
-
 BodyLookup = Callable[[int, str], str]
 PhotoLookup = Callable[[int, str], bytes]  # (issue, variant's file name) -> its bytes
 
@@ -181,39 +155,43 @@ def _no_photo(number: int, name: str) -> bytes:
     raise AssertionError(f"no photograph {number}/{name} at hand")
 
 
-def render(
-    site: Site, state: State, output: Output, body: BodyLookup, photo: PhotoLookup = _no_photo
+def render_issue_output(
+    site: Site, output: Output, made_from: Any, body: BodyLookup, photo: PhotoLookup = _no_photo
 ) -> bytes:
-    """The bytes of one output, from the state (and the body, for an article page; the
-    variant made of the photograph, for a photo)."""
+    """The bytes of one output of an issue, from what ``issue_inputs`` says it is made
+    from (and the body, for an article page; the variant, for a photo)."""
     kind = output.kind
     if kind == "photo":
         return photo(output.number, output.slug)
     if kind == "article":
-        return pages.render_article(
-            site, state.docs[output.number], output.slug, body(output.number, output.slug)
-        )
+        return pages.render_article(site, made_from, output.slug, body(output.number, output.slug))
     if kind == "issue":
-        return pages.render_issue(site, state.docs[output.number], output.language)
+        return pages.render_issue(site, made_from, output.language)
+    if kind == "sitemap":
+        return sitemap.render_issue_sitemap(site, made_from)
+    if kind == "issue_json":
+        return index.dumps(made_from)
+    raise ValueError(kind)
+
+
+def render(site: Site, state: State, output: Output) -> bytes:
+    """The bytes of one site-wide listing, from the state."""
+    kind = output.kind
     if kind in {"home", "root"}:
         latest = state.latest()
         language = output.language or site.default_language
         if latest is None:
             return pages.render_archive(site, state.issues, language)
-        return pages.render_issue(site, latest, language, home=True)
+        return pages.render_issue(site, issue_slice(latest, language), language, home=True)
     if kind == "archive":
         return pages.render_archive(site, state.issues, output.language)
     if kind == "feed":
         entries = feed.latest_entries(state.docs.values(), output.language)
         return feed.render_feed(site, output.language, entries)
-    if kind == "sitemap":
-        return sitemap.render_issue_sitemap(site, state.docs[output.number])
     if kind == "sitemaps":
         return sitemap.render_sitemap_index(site, state.issues)
     if kind == "news":
         return sitemap.render_news_sitemap(site, state.docs.values(), state.now)
-    if kind == "issue_json":
-        return index.dumps(state.docs[output.number])
     if kind == "issues_json":
         return index.dumps(state.issues)
     raise ValueError(kind)
@@ -236,13 +214,9 @@ def site_files(site: Site) -> dict[str, bytes]:
 
 def site_wide(site: Site, state: State) -> dict[str, bytes]:
     """Every site-wide file by its key: the listings and the site's own files."""
-    files = {o.key: render(site, state, o, _no_body) for o in site_outputs(site)}
+    files = {o.key: render(site, state, o) for o in site_outputs(site)}
     files.update({path.lstrip("/"): data for path, data in site_files(site).items()})
     return files
-
-
-def _no_body(number: int, slug: str) -> str:
-    raise AssertionError(f"a site-wide listing asked for the body of {number}/{slug}")
 
 
 def with_issues(site: Site, docs: Iterable[IssueDoc], now: str = "") -> State:

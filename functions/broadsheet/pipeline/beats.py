@@ -1,43 +1,43 @@
 """The listings across issues in the pipeline: sections, tags, authors, corrections.
 
-A beat lives in the source bucket as a head (``state/beats/<lang>/<kind>/<key>.json``)
-naming its blocks: at most ``PAGE`` (50) items each, filled from the oldest with whole
-moments (``edition.beats.blocks``), each stored under its own hash beside the head. An
-issue's job replaces that issue's items in the beats whose share changed: it reads the
-head and the blocks holding the issue's items (for a new article of the newest issue,
-the newest block), writes the blocks that changed, renders the pages they show (the
-first page, and an older page only when its block changed), and saves the head with
-If-Match. So a commit costs a few small reads per beat, however long the beat or the
-archive; only an insertion into the middle (a back issue imported, an old article
-deleted) re-cuts the blocks after it, at most the beat's length over ``PAGE`` of them.
+Each listing (a *beat*) is a partition of the site: its pages and feed, reconciled
+(``reconcile``) from its items. Its applied record keeps, beside its files, the list of
+its blocks: at most ``PAGE`` (50) items each, filled from the oldest with whole moments
+(``edition.beats.blocks``), each stored under its own hash
+(``state/beats/<lang>/<kind>/<key>/<hash>.json``). The blocks are an index of the issue
+documents, made again from them whenever an issue is applied: an issue's job replaces
+that issue's items in the beats whose share changed, reading the record and the blocks
+holding the issue's items (for a new article of the newest issue, the newest block).
 
-Everything is level-based, as the issue's own pages are: a job says "issue N's items
-are now these" (guarded by the issue's sequence and revision, so an older job finishing
-late changes nothing), and every page is compared by its hash with what was written, so
-the same job run twice, or two jobs racing on one beat, leave what a full build writes.
+A page is made from the beat's name, site.yml and the blocks it shows, so its inputs'
+digest comes from the blocks' digests without reading them: page ``k`` from block
+``k``, the first page and the feed from the newest two. Only the pages whose digest
+changed are rendered (for a new article, the first page and the feed), and only the
+blocks they show are read. So a commit costs a few small reads per beat, however long
+the beat or the archive; only an insertion into the middle (a back issue imported, an
+old article deleted) re-cuts the blocks after it, at most the beat's length over
+``PAGE`` of them.
 
 The pages listing every section and every tag (``/<lang>/sections/``, ``/<lang>/tags/``)
-are made from one small names document per language and kind, updated likewise.
+are partitions too, each made from the names of the beats with pages (key -> the name
+they show), kept in its record likewise. One job's changes to all of these are carried
+out together: one note of the paths, the files, then the records.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from functools import cache
-from importlib import resources
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from broadsheet.adapters.store import PreconditionFailed, put_new
+from broadsheet.adapters.store import put_new
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.site import Site, parse_site
 from broadsheet.edition import beats as listing
 from broadsheet.edition import urls
 from broadsheet.edition.beats import (
-    FOLDERS,
     INDEXED,
     Beat,
     Item,
@@ -52,62 +52,26 @@ from broadsheet.edition.beats import (
 )
 from broadsheet.edition.index import IssueDoc
 from broadsheet.errors import Retryable
-from broadsheet.pipeline import ledger
 from broadsheet.pipeline.env import Env, blob
-from broadsheet.pipeline.ledger import Ledger
+from broadsheet.pipeline.reconcile import (
+    Applied,
+    Diff,
+    diff,
+    inputs_digest,
+    load_applied,
+)
 
 BEATS = "state/beats/"
-# A head whose name changed says so in the same write: were it to keep the old ``listed``
-# until the names document is updated, a crash between the two would leave it claiming a
-# name the document no longer holds, and a later job restoring that name would not send it.
-UNSETTLED = "\0unsettled"
 ATTEMPTS = 12  # conditional writes lost in a row before the job is retried as a whole
 
 
-class Notes(Protocol):
-    """What a job tells its commit's outbox, which the commit's invalidation reads."""
-
-    def writing(self, paths: list[str]) -> None:
-        """These files are about to be written (or deleted)."""
-
-    def created(self, paths: list[str]) -> None:
-        """These were written where nothing was: no cache holds an older copy."""
-
-    def replacing(self) -> None:
-        """A write is about to replace or delete bytes a reader may hold."""
-
-
-Mark = tuple[int, int]  # an issue's (sequence, revision): which of its jobs is newer
-
-
-def head_key(beat: Beat) -> str:
-    return f"{BEATS}{beat.ident}.json"
+def partition(beat: Beat) -> str:
+    return f"beats/{beat.ident}"
 
 
 def block_key(beat: Beat, digest: str) -> str:
     # Beside its beat's head, not shared: a block dropped by one beat is deleted at once.
     return f"{BEATS}{beat.ident}/{digest}.json"
-
-
-def names_key(language: str, kind: str) -> str:
-    return f"{BEATS}{language}/{kind}.names.json"
-
-
-@cache
-def rendering_version() -> str:
-    """What renders a listing page: the edition's code and templates. New code makes
-    every beat render all its pages again the next time it is touched."""
-    digest = hashlib.sha256()
-    root = resources.files("broadsheet.edition")
-    for folder in (root, root / "templates"):
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.is_file() and entry.name.endswith((".py", ".html")):
-                digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
-    import babel
-    import jinja2
-
-    digest.update(f"babel={babel.__version__} jinja2={jinja2.__version__}".encode())
-    return digest.hexdigest()[:16]
 
 
 def _json(value: Any) -> bytes:
@@ -145,32 +109,8 @@ class Block:
         return cls(digest, len(items), items[0]["sort"], items[-1]["sort"], issues), data
 
 
-@dataclass
-class Head:
-    generation: int = 0  # bumped by every write: the names document keeps the newest
-    site_blob: str | None = None  # the newest site.yml any job brought
-    site_sequence: int = -1
-    blocks: list[Block] = field(default_factory=list)
-    marks: dict[str, list[int]] = field(default_factory=dict)  # issue -> [sequence, revision]
-    ledger: Ledger = field(default_factory=Ledger)  # its pages and feed
-    rendered_with: str = ""  # site.yml and rendering version every page was made with
-    name: str | None = None  # what its pages call it; None when it has no page
-    # What the names document is known to list it as (UNSETTLED: a name is on its way).
-    listed: str | None = None
-    etag: str | None = None
-
-    def to_json(self) -> bytes:
-        data = asdict(self)
-        data.pop("etag")
-        data["ledger"] = self.ledger.to_json()
-        return _json(data)
-
-    @classmethod
-    def from_stored(cls, raw: bytes, etag: str) -> Head:
-        data = json.loads(raw)
-        data["blocks"] = [Block(**b) for b in data["blocks"]]
-        data["ledger"] = Ledger.from_json(data.get("ledger"))
-        return cls(**data, etag=etag)
+def _blocks_of(applied: Applied) -> list[Block]:
+    return [Block(**b) for b in applied.data.get("blocks", [])]
 
 
 class _Stale(Exception):
@@ -263,10 +203,6 @@ def _sites(env: Env) -> Callable[[str], Site | None]:
     return site
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 # --- one beat ------------------------------------------------------------------------------
 
 
@@ -278,262 +214,107 @@ class Newest:
     sequence: int
 
 
+def _has_pages(site: Site, beat: Beat, blocks: list[Block]) -> bool:
+    # The corrections page says when there are none; an empty tag has no page.
+    return beat.language in site.languages and (bool(blocks) or beat.kind == "correction")
+
+
+def page_inputs(context: str, beat: Beat, blocks: list[Block]) -> dict[str, str]:
+    """Each file of a beat by key, with the digest of what it is made from: page ``k``
+    from its block, the first page and the feed from the newest two and the count."""
+    sizes = [b.count for b in blocks]
+    digests = [b.digest for b in blocks]
+    wanted = {}
+    for number in page_numbers(sizes):
+        shows = [*digests[-2:], str(len(digests))] if number == 0 else [digests[number - 1]]
+        wanted[urls.object_key(beat.page_path(number))] = inputs_digest(context, number, shows)
+    feed = feed_key(beat)
+    if feed:
+        wanted[feed] = inputs_digest(context, "feed", digests[-2:], len(digests))
+    return wanted
+
+
+@dataclass
+class BeatChange:
+    diff: Diff
+    name: str | None  # what its pages call it (None: it has no page)
+    dropped: list[str]  # keys of blocks no longer named, deleted once the record is saved
+
+
 def update_beat(
     env: Env,
     beat: Beat,
     number: int,
-    mark: Mark,
-    items: list[Item] | None,
-    newest: Newest,
-    site_of: Callable[[str], Site | None],
-) -> tuple[Head, Claim | None]:
-    """Make issue ``number``'s items in the beat ``items`` (None: leave them), and claim
-    every page of the beat that must change for it to be what a full build would write.
-    The head as saved, and its claim (None: nothing to write)."""
-    key = head_key(beat)
-    for _ in range(ATTEMPTS):
-        stored = env.sources.get(key)
-        head = Head.from_stored(stored.body, stored.etag) if stored else Head()
-        before = head.to_json()
-        if newest.blob and newest.sequence > head.site_sequence:
-            head.site_blob, head.site_sequence = newest.blob, newest.sequence
-        site = site_of(head.site_blob) if head.site_blob else None
-        if head.site_blob and site is None:  # a site.yml this code cannot read: touch nothing
-            return head, None
-        store = _Blocks(env, beat)
-        old_digests = {b.digest for b in head.blocks}
-        written: dict[str, bytes] = {}
-        try:
-            mine = head.marks.get(str(number))
-            if items is not None and (mine is None or tuple(mine) <= mark):
-                head.blocks, written = _replace(head.blocks, number, items, store)
-                head.marks[str(number)] = list(mark)
-            made = _made(site, beat, head, store, written)
-        except _Stale:
-            continue
-        if head.name != head.listed:
-            head.listed = UNSETTLED
-        version = head.generation + 1
-        head.ledger.claim(made, version)
-        if head.to_json() == before:
-            return head, None
-        for digest in sorted(written):
-            put_new(env.sources, block_key(beat, digest), written[digest])
-        head.generation = version
-        try:
-            head.etag = env.sources.put(
-                key,
-                head.to_json(),
-                content_type="application/json",
-                if_match=head.etag,
-                if_none_match=head.etag is None,
-            )
-        except PreconditionFailed:
-            continue
-        for digest in sorted(old_digests - {b.digest for b in head.blocks}):
-            env.sources.delete(block_key(beat, digest))
-        break
-    else:
-        raise Retryable(f"the listing {beat.path} kept changing under us")
-    return head, Claim(key, head, made, head.generation, Head.from_stored)
-
-
-@dataclass
-class Claim:
-    """A document saved with its claims (its etag the saved one), and the files it made
-    at ``version``, which the job now writes."""
-
-    key: str
-    doc: Any  # a Head or a Names, each with a ledger
-    made: dict[str, bytes | None]
-    version: int
-    parse: Callable[[bytes, str], Any]
-
-    @property
-    def dirty(self) -> list[str]:
-        return sorted(k for k in self.doc.ledger.dirty if k in self.made)
-
-
-def settle(env: Env, claims: list[Claim], notes: Notes) -> None:
-    """Write what the documents claim, with one note of every path first, then clear the
-    claims; a claim left by a crash is written by the next job to touch its document."""
-    work = [(claim, claim.dirty) for claim in claims]
-    work = [(claim, keys) for claim, keys in work if keys]
-    if not work:
-        return
-    notes.writing(sorted("/" + k for _, keys in work for k in keys))
-    born: list[str] = []
-    for claim, keys in work:
-        created = [
-            k
-            for k in keys
-            if ledger.write(env.site, k, claim.made[k], claim.version, notes.replacing)
-            == ledger.CREATED
-        ]
-        doc = claim.doc
-        for _ in range(ATTEMPTS):
-            claims_before = dict(doc.ledger.dirty)
-            doc.ledger.cleared(keys, claim.version)
-            if doc.ledger.dirty == claims_before:
-                break
-            try:
-                doc.etag = env.sources.put(
-                    claim.key, doc.to_json(), content_type="application/json", if_match=doc.etag
-                )
-                break
-            except PreconditionFailed:
-                stored = env.sources.get(claim.key)
-                if stored is None:
-                    break
-                doc = claim.parse(stored.body, stored.etag)
-        # (Claims not cleared stay, and the next job writes those files again: no harm.)
-        if created:
-            stored = env.sources.get(claim.key)
-            now = claim.parse(stored.body, stored.etag) if stored is not None else None
-            gone = {k for k in created if now is not None and now.ledger.gone(k, claim.version)}
-            stay = ledger.kept(env.site, created, gone, claim.version, notes.replacing)
-            born += ["/" + k for k in stay]
-    if born:
-        notes.created(sorted(born))
-
-
-def _live(site: Site | None, beat: Beat) -> bool:
-    return site is not None and beat.language in site.languages
-
-
-def _has_pages(site: Site | None, beat: Beat, head: Head) -> bool:
-    # The corrections page says when there are none; an empty tag has no page.
-    return _live(site, beat) and (bool(head.blocks) or beat.kind == "correction")
-
-
-def _page_keys(beat: Beat, sizes: list[int]) -> dict[str, int]:
-    """Each file of a beat, and the page it shows (the feed: 0)."""
-    keys = {urls.object_key(beat.page_path(n)): n for n in page_numbers(sizes)}
-    feed = feed_key(beat)
-    return keys | ({feed: 0} if feed else {})
-
-
-def _made(
-    site: Site | None, beat: Beat, head: Head, store: _Blocks, written: dict[str, bytes]
-) -> dict[str, bytes | None]:
-    """The files that may differ from what the ledger holds: all of them when the site,
-    the rendering code or the beat's name changed, else the first page and feed, pages
-    of changed blocks, new pages, and any claimed but maybe not written; and those that
-    must go."""
-    old = head.ledger.maybe_existing()
-    if site is None or not _has_pages(site, beat, head):
-        head.name = None
-        return {k: None for k in old}
-    blocks = head.blocks
+    items: list[Item],
+    site: Site,
+    site_blob: str,
+    *,
+    verify: bool = False,
+) -> BeatChange:
+    """Issue ``number``'s items in the beat made ``items``, and what its pages must
+    become for it (new blocks are written at once: they are named by their bytes)."""
+    before = load_applied(env.sources, partition(beat))
+    old = _blocks_of(before)
+    store = _Blocks(env, beat)
+    try:
+        blocks, written = _replace(old, number, items, store)
+    except _Stale as error:  # a block its record names is gone: the cache was lost
+        raise Retryable(f"the listing {beat.path} names a block that is gone") from error
+    for digest in sorted(written):
+        put_new(env.sources, block_key(beat, digest), written[digest])
+    name: str | None = None
+    wanted: dict[str, str] = {}
+    if _has_pages(site, beat, blocks):
+        newest = store.items(blocks[-1])[-1] if blocks else None
+        name = display_name(site, beat, newest)
+        wanted = page_inputs(inputs_digest(site_blob, beat.ident, name), beat, blocks)
     sizes = [b.count for b in blocks]
-    newest = store.items(blocks[-1])[-1] if blocks else None
-    name = display_name(site, beat, newest)
-    made_with = f"{head.site_blob}:{rendering_version()}"
-    everything = head.rendered_with != made_with or name != head.name
-    head.name, head.rendered_with = name, made_with
-    wanted = _page_keys(beat, sizes)
-    numbers = set(wanted.values())
-    if not everything:
-        fresh = {i + 1 for i, b in enumerate(blocks[:-1]) if b.digest in written}
-        new = {n for k, n in wanted.items() if k not in head.ledger.existing()}
-        left = {n for k, n in wanted.items() if k in head.ledger.dirty}
-        numbers = {0} | fresh | new | left
-    files: dict[str, bytes | None] = dict(
-        page_files(site, beat, name, sizes, lambda i: store.items(blocks[i]), sorted(numbers))
-    )
-    files.update({k: None for k in old if k not in wanted})
-    return files
+    pages = {urls.object_key(beat.page_path(n)): n for n in page_numbers(sizes)}
+
+    def render(keys: list[str]) -> dict[str, bytes]:
+        assert name is not None
+        numbers = sorted({pages.get(k, 0) for k in keys})
+        return page_files(site, beat, name, sizes, lambda i: store.items(blocks[i]), numbers)
+
+    data = {"blocks": [asdict(b) for b in blocks]}
+    change = diff(env.sources, partition(beat), wanted, render, data, before, verify=verify)
+    dropped = sorted({b.digest for b in old} - {b.digest for b in blocks})
+    return BeatChange(change, name, [block_key(beat, d) for d in dropped])
 
 
 # --- the names of every section and tag ----------------------------------------------------
-
-
-@dataclass
-class Names:
-    """The sections or tags of one language with pages, for their index page."""
-
-    site_blob: str | None = None
-    site_sequence: int = -1
-    entries: dict[str, list[Any]] = field(default_factory=dict)  # key -> [generation, name]
-    version: int = 0
-    ledger: Ledger = field(default_factory=Ledger)
-    etag: str | None = None
-
-    def to_json(self) -> bytes:
-        data = asdict(self)
-        data.pop("etag")
-        data["ledger"] = self.ledger.to_json()
-        return _json(data)
-
-    @classmethod
-    def from_stored(cls, raw: bytes, etag: str) -> Names:
-        data = json.loads(raw)
-        data["ledger"] = Ledger.from_json(data.get("ledger"))
-        return cls(**data, etag=etag)
 
 
 def update_names(
     env: Env,
     language: str,
     kind: str,
-    entries: list[tuple[str, int, str | None]],
-    newest: Newest,
-    site_of: Callable[[str], Site | None],
-) -> Claim | None:
-    """Record beats' names (each ``(key, generation, name)``; none: only re-render) and
-    claim ``/<lang>/sections/`` or ``/<lang>/tags/`` if it must change to be what a full
-    build would write."""
-    key = names_key(language, kind)
+    names: Mapping[str, str | None],
+    site: Site,
+    site_blob: str,
+    *,
+    verify: bool = False,
+) -> Diff:
+    """What ``/<lang>/sections/`` or ``/<lang>/tags/`` must become with these beats'
+    names (None: the beat has no page) among the others."""
+    where = f"beats/{language}/{kind}"
+    before = load_applied(env.sources, where)
+    entries: dict[str, str] = dict(before.data.get("names", {}))
+    for key, name in names.items():
+        if name is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = name
+    entries = dict(sorted(entries.items()))
     page = index_key(language, kind)
-    for _ in range(ATTEMPTS):
-        stored = env.sources.get(key)
-        doc = Names.from_stored(stored.body, stored.etag) if stored else Names()
-        before = doc.to_json()
-        if newest.blob and newest.sequence > doc.site_sequence:
-            doc.site_blob, doc.site_sequence = newest.blob, newest.sequence
-        for slug, generation, name in entries:
-            known = doc.entries.get(slug)
-            if known is None or known[0] <= generation:
-                doc.entries[slug] = [generation, name]
-        site = site_of(doc.site_blob) if doc.site_blob else None
-        data = None
-        if site is not None and language in site.languages:
-            names = {s: n for s, (_, n) in doc.entries.items() if n is not None}
-            data = index_file(site, language, kind, names)
-        made: dict[str, bytes | None] = {page: data}
-        doc.ledger.claim(made, doc.version + 1)
-        if doc.to_json() == before:
-            return None
-        doc.version += 1
-        try:
-            doc.etag = env.sources.put(
-                key,
-                doc.to_json(),
-                content_type="application/json",
-                if_match=doc.etag,
-                if_none_match=doc.etag is None,
-            )
-            break
-        except PreconditionFailed:
-            continue
-    else:
-        raise Retryable(f"the names of /{language}/{FOLDERS[kind]}/ kept changing under us")
-    return Claim(key, doc, made, doc.version, Names.from_stored)
+    wanted = {}
+    if language in site.languages:
+        wanted[page] = inputs_digest(site_blob, language, kind, entries)
 
+    def render(_: list[str]) -> dict[str, bytes]:
+        return {page: index_file(site, language, kind, entries)}
 
-def _mark_listed(env: Env, beat: Beat, head: Head) -> None:
-    """Record that the names document lists the beat as its head names it."""
-    stored = env.sources.get(head_key(beat))
-    if stored is None:
-        return
-    now = Head.from_stored(stored.body, stored.etag)
-    if now.generation != head.generation:
-        return  # a later write lists it itself
-    now.listed = head.name
-    with contextlib.suppress(PreconditionFailed):  # likewise
-        env.sources.put(
-            head_key(beat), now.to_json(), content_type="application/json", if_match=now.etag
-        )
+    return diff(env.sources, where, wanted, render, {"names": entries}, before, verify=verify)
 
 
 # --- an issue's job ------------------------------------------------------------------------
@@ -547,36 +328,38 @@ def everywhere(languages: Iterable[str]) -> tuple[list[str], list[str]]:
     return beats, indexes
 
 
-def update_beats(
+def beat_diffs(
     env: Env,
     number: int,
-    mark: Mark,
     site: Site | None,
     doc: IssueDoc | None,
     idents: Iterable[str],
     indexes: Iterable[str],
     newest: Newest,
-    notes: Notes,
-) -> None:
-    """Bring the beats a job named (``idents``) and the indexes it named up to date with
-    issue ``number``'s items as they are now (``doc``, read with the issue's ``site``)."""
+    *,
+    verify: bool = False,
+) -> tuple[list[Diff], list[str]]:
+    """What the beats a job named (``idents``) and the indexes it named must become with
+    issue ``number``'s items as they are now (``doc``, read with the issue's ``site``),
+    every page rendered with the newest site.yml applied; and the blocks no longer named,
+    to delete once the records are saved."""
+    if newest.blob is None:
+        return [], []
+    shown = _sites(env)(newest.blob)
+    if shown is None:  # a site.yml this code cannot read: touch nothing
+        return [], []
     items = items_of(site, doc) if site is not None and doc is not None else {}
-    site_of = _sites(env)
-    claims: list[Claim] = []
-    listed: list[tuple[Beat, Head]] = []
-    entries: dict[str, list[tuple[str, int, str | None]]] = {name: [] for name in indexes}
+    names: dict[str, dict[str, str | None]] = {name: {} for name in indexes}
+    changes: list[BeatChange] = []
     for ident in sorted(set(idents)):
         beat = Beat.from_ident(ident)
-        head, claim = update_beat(env, beat, number, mark, items.get(beat, []), newest, site_of)
-        claims += [claim] if claim else []
-        if beat.kind in INDEXED and head.name != head.listed:
-            entry = (beat.key, head.generation, head.name)
-            entries.setdefault(f"{beat.language}/{beat.kind}", []).append(entry)
-            listed.append((beat, head))
-    for name, changed in sorted(entries.items()):
-        language, kind = name.split("/")
-        names = update_names(env, language, kind, changed, newest, site_of)
-        claims += [names] if names else []
-    settle(env, claims, notes)
-    for beat, head in listed:
-        _mark_listed(env, beat, head)
+        mine = items.get(beat, [])
+        change = update_beat(env, beat, number, mine, shown, newest.blob, verify=verify)
+        changes.append(change)
+        if beat.kind in INDEXED:
+            names.setdefault(f"{beat.language}/{beat.kind}", {})[beat.key] = change.name
+    diffs = [c.diff for c in changes]
+    for index_name, changed in sorted(names.items()):
+        language, kind = index_name.split("/")
+        diffs.append(update_names(env, language, kind, changed, shown, newest.blob, verify=verify))
+    return diffs, [key for change in changes for key in change.dropped]

@@ -3,13 +3,14 @@ depends on it in step: pages, indexes, listings, releases, redirects.
 
 An issue's commits are applied in order: a job waits (``NotYet``) until the commit
 before it has been applied, and one already applied is only carried out again. Each
-application is planned against what the issue published before, the plan is kept in
-the outbox *before* anything is written, and the issue's state is then saved with one
-conditional write: a crash anywhere leaves either the old state (the job runs again
-from scratch) or the new state and its plan (the job carries the plan out again). What
-the outbox names is what the commit's invalidation clears, but for the files the job
-*created* where nothing was (``born``): no cache holds an older copy of those, since the
-CDN keeps no error responses (``ErrorCachingMinTTL: 0`` in the template).
+application decides the issue's new state (what it accepted of each article, its public
+document) and saves it with one conditional write; then every partition the issue feeds
+is reconciled with the state as it is now (``reconcile``): the issue's own pages, the
+site-wide files, the listings its articles are in. A crash anywhere leaves either the
+old state (the job runs again from scratch) or the new one, which the job reconciles
+again. The paths each reconcile replaced or deleted go to the commit's outbox, which the
+commit's invalidation clears; the files it *created* where nothing was (``born``) need
+none, since the CDN keeps no error responses (``ErrorCachingMinTTL: 0``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from broadsheet.content.site import Site, parse_site
 from broadsheet.content.version import code_version
 from broadsheet.edition import index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
-from broadsheet.edition.plan import Output, State, issue_inputs, issue_plan, render
+from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
-from broadsheet.pipeline import beats, desk, ledger
+from broadsheet.pipeline import beats, desk
 from broadsheet.pipeline.env import Env, blob, put_json, read_json, record
-from broadsheet.pipeline.listings import update_listings
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -42,9 +42,11 @@ from broadsheet.pipeline.messages import (
     outbox_key,
     variant_key,
 )
+from broadsheet.pipeline.reconcile import Diff, apply, diff, inputs_digest
 from broadsheet.pipeline.renames import update_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.search import update_records
+from broadsheet.pipeline.sitewide import site_diff
 from broadsheet.pipeline.state import IssueState, load_issue, save_issue
 from broadsheet.pipeline.validate import committed, read_tree
 
@@ -175,7 +177,6 @@ def note(
     env: Env,
     commit: str,
     number: int,
-    outputs: list[Output],
     paths: list[str],
     beat_idents: list[str] | None = None,
     indexes: list[str] | None = None,
@@ -186,8 +187,8 @@ def note(
     sequence: int = 0,
 ) -> dict[str, Any]:
     """Add to the outbox what this job is about to change, before changing it: the
-    issue's outputs, paths of listings, and the beats and indexes it must bring up to
-    date; and, once written, the files it ``born`` (created where nothing was).
+    paths about to be written, and the beats and indexes it must bring up to date; and,
+    once written, the files it ``born`` (created where nothing was).
 
     A file about to be written again is no longer counted born, before the write: a job
     run again may change what its first run created, and a reader may have that copy.
@@ -201,18 +202,16 @@ def note(
     ended = begun if end else int(box.get("ended", 0))
     sequence = max(sequence, int(box.get("sequence", 0)))
     old: dict[str, set[Any]] = {
-        "outputs": {Output.from_json(o) for o in box.get("outputs", [])},
         "paths": set(box.get("paths", [])),
         "beats": set(box.get("beats", [])),
         "indexes": set(box.get("indexes", [])),
     }
     new: dict[str, set[Any]] = {
-        "outputs": set(outputs),
         "paths": set(paths),
         "beats": set(beat_idents or []),
         "indexes": set(indexes or []),
     }
-    rewritten = {urls.cached_path(o.path) for o in outputs} | {urls.cached_path(p) for p in paths}
+    rewritten = {urls.cached_path(p) for p in paths}
     was_born = set(box.get("born", []))
     now_born = (was_born - rewritten) | {urls.cached_path(p) for p in born or []}
     counts = (begun, ended, sequence)
@@ -220,7 +219,6 @@ def note(
     if box and all(new[name] <= old[name] for name in old) and now_born == was_born and steady:
         return box
     box = {
-        "outputs": [o.to_json() for o in sorted(old["outputs"] | new["outputs"])],
         "paths": sorted(old["paths"] | new["paths"]),
         "beats": sorted(old["beats"] | new["beats"]),
         "indexes": sorted(old["indexes"] | new["indexes"]),
@@ -234,25 +232,25 @@ def note(
 
 
 class Outbox:
-    """One index run's notes in its commit's outbox (``beats.Notes``)."""
+    """One index run's notes in its commit's outbox (``reconcile.Notes``)."""
 
     def __init__(self, env: Env, commit: str, number: int) -> None:
         self.env, self.commit, self.number = env, commit, number
         self.begun = False
 
     def writing(self, paths: list[str]) -> None:
-        note(self.env, self.commit, self.number, [], paths)
+        note(self.env, self.commit, self.number, paths)
 
     def created(self, paths: list[str]) -> None:
-        note(self.env, self.commit, self.number, [], [], born=paths)
+        note(self.env, self.commit, self.number, [], born=paths)
 
     def replacing(self) -> None:
         if not self.begun:
             self.begun = True
-            note(self.env, self.commit, self.number, [], [], begin=True)
+            note(self.env, self.commit, self.number, [], begin=True)
 
     def done(self, sequence: int) -> dict[str, Any]:
-        return note(self.env, self.commit, self.number, [], [], end=True, sequence=sequence)
+        return note(self.env, self.commit, self.number, [], end=True, sequence=sequence)
 
 
 def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
@@ -307,48 +305,35 @@ def _variant_lookup(env: Env) -> Any:
     return variant
 
 
-def _carry_out(env: Env, state: IssueState, commit: str, notes: Outbox) -> None:
-    """Make every output the job planned match the issue as it stands now: written if it
-    exists in the current state, deleted if not. Safe to repeat; an older job finishing
-    late never replaces what a newer revision wrote (``ledger.write``)."""
-    box = _outbox(env, commit, state.number) or {}
-    outputs = [Output.from_json(o) for o in box.get("outputs", [])]
-    if not outputs:
-        return
+def _issue_diff(env: Env, state: IssueState, commit: str, *, verify: bool = False) -> Diff:
+    """What the issue's own partition (its pages, index, sitemap and photographs) must
+    become to match its state as it is now (``verify``: compared with the bucket file by
+    file)."""
     site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
     scope = issue_inputs(site, state.doc)
-    if site is not None and state.doc is not None:
-        body = _body_lookup(env, state, site)
-        _variant = _variant_lookup(env)
-        current = State(index.issues_doc(site, []), {state.number: state.doc})
-    if set(box.get("born", [])) & {urls.cached_path(o.path) for o in outputs}:
-        note(env, commit, state.number, outputs, [])  # a retry's rewrites are not born
-    created = []
-    for output in outputs:
-        data = None
-        if output in scope:
-            data = render(site, current, output, body, _variant)  # type: ignore[arg-type]
-        written = ledger.write(env.site, output.key, data, state.revision, notes.replacing)
-        if written == ledger.CREATED:
-            created.append(output)
-    born = _kept(env, state, created, notes) if created else []
-    if born:
-        notes.created([o.path for o in born])
+    typesetter = code_version()
 
+    def digest(output: Output, made_from: Any) -> str:
+        if output.kind == "photo":  # named by its bytes
+            return str(made_from)
+        # An article page shows its typeset body too: its source is in the entry, and
+        # the typesetter's version says how it was typeset.
+        extra = typesetter if output.kind == "article" else ""
+        return inputs_digest(state.site_blob, made_from, extra)
 
-def _kept(env: Env, state: IssueState, created: list[Output], notes: Outbox) -> list[Output]:
-    """A newer revision may have deleted an output before this job created it again:
-    then it goes (an absent object carries no revision to stop the write). Those that
-    stay."""
-    now = load_issue(env.sources, state.number)
-    if now.revision <= state.revision:
-        return created
-    site = _site(blob(env.sources, now.site_blob), "take back") if now.site_blob else None
-    scope = issue_inputs(site, now.doc)
-    by_key = {o.key: o for o in created}
-    gone = {o.key for o in created if o not in scope}
-    stay = ledger.kept(env.site, by_key, gone, state.revision, notes.replacing)
-    return [by_key[k] for k in stay]
+    outputs = {o.key: (o, made_from) for o, made_from in scope.items()}
+    wanted = {key: digest(*pair) for key, pair in outputs.items()}
+
+    def render(keys: list[str]) -> dict[str, bytes]:
+        assert site is not None
+        body, variant = _body_lookup(env, state, site), _variant_lookup(env)
+        made = {}
+        for key in keys:
+            output, made_from = outputs[key]
+            made[key] = render_issue_output(site, output, made_from, body, variant)
+        return made
+
+    return diff(env.sources, f"issues/{state.number}", wanted, render, verify=verify)
 
 
 def _schedules(env: Env, state: IssueState, now: dt.datetime) -> dict[str, str]:
@@ -386,10 +371,10 @@ def _apply(
     everything: bool = False,
     renames: list[list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Plan, keep the plan, save the new state (the commit point), then carry it out."""
+    """Note the listings the change touches, save the new state (the commit point),
+    then reconcile what depends on it."""
     old_site = _site(blob(env.sources, before.site_blob), commit) if before.site_blob else None
     new_site = _site(blob(env.sources, after.site_blob), commit) if after.site_blob else None
-    plan = issue_plan((old_site, before.doc), (new_site, after.doc), everything=everything)
     after.beats = beats.shares(new_site, after.doc)
     touched = {
         b for b in {*before.beats, *after.beats} if before.beats.get(b) != after.beats.get(b)
@@ -404,12 +389,14 @@ def _apply(
         ]
         always, indexes = beats.everywhere(languages)
         touched |= {*before.beats, *after.beats, *always}
-    note(env, commit, after.number, plan.write + plan.delete, [], sorted(touched), indexes)
+    note(env, commit, after.number, [], sorted(touched), indexes)
     after.schedules = _schedules(env, after, env.now())
     if after.doc != before.doc or after.accepted != before.accepted:
         after.revision = before.revision + 1
     save_issue(env.sources, after)  # PreconditionFailed (Retryable): it all runs again
-    return _finish(env, after, commit, parts, renames=renames, before_doc=before.doc)
+    return _finish(
+        env, after, commit, parts, renames=renames, before_doc=before.doc, verify=everything
+    )
 
 
 def _finish(
@@ -420,24 +407,38 @@ def _finish(
     *,
     renames: list[list[str]] | None = None,
     before_doc: IssueDoc | None = None,
+    verify: bool = False,
 ) -> dict[str, Any]:
-    """Everything after the issue's state is saved; repeated as often as the job is."""
-    note(env, commit, state.number, [], [])
+    """Everything after the issue's state is saved; repeated as often as the job is.
+    ``verify`` (a rebuild) trusts no record: each file is compared with the bucket."""
+    note(env, commit, state.number, [])
     notes = Outbox(env, commit, state.number)
-    _carry_out(env, state, commit, notes)
-    newest = update_listings(env, state, notes)
+    diffs = [_issue_diff(env, state, commit, verify=verify)]
+    newest, site_wide = site_diff(env, state, verify=verify)
+    diffs.append(site_wide)
     box = _outbox(env, commit, state.number) or {}
+    dropped: list[str] = []
     if box.get("beats") or box.get("indexes"):
         site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
-        mark = (state.sequence, state.revision)
-        beats.update_beats(
-            env, state.number, mark, site, state.doc, box["beats"], box["indexes"], newest, notes
+        listings, dropped = beats.beat_diffs(
+            env,
+            state.number,
+            site,
+            state.doc,
+            box["beats"],
+            box["indexes"],
+            newest,
+            verify=verify,
         )
+        diffs += listings
+    apply(env.sources, env.site, diffs, notes)  # one reconcile of every partition touched
+    for key in dropped:
+        env.sources.delete(key)
     update_redirects(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
     box = notes.done(state.sequence)
-    changed = sorted({Output.from_json(o).path for o in box["outputs"]} | set(box["paths"]))
+    changed = sorted(box["paths"])
     record(env, commit, "index", state.number, paths=changed, revision=state.revision)
     job = InvalidateJob(commit, state.number, parts, sequence=box["sequence"], runs=box["begun"])
     env.queue("invalidate").send(job.to_json())

@@ -33,8 +33,7 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
     born_everywhere: dict[str, bool] = {}
     for box in boxes.values():
         born = {urls.cached_path(p) for p in box.get("born", [])}
-        listed = [*box.get("paths", []), *(_path_of(o) for o in box.get("outputs", []))]
-        for path in map(urls.cached_path, listed):
+        for path in map(urls.cached_path, box.get("paths", [])):
             born_everywhere[path] = born_everywhere.get(path, True) and path in born
     # A file created where nothing was has no older copy in any cache, unless another
     # issue's job of this commit changed it after: then that job did not find it born.
@@ -64,9 +63,3 @@ def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
         reference=reference,
     )
     return {"commit": job.commit, "paths": len(cleared), "invalidation": invalidation}
-
-
-def _path_of(output: list[Any]) -> str:
-    from broadsheet.edition.plan import Output
-
-    return Output.from_json(output).path

@@ -61,7 +61,6 @@ def issue_state_key(number: int) -> str:
     return f"state/issues/{number}.json"
 
 
-SITE_STATE_KEY = "state/site.json"
 RENAMES_KEY = "state/renames.json"
 HEAD_KEY = "published/head.json"
 

@@ -4,8 +4,6 @@
   accepted of each article (so an editor's mistake keeps the published version), the
   verdicts it keeps, the public document its pages were rendered from, and the releases
   it scheduled.
-- The site's state: the newest site.yml applied, one line per issue (what the
-  site-wide listings are made from), and the ledger of every site-wide file.
 
 Each is one JSON object written with If-Match, so two writers never lose an update.
 """
@@ -18,7 +16,6 @@ from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
 from broadsheet.edition.index import IssueDoc
-from broadsheet.pipeline.ledger import Ledger
 from broadsheet.pipeline.messages import Checked, Examined, issue_state_key
 
 
@@ -84,36 +81,3 @@ def save_issue(store: ObjectStore, state: IssueState) -> None:
         if_match=state.etag,
         if_none_match=state.etag is None,
     )
-
-
-@dataclass
-class SiteState:
-    site_blob: str | None = None  # the newest site.yml applied
-    site_sequence: int = -1
-    issues: dict[str, dict[str, Any]] = field(default_factory=dict)  # number -> summary
-    version: int = 0  # bumped by every job: the site-wide files made later win
-    ledger: Ledger = field(default_factory=Ledger)  # the site-wide files
-
-    def to_json(self) -> bytes:
-        return _json(
-            {
-                "site_blob": self.site_blob,
-                "site_sequence": self.site_sequence,
-                "issues": self.issues,
-                "version": self.version,
-                "ledger": self.ledger.to_json(),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, raw: bytes | None) -> SiteState:
-        if not raw:
-            return cls()
-        data = json.loads(raw)
-        return cls(
-            data["site_blob"],
-            int(data["site_sequence"]),
-            data["issues"],
-            int(data.get("version", 0)),
-            Ledger.from_json(data.get("ledger")),
-        )
