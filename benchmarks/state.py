@@ -101,9 +101,10 @@ def one_word_edit(old: str, new: str) -> dict[str, Any]:
         world.drain()
         after = world.site.objects
         changed = sorted(
-            k for k in set(before) | set(after) if (before.get(k) or after.get(k)) and (
-                k not in before or k not in after or before[k].body != after[k].body
-            )
+            k
+            for k in set(before) | set(after)
+            if (before.get(k) or after.get(k))
+            and (k not in before or k not in after or before[k].body != after[k].body)
         )
         kinds: Counter[str] = Counter()
         for name, count in bucket.writes.items():
