@@ -12,6 +12,7 @@ For maintainers, against a deployed stack (or the local one, with --endpoint-url
   status        what each stage did with a commit, and the releases waiting
   dlq           show or replay dead-lettered messages
   rebuild       check, typeset and render the whole archive again (after a deploy)
+  repair        compare the site bucket with what it should hold, and mend it
 """
 
 from __future__ import annotations
@@ -361,6 +362,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from broadsheet.pipeline.repair import repair, report
+
+    found = repair(_stack(args), dry_run=args.dry_run)
+    sys.stdout.write(report(found))
+    if found.differences and not args.dry_run:
+        print(
+            "repair: mending sent on (the rebuilt issues and search indexes follow in the "
+            "queues; `broadsheet repair --dry-run` again to see them done)",
+            file=sys.stderr,
+        )
+    # 1 when the bucket differed: a script (or a person) knows something was wrong.
+    return 1 if found.differences else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from broadsheet.local.devstack import run
 
@@ -490,6 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_rebuild,
     )
     _stack_options(rebuild)
+
+    repair = command(
+        "repair",
+        "compare the site bucket with what its records say it holds, and mend it",
+        cmd_repair,
+    )
+    _stack_options(repair)
+    repair.add_argument(
+        "--dry-run", action="store_true", help="only say what differs; change nothing"
+    )
     return parser
 
 

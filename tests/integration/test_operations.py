@@ -14,6 +14,8 @@ from broadsheet.pipeline.messages import IssueJob
 from tests.support.aws import REGION, Resources, create_resources, event_source, moto_world
 from tests.support.gitrepo import Repo
 
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
@@ -125,3 +127,50 @@ def test_publish_after_history_was_rewritten_says_what_to_run(
     error = capsys.readouterr().err
     assert "history rewritten?): run `broadsheet publish --snapshot`" in error
     assert main(["publish", "--content", str(repo.content), "--snapshot"]) == 0
+
+
+def test_repair_finds_a_page_gone_from_the_bucket_and_mends_it(
+    aws: Resources, tmp_path: Path, capsys
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    main(["publish", "--content", str(repo.content)])
+    runner = event_source(aws)
+    runner.drain()
+    s3 = boto3.client("s3", region_name=REGION)
+    page = "en/issues/410/why-we-print/index.html"
+    kept = s3.get_object(Bucket=aws.site, Key=page)["Body"].read()
+    s3.delete_object(Bucket=aws.site, Key=page)
+    capsys.readouterr()
+    assert main(["repair", "--dry-run"]) == 1
+    assert f"  {page}" in capsys.readouterr().out
+    assert main(["repair"]) == 1
+    runner.drain()
+    assert s3.get_object(Bucket=aws.site, Key=page)["Body"].read() == kept
+    assert main(["repair", "--dry-run"]) == 0
+    assert "holds what its" in capsys.readouterr().out
+
+
+def test_the_daily_repair_handler_takes_the_scheduled_event_and_counts_what_it_found(
+    aws: Resources, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
+) -> None:
+    from broadsheet.handlers import repair
+    from broadsheet.local.eventsource import Context, environment
+
+    repo = Repo(tmp_path / "repo")
+    main(["publish", "--content", str(repo.content)])
+    runner = event_source(aws)
+    runner.drain()
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=aws.site, Key="en/issues/410/stray/index.html", Body=b"in no record"
+    )
+    event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+    capsys.readouterr()
+    with environment(aws.environment("repair")):
+        found = repair.handler(event, Context("broadsheet-repair"))
+    assert (found["differences"], found["orphans"]) == (1, 1)
+    logged = capsys.readouterr().out
+    assert '"RepairDifferences":[1.0]' in logged.replace(" ", "")
+    # (Powertools' logger writes to stdout, or to pytest's log capture once it has one)
+    assert "the site bucket differed from its records" in logged + caplog.text
+    keys = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=aws.site)["Contents"]
+    assert "en/issues/410/stray/index.html" not in {k["Key"] for k in keys}

@@ -224,6 +224,9 @@ class FaultyStore:
     def keys(self, prefix: str = "") -> Iterator[str]:
         return self.store.keys(prefix)
 
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        return self.store.listing(prefix)
+
     def retire(self, key: str, retired: bool = True) -> None:
         self._tick(lambda: self.store.retire(key, retired))
 

@@ -64,10 +64,35 @@ def test_every_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
     alarmed = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "AWS/SQS"
     }
     for name in working:
         dead = queues[name]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert dead in queues and dead in alarmed
+
+
+def test_the_daily_repair_reports_what_it_mended_to_an_alarm() -> None:
+    repair = of_type("AWS::Serverless::Function")["RepairFunction"]["Properties"]
+    [event] = repair["Events"].values()
+    assert event == {
+        "Type": "Schedule",
+        "Properties": {
+            "Schedule": "rate(1 day)",
+            "Description": "compare the site bucket with its records and mend what differs",
+        },
+    }
+    [alarm] = [
+        a["Properties"]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "Broadsheet"
+    ]
+    # The metric the handler emits (handlers/repair.py), with Powertools' dimension
+    assert (alarm["MetricName"], alarm["Dimensions"]) == (
+        "RepairDifferences",
+        [{"Name": "service", "Value": "broadsheet"}],
+    )
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_buckets_are_private_encrypted_and_tls_only() -> None:
@@ -248,6 +273,8 @@ def test_index_runs_one_at_a_time_and_every_source_reports_batch_failures() -> N
     assert FUNCTIONS["IndexFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     for name, function in FUNCTIONS.items():
         for event in function["Properties"]["Events"].values():
+            if name == "RepairFunction":  # its clock, not a queue
+                continue
             assert event["Type"] == "SQS", name
             assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 

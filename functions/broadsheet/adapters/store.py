@@ -44,6 +44,10 @@ class ObjectStore(Protocol):
 
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """Each key under ``prefix`` with its ETag (the MD5 of its bytes, as S3 gives it
+        for an object put whole and encrypted with S3's own keys)."""
+
     def retire(self, key: str, retired: bool = True) -> None:
         """Mark an object to expire (the bucket's lifecycle rule), or keep it again."""
 
@@ -116,6 +120,12 @@ class MemoryStore:
                 found.append(self._sorted[at])
                 at += 1
         yield from found
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        for key in self.keys(prefix):
+            stored = self.objects.get(key)
+            if stored is not None:
+                yield key, stored.etag
 
     def live(self) -> dict[str, bytes]:
         """Every object that stays: the bucket less what its lifecycle rule expires."""
@@ -213,6 +223,13 @@ class S3Store:
             self.requests += 1
             for item in page.get("Contents", []):
                 yield item["Key"]
+
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            self.requests += 1
+            for item in page.get("Contents", []):
+                yield item["Key"], str(item["ETag"]).strip('"')
 
     def retire(self, key: str, retired: bool = True) -> None:
         self.requests += 1

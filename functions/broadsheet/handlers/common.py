@@ -141,7 +141,10 @@ def sqs_handler(
 
 
 def batch_handler(
-    stage: str, logger: Logger, metrics: Metrics, work: Callable[[Any], dict[str, Any]]
+    stage: str,
+    logger: Logger,
+    metrics: Metrics,
+    work: Callable[[Any, list[dict[str, Any]]], dict[str, Any]],
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
     """A Lambda handler for a stage whose work is one for any number of messages (the
     search index): it runs once a batch. If it fails, every record of the batch comes
@@ -150,14 +153,16 @@ def batch_handler(
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        records = []
+        records, messages = [], []
         for record in (SQSRecord(r) for r in event.get("Records", [])):
             try:  # a message for another stage, or no message at all, is dropped alone
-                for message in messages_in(record):
+                found = messages_in(record)
+                for message in found:
                     if message.get("type") != stage:
                         raise Permanent(f"the {stage} stage takes no {message.get('type')!r}")
                     job_from_json(message)
                 records.append(record)
+                messages += found
             except (ValueError, Permanent) as error:
                 logger.error("dropped", extra={"reason": str(error)})
                 keep_failure(stage, record, Permanent(str(error)))
@@ -165,7 +170,7 @@ def batch_handler(
             return {"batchItemFailures": []}
         started = time.perf_counter()
         try:
-            result = work(runtime())
+            result = work(runtime(), messages)
         except Permanent as error:
             logger.error("dropped", extra={"reason": str(error)})
             for record in records:

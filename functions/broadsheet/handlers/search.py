@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from broadsheet.handlers.common import batch_handler, powertools
 from broadsheet.pipeline.flow import search_archive
 
 logger, metrics = powertools("search")
-handler = batch_handler("search", logger, metrics, search_archive)
+
+
+def rebuild(env: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rebuild for the batch; a repair's job among them makes it look at each file."""
+    return search_archive(env, verify=any(m.get("verify") for m in messages))
+
+
+handler = batch_handler("search", logger, metrics, rebuild)

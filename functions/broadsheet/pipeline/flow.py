@@ -60,17 +60,17 @@ def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
 
         return invalidate_commit(job, env)
     if stage == "search" and isinstance(job, SearchJob):
-        return search_archive(env)
+        return search_archive(env, verify=job.verify)
     raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
 
 
-def search_archive(env: Env) -> dict[str, Any]:
+def search_archive(env: Env, *, verify: bool = False) -> dict[str, Any]:
     """The search stage: every language's index made to match the records (one rebuild
     serves any number of jobs, so the Lambda handler runs it once a batch)."""
     from broadsheet.adapters.pagefind import build_bundle
     from broadsheet.pipeline.search import rebuild
 
-    return rebuild(env, build_bundle)
+    return rebuild(env, build_bundle, verify=verify)
 
 
 def again(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,6 +108,9 @@ class NotifyingStore:
 
     def keys(self, prefix: str = "") -> Any:
         return self.store.keys(prefix)
+
+    def listing(self, prefix: str = "") -> Any:
+        return self.store.listing(prefix)
 
     def retire(self, key: str, retired: bool = True) -> None:
         self.store.retire(key, retired)
@@ -157,8 +160,10 @@ class World:
         self.deliveries += 1
         batch = []
         if stage == "search":  # its event source waits for a batch: one rebuild for all
-            batch = [e for e in queue.waiting() if e is not envelope]
-            batch = [e for e in batch if queue.receive(e) is not None]
+            others = [(e, queue.receive(e)) for e in queue.waiting() if e is not envelope]
+            batch = [e for e, received in others if received is not None]
+            if any(received and received.get("verify") for _, received in others):
+                message = {**message, "verify": True}  # a repair's job among them
         before = self.bucket.requests + self.site.requests
         try:
             handle(stage, message, self)

@@ -64,6 +64,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Rename:
+    """A rename in the history before a snapshot: the old article's address as readers
+    knew it (None when it was never public: a draft, an embargo not lifted)."""
+
+    old_path: str
+    path: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Touch:
     """One issue of a commit: its folder's tree (None: the folder is gone), and the
     sequence of the commit that touched it before (0: none), so that index applies an
@@ -86,6 +96,9 @@ class Manifest:
     ignored: tuple[str, ...] = ()  # files under issues/ that will not be read (misplaced)
     snapshot: bool = False  # the whole content folder, not a diff
     site_mode: str = "100644"  # site.yml's git mode: a symbolic link is refused
+    # A snapshot's renames, oldest first, read from git (the redirects are history that
+    # the repository keeps, so losing the source bucket loses none of them).
+    history: tuple[Rename, ...] = ()
 
     def to_json(self) -> bytes:
         data: dict[str, Any] = asdict(self)
@@ -110,12 +123,17 @@ class Manifest:
             ignored=tuple(data.get("ignored", [])),
             snapshot=bool(data.get("snapshot", False)),
             site_mode=str(data.get("site_mode", "100644")),
+            history=tuple(Rename(**r) for r in data.get("history", [])),
         )
 
     def renames_from(self, issue: int) -> list[list[str]]:
-        """[old path, new path] of every rename out of ``issue``."""
-        return [
-            [c.old_path, c.path]
+        """[old path, new path, old address or ""] of every rename out of ``issue``: the
+        history's (a snapshot's), then this commit's own (index knows their address)."""
+        found = [
+            [r.old_path, r.path, r.url or ""] for r in self.history if issue_of(r.old_path) == issue
+        ]
+        return found + [
+            [c.old_path, c.path, ""]
             for c in self.changes
             if c.status == "R" and c.old_path and issue_of(c.old_path) == issue
         ]

@@ -161,7 +161,8 @@ class IssueJob:
     site_blob: str
     site_ok: bool  # False: site.yml has findings, and the whole commit is held back
     parts: list[int]  # every issue the commit touches: its invalidation waits for all
-    renames: list[list[str]] = field(default_factory=list)  # [old path, new path] from here
+    # [old path, new path, old address or ""] of each rename out of this issue
+    renames: list[list[str]] = field(default_factory=list)
     checked: list[Checked] = field(default_factory=list)  # files validate read anew
     examined: list[Examined] = field(default_factory=list)  # photographs examined anew
     waits: int = 0  # times it was sent back to wait for an earlier commit
@@ -222,10 +223,12 @@ class InvalidateJob:
 
 @dataclass(frozen=True)
 class SearchJob:
-    """search: an issue's search records changed (many such jobs make one rebuild)."""
+    """search: an issue's search records changed (many such jobs make one rebuild);
+    ``verify``: trust no state, compare every file of each bundle with the bucket."""
 
     commit: str
     issue: int
+    verify: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "search", **dataclasses.asdict(self)}

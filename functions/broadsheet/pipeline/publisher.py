@@ -10,19 +10,22 @@ is a finding for validate like any other.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from broadsheet.adapters.store import ObjectStore, PreconditionFailed, put_new
-from broadsheet.content.issue import misplaced
+from broadsheet.content.issue import is_article_name, misplaced
+from broadsheet.edition import urls
 from broadsheet.errors import CommandError
 from broadsheet.pipeline.manifest import (
     SITE_PATH,
     Change,
     Head,
     Manifest,
+    Rename,
     Touch,
     Tree,
     issue_of,
@@ -120,6 +123,41 @@ class Git:
                 changes.append(Change("M" if status[0] == "T" else status[0], path))
         return changes
 
+    def rename_history(self, commit: str) -> list[tuple[str, str, str]]:
+        """Every rename under the content folder on the first-parent line to ``commit``,
+        oldest first: (the commit, old path, new path), content-relative."""
+        prefix = self._prefix()
+        raw = self.run(
+            "log",
+            "--first-parent",
+            "--reverse",
+            "-M",
+            "--diff-filter=R",
+            "--name-status",
+            "-z",
+            "--pretty=format:%x01%H",
+            commit,
+            "--",
+            prefix or ".",
+        )
+        found = []
+        for chunk in raw.split(b"\x01")[1:]:
+            sha, _, rest = chunk.partition(b"\n")
+            tokens = [_name(t) for t in rest.split(b"\0") if t]
+            for at in range(0, len(tokens) - 2, 3):
+                if tokens[at].startswith("R"):
+                    old, new = tokens[at + 1], tokens[at + 2]
+                    found.append((sha.decode(), old[len(prefix) :], new[len(prefix) :]))
+        return found
+
+    def show(self, commit: str, path: str) -> bytes | None:
+        """A content file's bytes at ``commit`` (None: not there)."""
+        result = subprocess.run(
+            ["git", "-C", str(self.repo), "show", f"{commit}:{self._prefix()}{path}"],
+            capture_output=True,
+        )
+        return result.stdout if result.returncode == 0 else None
+
     def listing(self, commit: str, paths: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Every file under ``paths`` (content-relative) at ``commit``: path → (mode, id)."""
         prefix = self._prefix()
@@ -164,6 +202,45 @@ class Git:
         text = self.run("log", "-1", "--format=%an <%ae>%x00%cI", commit).decode().strip()
         author, _, time = text.partition("\0")
         return author, time
+
+
+def _front_matter(data: bytes) -> dict[str, object]:
+    """An article's front matter, as far as it reads (empty when it does not)."""
+    import yaml
+
+    text = data.decode("utf-8", "replace").lstrip("\ufeff")
+    if not text.startswith("---"):
+        return {}
+    block = text[3:].split("\n---", 1)[0]
+    try:
+        found = yaml.safe_load(block)
+    except yaml.YAMLError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def renames_before(git: Git, commit: str) -> tuple[Rename, ...]:
+    """The renames of articles in the history up to ``commit``, each with the address the
+    old article had if it was public when it was renamed (a draft's, or an embargoed
+    one's before its release, is never made a redirect)."""
+    found = []
+    for sha, old, new in git.rename_history(commit):
+        number = issue_of(old)
+        if number is None or issue_of(new) is None or not is_article_name(old.split("/")[-1]):
+            continue
+        url = None
+        parent = git.parent(sha)
+        front = _front_matter(git.show(parent, old) or b"") if parent else {}
+        language, status = front.get("language"), front.get("status", "published")
+        embargo = front.get("publish_at")
+        moment = dt.datetime.fromisoformat(git.commit_info(sha)[1])
+        held = embargo is not None and not (
+            isinstance(embargo, dt.datetime) and embargo.tzinfo and embargo <= moment
+        )
+        if isinstance(language, str) and status == "published" and not held:
+            url = urls.article(language, number, old.split("/")[-1].removesuffix(".md"))
+        found.append(Rename(old, new, url))
+    return tuple(found)
 
 
 def _upload(git: Git, store: ObjectStore, oids: Iterable[str]) -> int:
@@ -224,6 +301,7 @@ def manifest_for(
         ignored=tuple(ignored),
         snapshot=snapshot,
         site_mode=site[0] if site else "100644",
+        history=renames_before(git, commit) if snapshot else (),
     )
 
 

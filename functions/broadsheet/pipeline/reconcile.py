@@ -3,7 +3,7 @@
 A partition is a set of output files, each a pure function of its inputs: the site-wide
 files (``sitewide.py``), one listing's pages and feed, the index of a language's sections
 or tags (``beats.py``). It keeps one *applied record* in the source bucket
-(``applied/<partition>.json``): for every file it holds, the digest of the inputs it was
+(``state/applied/<partition>.json``): for every file it holds, the digest of the inputs it was
 made from and the hash of its bytes. To reconcile is to say what each file should be made
 from now (its inputs' digest, computed from exactly what its renderer is given), render
 the files whose digest differs from the record, put those whose bytes differ, delete the
@@ -35,7 +35,7 @@ from broadsheet.adapters.store import ObjectStore, PreconditionFailed
 from broadsheet.edition import urls, viewer
 from broadsheet.errors import Retryable
 
-APPLIED = "applied/"
+APPLIED = "state/applied/"
 
 
 class Notes(Protocol):
@@ -56,7 +56,9 @@ def applied_key(partition: str) -> str:
 
 
 def file_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+    """A file's hash as S3 lists it (its ETag), so repair compares a listing with the
+    records without reading a file."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def inputs_digest(*inputs: object) -> str:

@@ -60,7 +60,7 @@ def update_redirects(
     was = _public(before)
     prefix = f"{state.number}/"
     elsewhere: dict[str, str | None] = {}
-    for _old, new in renames:
+    for _old, new, *_ in renames:
         number = issue_of(new)
         if number is not None and number != state.number:
             stored = env.site.get(urls.object_key(urls.issue_index(number)))
@@ -72,10 +72,12 @@ def update_redirects(
         data = json.loads(raw) if raw else {"edges": {}, "public": {}}
         edges, public = data["edges"], data["public"]
         before_text = json.dumps(data, sort_keys=True)
-        for old, new in renames:
+        for old, new, *hint in renames:
             source = article_key(old)
-            address = was.get(source) or public.get(source)
-            edges[source] = {"to": article_key(new), "url": address}
+            # Where it was last public: this issue's document before the change, the
+            # table's record, or (a snapshot's history, read from git) the address then.
+            address = was.get(source) or public.get(source) or (hint[0] if hint else None)
+            edges[source] = {"to": article_key(new), "url": address or None}
         for key, value in elsewhere.items():
             public.setdefault(key, value)
         known = set(edges) | {e["to"] for e in edges.values()}

@@ -48,7 +48,8 @@ def state_key(language: str) -> str:
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+    # The MD5 S3 lists as a file's ETag: repair compares a listing with the state.
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 # --- index's side: the records of one issue ------------------------------------------------
@@ -139,11 +140,16 @@ def records_of(env: Env, language: str) -> Iterator[SearchRecord]:
 
 
 def rebuild(
-    env: Env, build: Callable[[str, Iterable[SearchRecord]], dict[str, bytes]]
+    env: Env,
+    build: Callable[[str, Iterable[SearchRecord]], dict[str, bytes]],
+    *,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Bring each language's bundle in line with the records (a language with none left
     loses its bundle); what changed, by language. The records are read twice: once to
-    see which languages changed (a digest of each record kept), once to index those."""
+    see which languages changed (a digest of each record kept), once to index those.
+    ``verify`` (repair) trusts no state: every language is indexed again and each file
+    compared with the bucket."""
     digests: dict[str, list[str]] = {}
     for records in _documents(env):
         for record in records.values():
@@ -154,10 +160,10 @@ def rebuild(
     for language in sorted(set(digests) | _with_state(env)):
         digest = _digest("".join(sorted(digests.get(language, []))).encode())
         state = LanguageState.from_json(_raw(env, state_key(language)))
-        if state.records == digest and not state.writing:
+        if state.records == digest and not state.writing and not verify:
             continue
         files = build(language, records_of(env, language)) if language in digests else {}
-        done[language] = _publish(env, language, state, digest, files)
+        done[language] = _publish(env, language, state, digest, files, verify=verify)
     return done
 
 
@@ -171,14 +177,22 @@ def _raw(env: Env, key: str) -> bytes | None:
 
 
 def _publish(
-    env: Env, language: str, state: LanguageState, digest: str, files: dict[str, bytes]
+    env: Env,
+    language: str,
+    state: LanguageState,
+    digest: str,
+    files: dict[str, bytes],
+    *,
+    verify: bool = False,
 ) -> dict[str, Any]:
     names = {name: _digest(data) for name, data in files.items()}
     old = set(state.files) | set(state.writing)
     # Known there and untagged: written by the last whole build and not since noted for
-    # retirement by one that died (and so perhaps tagged, perhaps expired).
-    live = set(state.files) - set(state.retired)
-    died = bool(state.writing)  # and may have written any fixed name: look, not trust
+    # retirement by one that died (and so perhaps tagged, perhaps expired). A repair
+    # knows none: it looks at each.
+    live = set() if verify else set(state.files) - set(state.retired)
+    # A build that died may have written any fixed name: look, not trust.
+    died = bool(state.writing) or verify
     # Names claimed by a build that died stay claimed until one is recorded as done:
     # two crashes in a row must not lose the first one's files.
     state.writing = sorted(set(names) | set(state.writing))

@@ -1,0 +1,143 @@
+"""repair: compare the site bucket with what the partitions' records say it holds, and
+mend every difference.
+
+Each partition's applied record names every file it holds and the MD5 of its bytes,
+which is what S3 lists as the object's ETag; the search index's state does the same for
+each language's bundle. So one listing of the site bucket (a thousand keys a request,
+nothing read) says which files are missing, which differ, and which no partition holds
+(orphans). The mend is the pipeline's own: each issue whose partition differs is rebuilt
+(a rebuild trusts no record and compares every file it makes with the bucket, its
+listings and the site-wide files among them), every issue when a shared partition
+differs; a language whose bundle differs is indexed again the same way; an orphan is
+deleted and cleared from the CDN. The schedule runs it daily; a metric counts what it
+found, and its alarm tells a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from broadsheet.adapters.store import ObjectStore
+from broadsheet.edition import search, urls
+from broadsheet.pipeline.env import Env
+from broadsheet.pipeline.messages import SearchJob
+from broadsheet.pipeline.operations import rebuild_jobs
+from broadsheet.pipeline.reconcile import APPLIED, load_applied
+from broadsheet.pipeline.search import STATE, LanguageState
+
+SHOWN = 20  # differences named in a report; the rest are counted
+
+
+@dataclass
+class Survey:
+    """What the site bucket holds that its records do not say, and the reverse."""
+
+    missing: list[str] = field(default_factory=list)  # a record holds it; the bucket not
+    differ: list[str] = field(default_factory=list)  # the bucket's bytes are not the record's
+    orphans: list[str] = field(default_factory=list)  # in the bucket, in no record
+    partitions: set[str] = field(default_factory=set)  # those holding a missing or other file
+    languages: set[str] = field(default_factory=set)  # search bundles missing or other
+    records: int = 0  # partitions with a record
+
+    @property
+    def differences(self) -> int:
+        return len(self.missing) + len(self.differ) + len(self.orphans)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "differences": self.differences,
+            "missing": len(self.missing),
+            "differ": len(self.differ),
+            "orphans": len(self.orphans),
+            "partitions": sorted(self.partitions),
+            "search": sorted(self.languages),
+            "examples": sorted([*self.missing, *self.differ, *self.orphans])[:SHOWN],
+        }
+
+
+def _bundle(key: str) -> str | None:
+    """The language whose search bundle holds ``key``, or None."""
+    parts = key.split("/")
+    if len(parts) >= 4 and parts[1:3] == ["search", "pagefind"]:
+        return parts[0]
+    return None
+
+
+def survey(sources: ObjectStore, site: ObjectStore) -> Survey:
+    """Compare one listing of the site bucket with every record."""
+    held: dict[str, tuple[str, str]] = {}  # key -> (partition, hash)
+    found = Survey()
+    for key in sources.keys(APPLIED):
+        partition = key.removeprefix(APPLIED).removesuffix(".json")
+        found.records += 1
+        for name, (_digest, digest) in load_applied(sources, partition).files.items():
+            held[name] = (partition, digest)
+    bundles: dict[str, dict[str, str]] = {}
+    for key in sources.keys(STATE):
+        stored = sources.get(key)
+        if stored is not None:
+            language = key.removeprefix(STATE).removesuffix(".json")
+            state = LanguageState.from_json(stored.body)
+            bundles[language] = {search.bundle_key(language, n): d for n, d in state.files.items()}
+    listing = dict(site.listing())
+    for name, (partition, digest) in sorted(held.items()):
+        if name not in listing:
+            found.missing.append(name)
+            found.partitions.add(partition)
+        elif listing[name] != digest:  # an unknown hash (a run cut short) differs too
+            found.differ.append(name)
+            found.partitions.add(partition)
+    for language, files in sorted(bundles.items()):
+        for name, digest in sorted(files.items()):
+            if name not in listing:
+                found.missing.append(name)
+                found.languages.add(language)
+            elif listing[name] != digest:
+                found.differ.append(name)
+                found.languages.add(language)
+    # A bundle's files a build no longer uses are retired (they expire a day later), not
+    # held: the search stage looks after its own folder.
+    found.orphans = sorted(k for k in listing if k not in held and _bundle(k) is None)
+    return found
+
+
+def repair(env: Env, *, dry_run: bool = False) -> Survey:
+    """Survey the site bucket and mend what differs; what was found."""
+    found = survey(env.sources, env.site)
+    if dry_run or not found.differences:
+        return found
+    stamp = env.now().strftime("%Y%m%dT%H%M%S")
+    if found.partitions:
+        shared = any(not p.startswith("issues/") for p in found.partitions)
+        numbers = {int(p.removeprefix("issues/")) for p in found.partitions if not shared}
+        for job in rebuild_jobs(env.sources, f"repair-{stamp}", env.now().isoformat()):
+            if shared or job.issue in numbers:
+                env.queue("validate").send(job.to_json())
+    if found.languages:
+        env.queue("search").send(SearchJob(f"repair-{stamp}", 0, verify=True).to_json())
+    if found.orphans and found.records:
+        # With no record at all (the source bucket lost, not yet published again) every
+        # file would look orphaned: nothing is deleted until a publish has said again
+        # what the site holds.
+        for key in found.orphans:
+            env.site.delete(key)
+        paths = urls.invalidation_paths("/" + k for k in found.orphans)
+        env.cdn.invalidate(paths, reference=f"broadsheet-repair-{stamp}")
+    return found
+
+
+def report(found: Survey) -> str:
+    """The survey as a maintainer reads it in a terminal."""
+    if not found.differences:
+        return f"repair: the site bucket holds what its {found.records} record(s) say\n"
+    lines = [
+        f"repair: {found.differences} difference(s): {len(found.missing)} missing, "
+        f"{len(found.differ)} other than recorded, {len(found.orphans)} in no record"
+    ]
+    lines += [f"  {name}" for name in found.to_json()["examples"]]
+    if found.differences > SHOWN:
+        lines.append(f"  … and {found.differences - SHOWN} more")
+    if found.orphans and not found.records:
+        lines.append("  (no record at all: nothing deleted; publish --snapshot first)")
+    return "\n".join(lines) + "\n"
