@@ -268,7 +268,7 @@ def test_the_search_function_rebuilds_once_a_batch_and_drops_what_is_not_its_own
     entry_key = "en/search/pagefind/pagefind-entry.json"
     assert json.loads(site_object(aws, entry_key) or b"{}")["languages"]["en"]["page_count"]
     s3().delete_object(Bucket=aws.site, Key=entry_key)  # so a rebuild must write it again
-    s3().delete_object(Bucket=aws.sources, Key="state/search/en.json")
+    s3().delete_object(Bucket=aws.sources, Key="state/applied/search/en.json")
     # GIVEN the batch SQS hands the function, in the shape AWS sends (tests/events)
     sample = json.loads((EVENTS / "sqs_event.json").read_text())["Records"][0]
     bodies = [

@@ -187,7 +187,10 @@ def test_the_search_stage_holds_only_what_rebuilding_the_index_needs() -> None:
     read = resources_for("SearchFunction", "s3:GetObject")
     assert [r for r in read if "SiteBucket" in r] == site
     sources = [r for r in resources_for("SearchFunction", "s3:PutObject") if "Source" in r]
-    assert sources == ["${SourceBucket.Arn}/state/search/*", "${SourceBucket.Arn}/failures/*"]
+    assert sources == [
+        "${SourceBucket.Arn}/state/applied/search/*",
+        "${SourceBucket.Arn}/failures/*",
+    ]
 
 
 def test_search_builds_once_a_batch_one_at_a_time_with_its_own_layer() -> None:

@@ -190,13 +190,7 @@ def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], notes: Not
     bucket, one note is made of every path whose bytes will change, they are put or
     deleted, one note is made of the files created where nothing was; then each record
     as it now is."""
-    etags = {}
-    for change in diffs:
-        etags[change.partition] = change.before.etag
-        if change.put or change.gone:
-            marked = {**change.before.files, **{k: UNKNOWN for k in (*change.put, *change.gone)}}
-            pending = Applied(marked, change.before.data)
-            etags[change.partition] = _save(sources, change.partition, pending, change.before.etag)
+    etags = {change.partition: mark_unknown(sources, change) for change in diffs}
     puts: list[tuple[str, bytes, bool]] = []  # key, bytes, whether it replaces a file
     deletes: list[str] = []
     for change in diffs:
@@ -218,8 +212,23 @@ def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], notes: Not
     if created:
         notes.created(created)
     for change in diffs:
-        if change.put or change.gone or change.after.to_json() != change.before.to_json():
-            _save(sources, change.partition, change.after, etags[change.partition])
+        save_record(sources, change, etags[change.partition])
+
+
+def mark_unknown(sources: ObjectStore, change: Diff) -> str | None:
+    """Mark the files about to change unknown in the partition's record (before the
+    bucket is touched); the record's etag as it then is."""
+    if not (change.put or change.gone):
+        return change.before.etag
+    marked = {**change.before.files, **{k: UNKNOWN for k in (*change.put, *change.gone)}}
+    pending = Applied(marked, change.before.data)
+    return _save(sources, change.partition, pending, change.before.etag)
+
+
+def save_record(sources: ObjectStore, change: Diff, etag: str | None) -> None:
+    """The partition's record as the change leaves it (the last write of a reconcile)."""
+    if change.put or change.gone or change.after.to_json() != change.before.to_json():
+        _save(sources, change.partition, change.after, etag)
 
 
 def reconcile(

@@ -1,9 +1,9 @@
 """repair: compare the site bucket with what the partitions' records say it holds, and
 mend every difference.
 
-Each partition's applied record names every file it holds and the MD5 of its bytes,
-which is what S3 lists as the object's ETag; the search index's state does the same for
-each language's bundle. So one listing of the site bucket (a thousand keys a request,
+Each partition's applied record (a language's search bundle among them) names every file
+it holds and the MD5 of its bytes, which is what S3 lists as the object's ETag. So one
+listing of the site bucket (a thousand keys a request,
 nothing read) says which files are missing, which differ, and which no partition holds
 (orphans). The mend is the pipeline's own: each issue whose partition differs is rebuilt
 (a rebuild trusts no record and compares every file it makes with the bucket, its
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
-from broadsheet.edition import search, urls
+from broadsheet.edition import urls
 from broadsheet.pipeline.env import Env
 from broadsheet.pipeline.messages import SearchJob
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.reconcile import APPLIED, load_applied
-from broadsheet.pipeline.search import STATE, LanguageState
+from broadsheet.pipeline.search import PARTITIONS as SEARCH
 
 SHOWN = 20  # differences named in a report; the rest are counted
 
@@ -37,8 +37,17 @@ class Survey:
     differ: list[str] = field(default_factory=list)  # the bucket's bytes are not the record's
     orphans: list[str] = field(default_factory=list)  # in the bucket, in no record
     partitions: set[str] = field(default_factory=set)  # those holding a missing or other file
-    languages: set[str] = field(default_factory=set)  # search bundles missing or other
     records: int = 0  # partitions with a record
+
+    @property
+    def languages(self) -> set[str]:
+        """The languages whose search bundle is missing a file or holds another."""
+        return {p.removeprefix(SEARCH) for p in self.partitions if p.startswith(SEARCH)}
+
+    @property
+    def issues(self) -> set[str]:
+        """The other partitions: the issues' and those they all share."""
+        return {p for p in self.partitions if not p.startswith(SEARCH)}
 
     @property
     def differences(self) -> int:
@@ -51,7 +60,6 @@ class Survey:
             "differ": len(self.differ),
             "orphans": len(self.orphans),
             "partitions": sorted(self.partitions),
-            "search": sorted(self.languages),
             "examples": sorted([*self.missing, *self.differ, *self.orphans])[:SHOWN],
         }
 
@@ -73,13 +81,6 @@ def survey(sources: ObjectStore, site: ObjectStore) -> Survey:
         found.records += 1
         for name, (_digest, digest) in load_applied(sources, partition).files.items():
             held[name] = (partition, digest)
-    bundles: dict[str, dict[str, str]] = {}
-    for key in sources.keys(STATE):
-        stored = sources.get(key)
-        if stored is not None:
-            language = key.removeprefix(STATE).removesuffix(".json")
-            state = LanguageState.from_json(stored.body)
-            bundles[language] = {search.bundle_key(language, n): d for n, d in state.files.items()}
     listing = dict(site.listing())
     for name, (partition, digest) in sorted(held.items()):
         if name not in listing:
@@ -88,14 +89,6 @@ def survey(sources: ObjectStore, site: ObjectStore) -> Survey:
         elif listing[name] != digest:  # an unknown hash (a run cut short) differs too
             found.differ.append(name)
             found.partitions.add(partition)
-    for language, files in sorted(bundles.items()):
-        for name, digest in sorted(files.items()):
-            if name not in listing:
-                found.missing.append(name)
-                found.languages.add(language)
-            elif listing[name] != digest:
-                found.differ.append(name)
-                found.languages.add(language)
     # A bundle's files a build no longer uses are retired (they expire a day later), not
     # held: the search stage looks after its own folder.
     found.orphans = sorted(k for k in listing if k not in held and _bundle(k) is None)
@@ -108,9 +101,9 @@ def repair(env: Env, *, dry_run: bool = False) -> Survey:
     if dry_run or not found.differences:
         return found
     stamp = env.now().strftime("%Y%m%dT%H%M%S")
-    if found.partitions:
-        shared = any(not p.startswith("issues/") for p in found.partitions)
-        numbers = {int(p.removeprefix("issues/")) for p in found.partitions if not shared}
+    if found.issues:
+        shared = any(not p.startswith("issues/") for p in found.issues)
+        numbers = {int(p.removeprefix("issues/")) for p in found.issues if not shared}
         for job in rebuild_jobs(env.sources, f"repair-{stamp}", env.now().isoformat()):
             if shared or job.issue in numbers:
                 env.queue("validate").send(job.to_json())

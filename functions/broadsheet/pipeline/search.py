@@ -4,19 +4,25 @@ Index keeps, for every issue, a small document of its public articles' search re
 (``search/records/<n>.json`` in the source bucket, the body's text kept by its source
 blob so an unchanged article is never read again) and sends a search job when it
 changed. The search stage reads those documents, not the site or the CDN, and rebuilds
-a language only when its records changed. It writes in an order a reader never notices:
+a language only when its records changed.
 
-1. claim: the files about to be written are recorded in the language's state
-   (``state/search/<lang>.json``), so a crash leaves nothing unaccounted for;
+Each language's bundle is a partition of the site like the others (``reconcile``): its
+record (``state/applied/search/<lang>.json``) holds the hash of every file and the digest
+of the records it was made from. It is reconciled in an order a reader never notices:
+
+1. the files about to change are marked unknown in the record, so a crash leaves them
+   to be looked at again;
 2. Pagefind's content-hashed files (new names; a file already there is left alone);
 3. the loader and its WebAssembly, when Pagefind's version changed them;
 4. the entry file last: until it changes, readers use the old index, whole;
-5. every file of the old index that the new one does not use is tagged retired (its
-   name noted in the state first), which the site bucket's lifecycle rule expires a
-   day later (a reader mid-search still finds them meanwhile); then the state.
+5. every file of the old index that the new one does not use is tagged retired, which
+   the site bucket's lifecycle rule expires a day later (a reader mid-search still finds
+   them meanwhile); a retired file used again is untied;
+6. the fixed names that changed (the entry, the loader) are invalidated, named by the
+   transition (the record before and after); then the record.
 
-Only the fixed names (the entry, the loader) are ever invalidated. The stage runs one
-invocation at a time (reserved concurrency 1), each taking a whole batch of jobs.
+The stage runs one invocation at a time (reserved concurrency 1), each taking a whole
+batch of jobs.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from broadsheet.adapters.store import update
@@ -33,23 +38,33 @@ from broadsheet.edition import search, urls, viewer
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.search import SearchRecord
 from broadsheet.pipeline.env import Env
+from broadsheet.pipeline.reconcile import (
+    APPLIED,
+    UNKNOWN,
+    Applied,
+    diff,
+    file_hash,
+    load_applied,
+    mark_unknown,
+    save_record,
+)
 
 RECORDS = "search/records/"
-STATE = "state/search/"
+PARTITIONS = "search/"  # a language's bundle is the partition search/<lang>
 FIXED = ("pagefind.js", "pagefind-worker.js")  # and wasm.<lang>.pagefind, the entry
+ENTRY = "pagefind-entry.json"
 
 
 def records_key(number: int) -> str:
     return f"{RECORDS}{number}.json"
 
 
-def state_key(language: str) -> str:
-    return f"{STATE}{language}.json"
+def partition(language: str) -> str:
+    return f"{PARTITIONS}{language}"
 
 
 def _digest(data: bytes) -> str:
-    # The MD5 S3 lists as a file's ETag: repair compares a listing with the state.
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 # --- index's side: the records of one issue ------------------------------------------------
@@ -103,22 +118,6 @@ def _alone(doc: IssueDoc, entry: Any) -> IssueDoc:
 # --- the stage -----------------------------------------------------------------------------
 
 
-@dataclass
-class LanguageState:
-    records: str = ""  # digest of the records the bundle was made from
-    files: dict[str, str] = field(default_factory=dict)  # name -> digest, the live bundle
-    writing: list[str] = field(default_factory=list)  # claimed by a build not yet done
-    retired: list[str] = field(default_factory=list)  # being tagged by an unfinished build
-    generation: int = 0  # one more each build: names its invalidation, never reused
-
-    @classmethod
-    def from_json(cls, raw: bytes | None) -> LanguageState:
-        return cls(**json.loads(raw)) if raw else cls()
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
-
-
 def _documents(env: Env) -> Iterator[dict[str, Any]]:
     """Each issue's records, one document in memory at a time."""
     for key in list(env.sources.keys(RECORDS)):
@@ -157,107 +156,87 @@ def rebuild(
             text = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
             digests.setdefault(record["language"], []).append(_digest(text))
     done: dict[str, Any] = {}
-    for language in sorted(set(digests) | _with_state(env)):
+    for language in sorted(set(digests) | _with_record(env)):
         digest = _digest("".join(sorted(digests.get(language, []))).encode())
-        state = LanguageState.from_json(_raw(env, state_key(language)))
-        if state.records == digest and not state.writing and not verify:
+        before = load_applied(env.sources, partition(language))
+        cut_short = any(entry == UNKNOWN for entry in before.files.values())
+        if before.data.get("records") == digest and not cut_short and not verify:
             continue
         files = build(language, records_of(env, language)) if language in digests else {}
-        done[language] = _publish(env, language, state, digest, files, verify=verify)
+        done[language] = _publish(env, language, before, digest, files, verify=verify)
     return done
 
 
-def _with_state(env: Env) -> set[str]:
-    return {k.removeprefix(STATE).removesuffix(".json") for k in env.sources.keys(STATE)}
-
-
-def _raw(env: Env, key: str) -> bytes | None:
-    stored = env.sources.get(key)
-    return stored.body if stored else None
+def _with_record(env: Env) -> set[str]:
+    prefix = APPLIED + PARTITIONS
+    return {k.removeprefix(prefix).removesuffix(".json") for k in env.sources.keys(prefix)}
 
 
 def _publish(
     env: Env,
     language: str,
-    state: LanguageState,
+    before: Applied,
     digest: str,
     files: dict[str, bytes],
     *,
     verify: bool = False,
 ) -> dict[str, Any]:
-    names = {name: _digest(data) for name, data in files.items()}
-    old = set(state.files) | set(state.writing)
-    # Known there and untagged: written by the last whole build and not since noted for
-    # retirement by one that died (and so perhaps tagged, perhaps expired). A repair
-    # knows none: it looks at each.
-    live = set() if verify else set(state.files) - set(state.retired)
-    # A build that died may have written any fixed name: look, not trust.
-    died = bool(state.writing) or verify
-    # Names claimed by a build that died stay claimed until one is recorded as done:
-    # two crashes in a row must not lose the first one's files.
-    state.writing = sorted(set(names) | set(state.writing))
-    state.generation += 1
-    _save(env, language, state)
-    changed: list[str] = []
-    entry = "pagefind-entry.json"
-    for name in sorted(names, key=lambda n: (n == entry, _fixed(n, language), n)):
-        key = search.bundle_key(language, name)
-        if not _fixed(name, language) and name != entry:
-            if name in live:
-                continue
-            # Claimed by a build that died before writing it, or tagged (maybe expired
-            # since) by one that died before saying so: look before trusting the name.
-            if env.site.get(key) is None:
-                _put(env, key, files[name])
-            else:
-                env.site.retire(key, False)
+    made = {search.bundle_key(language, name): data for name, data in files.items()}
+    # A file of the bundle is made from its own bytes: its digest is its hash.
+    wanted = {key: file_hash(data) for key, data in made.items()}
+    change = diff(
+        env.sources,
+        partition(language),
+        wanted,
+        lambda keys: {k: made[k] for k in keys},
+        {"records": digest},
+        before,
+        verify=verify,
+    )
+    if not (change.put or change.gone or change.after.data != before.data):
+        return {"files": len(made), "written": 0, "retired": 0}
+    etag = mark_unknown(env.sources, change)
+    written = []
+    entry = search.bundle_key(language, ENTRY)
+    # Content-hashed files first, then the loader, the entry last.
+    for key in sorted(change.put, key=lambda k: (k == entry, _fixed(_name(k), language), k)):
+        current = env.site.get(key)
+        if current is None or current.body != made[key]:
+            _put(env, key, made[key])
+            written.append(key)
+        elif before.hash(key) in (None, UNKNOWN[1]):
+            # Not held, or marked unknown: an older build retired it, or one cut short
+            # may have; it is used again, so it must not expire.
+            env.site.retire(key, False)
+    gone = sorted(change.gone)
+    if not made:  # no article left in the language: readers stop loading it first
+        gone.sort(key=lambda k: k != entry)
+    retired = 0
+    for key in gone:
+        if env.site.get(key) is None:  # never written, or expired since it was tagged
             continue
-        if _stale(env, key, names[name], None if died else state.files.get(name)):
-            _put(env, key, files[name])
-            changed.append(name)
-        elif state.files.get(name) != names[name]:
-            changed.append(name)  # written by the build that died, maybe never cleared
-    gone = sorted(old - set(names))
-    if not names:  # no article left in the language: readers stop loading it first
-        gone.sort(key=lambda n: n != entry)
-    retiring = {n for n in gone if not (_fixed(n, language) or n == entry)}
-    if retiring - set(state.retired):
-        # Said before it is done: a build that dies here leaves the names of the files
-        # it may have tagged, so the next one that needs them again unties them.
-        state.retired = sorted(set(state.retired) | retiring)
-        _save(env, language, state)
-    for name in gone:
-        key = search.bundle_key(language, name)
-        if name in retiring:
-            # S3 will not tag what is not there: a name only claimed may never have been
-            # written, one tagged by a build that died may have expired since.
-            if name in live or env.site.get(key) is not None:
-                env.site.retire(key)
-        else:
+        if _fixed(_name(key), language) or key == entry:
             env.site.delete(key)
-            changed.append(name)
-    # Cleared before the state says done: a crash in between builds and clears again.
-    paths = sorted({urls.search_bundle(language) + name for name in changed})
+        else:
+            env.site.retire(key)
+            retired += 1
+    # The fixed names whose bytes changed (or may have, after a build cut short) are
+    # cleared before the record says done: a crash in between builds and clears again.
+    fixed = [k for k in (*change.put, *change.gone) if _fixed(_name(k), language) or k == entry]
+    paths = sorted({"/" + k for k in fixed if before.hash(k) != change.after.hash(k)})
     if paths:
-        env.cdn.invalidate(paths, reference=f"search-{language}-{state.generation}")
-    # Every name outside ``files`` is looked at before use, so a whole build need keep
-    # no list of what it tagged.
-    state.files, state.writing, state.records, state.retired = names, [], digest, []
-    _save(env, language, state)
-    return {"files": len(names), "written": len(changed), "retired": len(gone)}
+        transition = f"{_record_digest(before)}-{_record_digest(change.after)}"
+        env.cdn.invalidate(paths, reference=f"search-{language}-{transition}")
+    save_record(env.sources, change, etag)
+    return {"files": len(made), "written": len(written), "retired": retired}
 
 
-def _save(env: Env, language: str, state: LanguageState) -> None:
-    env.sources.put(state_key(language), state.to_json(), content_type="application/json")
+def _record_digest(record: Applied) -> str:
+    return hashlib.sha256(record.to_json()).hexdigest()[:12]
 
 
-def _stale(env: Env, key: str, digest: str, recorded: str | None) -> bool:
-    """Whether a fixed file must be written: its recorded digest is not the new one, or
-    (nothing recorded to trust) what the bucket holds is missing or other."""
-    if recorded is not None and recorded != digest:
-        return True
-    current = env.site.get(key)
-    return current is None or (recorded is None and _digest(current.body) != digest)
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[1]
 
 
 def _fixed(name: str, language: str) -> bool:
