@@ -28,6 +28,7 @@ from benchmarks.photos import article_weight, variants_cpu
 from benchmarks.pipeline import cold_starts, compiled_copy, one_article_commits, package_size
 from benchmarks.search import bench_search
 from benchmarks.stages import worst_issue
+from benchmarks.state import one_word_edits
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -209,6 +210,7 @@ PARTS: dict[str, Any] = {
     },
     "soak": lambda work, args: {"soak": soak(args.soak_minutes)},
     "cold_start": lambda work, args: {"cold_start_ms": cold_starts(7)},
+    "state": lambda work, args: {"state_writes": one_word_edits()},
     "package": _package,
 }
 
@@ -397,6 +399,15 @@ def report(results: dict[str, Any], articles: int) -> None:
                     f"  {band} two-word queries: median {reader['median_kb_total']} KB, "
                     f"most {reader['max_kb_total']} KB: {asked}"
                 )
+    if "state_writes" in results:
+        print("state the pipeline writes to publish a one-word edit of the demo content:")
+        for edit, figures in results["state_writes"].items():
+            kinds = ", ".join(f"{k} {n}" for k, n in figures["by_kind"].items())
+            print(
+                f"  a word of the {edit}: {figures['state_writes']} writes of "
+                f"{figures['kinds_written']} kinds for {figures['pages_changed']} pages changed "
+                f"({kinds}); pipeline/ is {figures['pipeline_lines']} lines"
+            )
     if "soak" in results:
         print(results["soak"])
     print(f"written to {RESULTS.relative_to(ROOT)}/latest.json")
