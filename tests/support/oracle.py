@@ -121,6 +121,7 @@ def article_text(
     broken: bool = False,
     body: str = 'Workers met at the gate at dawn. They said: "enough".',
     photo: str | None = None,
+    alt: str = "The gate of the works",
     tags: tuple[str, ...] = (),
     authors: tuple[str, ...] = (),
     corrected: bool = False,
@@ -150,7 +151,7 @@ def article_text(
     if translation_of:
         lines.append(f"translation_of: {translation_of}")
     if photo and photo.startswith("lead:"):
-        lines += ["image:", f"  src: media/{photo[5:]}.jpg", "  alt: The gate of the works"]
+        lines += ["image:", f"  src: media/{photo[5:]}.jpg", f"  alt: {alt}"]
     elif photo:
         body += f'\n\n![Workers at the gate](media/{photo}.jpg "At the gate.")'
     return "\n".join([*lines, "---", "", body, ""])

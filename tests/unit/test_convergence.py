@@ -128,6 +128,8 @@ class Newspaper(RuleBasedStateMachine):
         hours=st.integers(1, 40),
         original=st.sampled_from(SLUGS),
         photo=st.sampled_from([None, None, "lead:gate", "gate", "lead:yard"]),
+        # A lead photograph re-captioned: its issue's front page shows the alt too.
+        alt=st.sampled_from(["The gate of the works", "Pickets at the gate"]),
         tags=st.sampled_from(
             [(), (), ("strike",), ("Strike", "port"), ("huelga",), ("Huelga", "Año")]
         ),
@@ -145,6 +147,7 @@ class Newspaper(RuleBasedStateMachine):
         hours: int,
         original: str,
         photo: str | None,
+        alt: str,
         tags: tuple[str, ...],
         authors: tuple[str, ...],
         corrected: bool,
@@ -158,6 +161,7 @@ class Newspaper(RuleBasedStateMachine):
             translation_of=original if kind == "translation" else None,
             broken=kind == "broken",
             photo=photo,
+            alt=alt,
             tags=tags,
             authors=authors,
             corrected=corrected,

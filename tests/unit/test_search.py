@@ -302,3 +302,28 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(
     # and readers' caches were told, whichever write the crash came after
     cleared = {p for paths in world.cdn.invalidations.values() for p in paths}
     assert "/en/search/pagefind/pagefind-entry.json" in cleared
+
+
+def test_regression_an_index_held_again_later_is_invalidated_again() -> None:
+    import datetime as dt
+
+    from broadsheet.adapters.pagefind import build_bundle
+    from broadsheet.pipeline.flow import World
+    from broadsheet.pipeline.search import RECORDS, rebuild
+
+    world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    def records(version: int) -> None:
+        found = {r["path"]: {**r, "source": "x"} for r in [record(i + version) for i in range(4)]}
+        doc = {"revision": version, "commit": "c", "records": found}
+        world.bucket.put(f"{RECORDS}1.json", json.dumps(doc).encode())
+
+    # GIVEN an index that goes from A to B, back to A, and on to B again
+    for version in (0, 1, 0, 1):
+        records(version)
+        rebuild(world, build_bundle)
+    # THEN each write of the entry was a new invalidation: the last, the same change
+    # as the second, is not answered by the second's (made before it changed back)
+    entry = "/en/search/pagefind/pagefind-entry.json"
+    made = [r for r, paths in world.cdn.invalidations.items() if entry in paths]
+    assert len(made) == 4

@@ -19,7 +19,9 @@ of the records it was made from. It is reconciled in an order a reader never not
    the site bucket's lifecycle rule expires a day later (a reader mid-search still finds
    them meanwhile); a retired file used again is untied;
 6. the fixed names that changed (the entry, the loader) are invalidated, named by the
-   transition (the record before and after); then the record.
+   transition (the run, counted in the record, and the record before and after), so a
+   run cut short and done again is answered by the first, and an index held again later
+   is a new transition; then the record.
 
 The stage runs one invocation at a time (reserved concurrency 1), each taking a whole
 batch of jobs.
@@ -189,12 +191,16 @@ def _publish(
         partition(language),
         wanted,
         lambda keys: {k: made[k] for k in keys},
-        {"records": digest},
+        {"records": digest, "runs": int(before.data.get("runs", 0))},
         before,
         verify=verify,
     )
     if not (change.put or change.gone or change.after.data != before.data):
         return {"files": len(made), "written": 0, "retired": 0}
+    # Each run that changes files is counted: a transition made again (back to an index
+    # it held before, then on again) is a new invalidation, not a repeat of the first.
+    if change.put or change.gone:
+        change.after.data["runs"] = int(before.data.get("runs", 0)) + 1
     etag = mark_unknown(env.sources, change)
     written = []
     entry = search.bundle_key(language, ENTRY)
@@ -225,7 +231,8 @@ def _publish(
     fixed = [k for k in (*change.put, *change.gone) if _fixed(_name(k), language) or k == entry]
     paths = sorted({"/" + k for k in fixed if before.hash(k) != change.after.hash(k)})
     if paths:
-        transition = f"{_record_digest(before)}-{_record_digest(change.after)}"
+        run = change.after.data["runs"]
+        transition = f"{run}-{_record_digest(before)}-{_record_digest(change.after)}"
         env.cdn.invalidate(paths, reference=f"search-{language}-{transition}")
     save_record(env.sources, change, etag)
     return {"files": len(made), "written": len(written), "retired": retired}
