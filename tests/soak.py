@@ -19,6 +19,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from broadsheet.adapters import queue as queue_module
 from tests.conftest import pagefind_once_per_input
+from tests.support import oracle
 from tests.unit import test_convergence
 
 HISTORIES_PER_ROUND = 10
@@ -73,7 +74,8 @@ def main() -> int:
         f"soak: {histories} histories, {count['steps']} steps, {count['drains']} drains, "
         f"{count['deliveries']} messages delivered in {minutes:.1f} min: "
         f"{histories / minutes:.1f} histories and {count['deliveries'] / minutes:.0f} "
-        "messages a minute; no failure"
+        f"messages a minute ({oracle.OVERLAPS['started_beside_another']} begun while others "
+        "were under way); no failure"
     )
     return 0
 

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from broadsheet.build.full import build_site
 from broadsheet.content.findings import FindingSink
 from broadsheet.content.site import parse_site
 from broadsheet.edition import urls
+from broadsheet.errors import Retryable
 from broadsheet.pipeline.flow import World
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -171,6 +173,9 @@ class FaultyStore:
         self.store = store
         self.countdown: int | None = None
         self.after = False
+        self.armed_for: int | None = None  # the thread a crash is armed for (None: any)
+        # Called before every call: where concurrent deliveries take turns (Interleaver).
+        self.gate: Any = lambda: None
         self.ticks = ticks if ticks is not None else itertools.count()
         self.overwritten: dict[str, int] = {}  # key -> the tick of its latest replacement
 
@@ -186,11 +191,13 @@ class FaultyStore:
     def objects(self) -> dict[str, Stored]:
         return self.store.objects
 
-    def arm(self, countdown: int | None, after: bool = False) -> None:
-        self.countdown, self.after = countdown, after
+    def arm(self, countdown: int | None, after: bool = False, thread: int | None = None) -> None:
+        self.countdown, self.after, self.armed_for = countdown, after, thread
 
     def _tick(self, write: Any) -> Any:
-        if self.countdown is not None:
+        self.gate()
+        mine = self.armed_for is None or self.armed_for == threading.get_ident()
+        if self.countdown is not None and mine:
             self.countdown -= 1
             if self.countdown <= 0:
                 self.countdown = None
@@ -200,6 +207,7 @@ class FaultyStore:
         return write()
 
     def get(self, key: str) -> Stored | None:
+        self.gate()
         return self.store.get(key)
 
     def put(self, key: str, body: bytes, **options: Any) -> str:
@@ -223,16 +231,88 @@ class FaultyStore:
         self._tick(write)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        return self.store.keys(prefix)
+        self.gate()
+        return iter(list(self.store.keys(prefix)))
 
     def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        return self.store.listing(prefix)
+        self.gate()
+        return iter(list(self.store.listing(prefix)))
 
     def retire(self, key: str, retired: bool = True) -> None:
         self._tick(lambda: self.store.retire(key, retired))
 
     def live(self) -> dict[str, bytes]:
         return self.store.live()
+
+
+# How many invocations of a function may run at once, as the template allows: index and
+# search have reserved concurrency 1; the others scale out (three is enough to race).
+CONCURRENCY = {"index": 1, "search": 1, "validate": 3, "render": 3, "invalidate": 3}
+OVERLAPS = {"started_beside_another": 0}  # deliveries begun while others were under way
+
+
+class Worker:
+    """One delivery run in a thread of its own, a step at a time: it parks before each
+    bucket call until the interleaver lets it take that step."""
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+        self.turn = threading.Event()
+        self.parked = threading.Event()
+        self.done = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.turn.wait()
+        self.turn.clear()
+        try:
+            self.work()
+        except BaseException as error:  # reported to the interleaver, which re-raises
+            self.error = error
+        finally:
+            self.done = True
+            self.parked.set()
+
+    def park(self) -> None:
+        self.parked.set()
+        self.turn.wait()
+        self.turn.clear()
+
+    def step(self) -> None:
+        """Let the worker run until its next bucket call (or its end)."""
+        self.parked.clear()
+        self.turn.set()
+        if not self.parked.wait(60):
+            raise RuntimeError("a delivery never reached its next bucket call")
+
+
+class Interleaver:
+    """Several deliveries at once, interleaved at every bucket call in ``rng``'s order,
+    each function's invocations bounded as the template bounds them."""
+
+    def __init__(self, stores: tuple[FaultyStore, FaultyStore]) -> None:
+        self.stores = stores
+        self.by_thread: dict[int, Worker] = {}
+        for store in stores:
+            store.gate = self.gate
+
+    def gate(self) -> None:
+        worker = self.by_thread.get(threading.get_ident())
+        if worker is not None:
+            worker.park()
+
+    def start(self, work: Any) -> Worker:
+        worker = Worker(work)
+        worker.thread.start()
+        assert worker.thread.ident is not None
+        self.by_thread[worker.thread.ident] = worker
+        worker.step()
+        return worker
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.gate = lambda: None
 
 
 class TimedCDN(MemoryCDN):
@@ -408,38 +488,97 @@ def deliver_all(
     crash_rate: float,
     duplicate_rate: float,
     limit: int = 20_000,
+    concurrent: bool = False,
 ) -> int:
-    """Drain every queue in a random order, crashing and duplicating as told."""
+    """Drain every queue in a random order, crashing and duplicating as told; with
+    ``concurrent``, several deliveries at once (``Interleaver``)."""
     crashes: dict[str, int] = {}
     duplicates: set[str] = set()
     steps = 0
-    while True:
-        waiting = world.waiting()
-        if not waiting:
-            return steps
-        steps += 1
-        if steps > limit:
-            raise RuntimeError("the queues never drained")
-        stage, envelope = rng.choice(waiting)
-        # The search stage takes every waiting job as one batch: each is received, and
-        # crashed or kept, with it.
-        taken = [e.id for s, e in waiting if s == stage] if stage == "search" else [envelope.id]
-        store = rng.choice(stores)
-        if rng.random() < crash_rate and all(crashes.get(i, 0) < 2 for i in taken):
-            store.arm(rng.randint(1, 6), after=rng.random() < 0.5)
-        # At most two crashes and one duplicate per message: a message received five
-        # times is dead-lettered, and no history deserves that.
-        keep = not duplicates.intersection(taken) and rng.random() < duplicate_rate
-        if keep:
-            duplicates.update(taken)
-        try:
-            world.deliver(stage, envelope, keep=keep)
-        except Crash:
+    interleaver = Interleaver(stores) if concurrent else None
+    running: list[tuple[str, list[str], Worker]] = []
+
+    def finished(
+        taken: list[str], error: BaseException | None, worker: Worker | None = None
+    ) -> None:
+        if worker is not None:  # its crash, armed and never reached, goes with it
+            for store in stores:
+                if store.armed_for == worker.thread.ident:
+                    store.arm(None)
+        # A write that lost a race fails its record, which SQS hands out again, as a
+        # crash does (the message was released).
+        if isinstance(error, Crash | Retryable):
             for each in taken:
                 crashes[each] = crashes.get(each, 0) + 1
-        finally:
-            for each in stores:
-                each.arm(None)
+        elif error is not None:
+            raise error
+
+    try:
+        while True:
+            waiting = world.waiting()
+            busy = {stage: sum(1 for s, _, _ in running if s == stage) for stage in CONCURRENCY}
+            startable = [(s, e) for s, e in waiting if busy.get(s, 0) < (CONCURRENCY.get(s, 1))]
+            if not startable and not running:
+                return steps
+            steps += 1
+            if steps > limit:
+                raise RuntimeError("the queues never drained")
+            if running and (not startable or rng.random() < 0.6):
+                at = rng.randrange(len(running))
+                stage, taken, worker = running[at]
+                worker.step()
+                if worker.done:
+                    running.pop(at)
+                    finished(taken, worker.error, worker)
+                continue
+            stage, envelope = rng.choice(startable)
+            # The search stage takes every waiting job as one batch: each is received,
+            # and crashed or kept, with it.
+            taken = [e.id for s, e in waiting if s == stage] if stage == "search" else [envelope.id]
+            store = rng.choice(stores)
+            armed = rng.random() < crash_rate and all(crashes.get(i, 0) < 2 for i in taken)
+            # At most two crashes and one duplicate per message: a message received five
+            # times is dead-lettered, and no history deserves that.
+            keep = not duplicates.intersection(taken) and rng.random() < duplicate_rate
+            if keep:
+                duplicates.update(taken)
+            if interleaver is None:
+                if armed:
+                    store.arm(rng.randint(1, 6), after=rng.random() < 0.5)
+                try:
+                    world.deliver(stage, envelope, keep=keep)
+                except Crash:
+                    finished(taken, Crash())
+                finally:
+                    for each in stores:
+                        each.arm(None)
+                continue
+            countdown, after = rng.randint(1, 6), rng.random() < 0.5
+
+            def work(
+                stage: str = stage,
+                envelope: Any = envelope,
+                keep: bool = keep,
+                armed: bool = armed,
+                store: FaultyStore = store,
+                countdown: int = countdown,
+                after: bool = after,
+            ) -> None:
+                if armed:  # this delivery's own crash, whatever the others do
+                    store.arm(countdown, after=after, thread=threading.get_ident())
+                world.deliver(stage, envelope, keep=keep)
+
+            OVERLAPS["started_beside_another"] += bool(running)
+            worker = interleaver.start(work)
+            if worker.done:
+                finished(taken, worker.error, worker)
+            else:
+                running.append((stage, taken, worker))
+    finally:
+        if interleaver is not None:
+            interleaver.close()
+        for each in stores:
+            each.arm(None)
 
 
 @contextmanager

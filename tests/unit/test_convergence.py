@@ -311,13 +311,13 @@ class Newspaper(RuleBasedStateMachine):
         cleared_before = set(self.world.cdn.invalidations)
         self.bucket.overwritten.clear()
         stores = (self.sources, self.bucket)
-        delivered = deliver_all(
-            self.world, stores, rng, crash_rate=crash_rate, duplicate_rate=duplicate
-        )
+        # Half the drains run several deliveries at once, interleaved at every bucket
+        # call, each function as many at a time as the template lets it.
+        concurrent = rng.random() < 0.5
+        options = {"crash_rate": crash_rate, "duplicate_rate": duplicate, "concurrent": concurrent}
+        delivered = deliver_all(self.world, stores, rng, **options)  # type: ignore[arg-type]
         while self.world.fire_releases():
-            delivered += deliver_all(
-                self.world, stores, rng, crash_rate=crash_rate, duplicate_rate=duplicate
-            )
+            delivered += deliver_all(self.world, stores, rng, **options)  # type: ignore[arg-type]
         COUNTERS["drains"] += 1
         COUNTERS["deliveries"] += delivered
         self.published += 1
