@@ -88,7 +88,7 @@ def _body(rng: random.Random, words: list[str], target: int = 800) -> str:
 def _tags(words: list[str]) -> list[str]:
     """The words as tags, one spelling a page: 'voto' and 'votó' would share one, which
     within an issue is a finding."""
-    from broadsheet.content.beat import fold
+    from broadsheet.content.folding import fold
 
     seen: dict[str, str] = {}
     for word in words:

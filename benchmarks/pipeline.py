@@ -26,8 +26,8 @@ import yaml
 from broadsheet.adapters.aws import STAGES
 from broadsheet.adapters.store import S3Store, Stored
 from broadsheet.local.devstack import free_port
-from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.publisher import Git, publish
+from broadsheet.pipeline.world import World
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 

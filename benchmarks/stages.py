@@ -14,8 +14,9 @@ from typing import Any
 
 from benchmarks.archive import generate
 from broadsheet.content.validation import MAX_ARTICLES_PER_ISSUE
-from broadsheet.pipeline.flow import World, handle
 from broadsheet.pipeline.publisher import Git, publish
+from broadsheet.pipeline.stages import handle
+from broadsheet.pipeline.world import World
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.adapters.store import MemoryStore
-from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.publisher import Git, publish
+from broadsheet.pipeline.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)

@@ -34,7 +34,7 @@ from broadsheet.content.findings import FindingSink
 from broadsheet.content.site import parse_site
 from broadsheet.edition import urls
 from broadsheet.errors import Retryable
-from broadsheet.pipeline.flow import World
+from broadsheet.pipeline.world import World
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 ISSUES = (1, 2, 3)

@@ -165,9 +165,9 @@ def test_whatever_passes_validation_renders_into_pages_parsers_accept(
 def test_the_bad_input_corpus_through_the_pipeline_is_refused_as_validate_refuses_it(
     tmp_path: Path, in_repo: Path
 ) -> None:
-    from broadsheet.pipeline.flow import World
     from broadsheet.pipeline.messages import report_key
     from broadsheet.pipeline.publisher import Git, publish
+    from broadsheet.pipeline.world import World
     from tests.conftest import CORPUS
     from tests.support.gitrepo import Repo
 

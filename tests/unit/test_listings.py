@@ -316,7 +316,7 @@ def test_a_tag_keeps_one_page_however_it_is_accented_across_issues(tmp_path: Pat
     ],
 )
 def test_every_spelling_of_a_name_folds_to_one_page(spellings: list[str], slug: str) -> None:
-    from broadsheet.content.beat import fold
+    from broadsheet.content.folding import fold
 
     assert {fold(s) for s in spellings} == {slug}
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.adapters.store import ObjectStore, Stored
-from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.repair import repair
+from broadsheet.pipeline.world import World
 from tests.unit.test_pipeline import NOW, Stack, article
 from tests.unit.test_template import RESOURCES, statements
 

@@ -19,13 +19,13 @@ from broadsheet.adapters.queue import MAX_BODY
 from broadsheet.build.full import build_site
 from broadsheet.edition import index, urls
 from broadsheet.pipeline.env import put_json
-from broadsheet.pipeline.flow import World
 from broadsheet.pipeline.index import note
 from broadsheet.pipeline.invalidate import invalidate_commit
 from broadsheet.pipeline.messages import InvalidateJob, outbox_key, outbox_prefix, report_key
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
+from broadsheet.pipeline.world import World
 from tests.conftest import NOW
 from tests.support.gitrepo import Repo
 from tests.support.oracle import Crash, FaultyStore

@@ -260,8 +260,8 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(
     import datetime as dt
 
     from broadsheet.adapters.pagefind import build_bundle
-    from broadsheet.pipeline.flow import World
     from broadsheet.pipeline.search import RECORDS, rebuild, records_of
+    from broadsheet.pipeline.world import World
     from tests.support.oracle import Crash, FaultyStore
 
     world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
@@ -308,8 +308,8 @@ def test_regression_an_index_held_again_later_is_invalidated_again() -> None:
     import datetime as dt
 
     from broadsheet.adapters.pagefind import build_bundle
-    from broadsheet.pipeline.flow import World
     from broadsheet.pipeline.search import RECORDS, rebuild
+    from broadsheet.pipeline.world import World
 
     world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadsheet.content import fields
-from broadsheet.content.beat import fold
 from broadsheet.content.findings import FindingSink
+from broadsheet.content.folding import fold
 from broadsheet.content.issue import MAX_SLUG, SLUG
 from broadsheet.content.photo import PhotoRef, alt_problem, src_problem
 from broadsheet.content.reader import YMap, YNode, YSeq, decode_source, read_front_matter

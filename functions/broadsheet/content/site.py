@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 
 from broadsheet.content import fields
-from broadsheet.content.beat import fold
 from broadsheet.content.findings import FindingSink
+from broadsheet.content.folding import fold
 from broadsheet.content.reader import YMap, read_yaml_file
 
 _LANGUAGE = re.compile(r"[a-z]{2}")

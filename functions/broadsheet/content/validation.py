@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from broadsheet.content.article import Article
-from broadsheet.content.beat import fold
 from broadsheet.content.findings import Finding
+from broadsheet.content.folding import fold
 from broadsheet.content.photo import LEAD_MIN_WIDTH, Photo
 
 # An issue is what one invocation of the pipeline handles: a bound no paper reaches.

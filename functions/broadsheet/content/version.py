@@ -20,6 +20,7 @@ _CODE = (
     "linotype.py",
     "site.py",
     "issue.py",
+    "folding.py",
 )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from broadsheet.content.beat import fold
+from broadsheet.content.folding import fold
 from broadsheet.content.site import Site
 from broadsheet.edition import urls
 from broadsheet.edition.index import ArticleEntry, IssueDoc

@@ -1,7 +1,7 @@
 """What every handler shares: its adapters from the environment, and the one way a
 record is handled.
 
-A record's message runs its stage (``pipeline.flow.handle``); every stage is idempotent
+A record's message runs its stage (``pipeline.stages.handle``); every stage is idempotent
 by construction (a message delivered twice finds nothing more to do: the convergence
 oracle delivers duplicates to prove it), so no idempotency layer stands in front. A
 ``NotYet`` sends it back to its queue with a delay, a ``Permanent`` failure is recorded
@@ -35,8 +35,8 @@ from broadsheet.adapters.aws import OUTPUTS, AwsEnv
 from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
-from broadsheet.pipeline.flow import again, handle
 from broadsheet.pipeline.messages import failure_key, job_from_json
+from broadsheet.pipeline.stages import again, handle
 
 SERVICE = "broadsheet"
 SETTINGS = tuple(sorted(set(OUTPUTS.values())))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broadsheet.handlers.common import batch_handler, powertools
-from broadsheet.pipeline.flow import search_archive
+from broadsheet.pipeline.stages import search_archive
 
 logger, metrics = powertools("search")
 
