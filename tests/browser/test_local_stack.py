@@ -147,6 +147,42 @@ def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -
     assert commit[:12] in status and "2025-13-40" in status
 
 
+def test_a_page_lost_from_the_bucket_is_mended_by_repair_while_it_runs(
+    stack: Running,
+) -> None:
+    import re
+
+    import boto3
+
+    # GIVEN a page of the running site deleted from the site bucket behind its back
+    [endpoint] = re.findall(r"into moto at (http://127\.0\.0\.1:\d+)", stack.output())
+    page = "/en/issues/410/why-we-print/"
+    served = stack.get(page)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="broadsheet",
+        aws_secret_access_key="broadsheet",
+    )
+    [bucket] = [b["Name"] for b in s3.list_buckets()["Buckets"] if "site" in b["Name"].lower()]
+    s3.delete_object(Bucket=bucket, Key=page.lstrip("/") + "index.html")
+    with pytest.raises(urllib.error.HTTPError):
+        stack.get(page)
+    # WHEN the maintainer runs repair against the local stack, as the terminal says
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [sys.executable, "-m", "broadsheet.cli", "repair", "--endpoint-url", endpoint]
+    found = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert found.returncode == 1 and "1 missing" in found.stdout, found.stdout + found.stderr
+    # THEN the running stack handles what repair sent, with no commit, and serves it again
+    stack.wait_for("message(s) a command sent", timeout=60)
+    assert stack.get(page) == served
+    again = subprocess.run(
+        [*command, "--dry-run"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
 def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
     stack.repo.write(

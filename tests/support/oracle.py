@@ -241,6 +241,10 @@ class FaultyStore:
     def retire(self, key: str, retired: bool = True) -> None:
         self._tick(lambda: self.store.retire(key, retired))
 
+    def is_retired(self, key: str) -> bool:
+        self.gate()
+        return self.store.is_retired(key)
+
     def live(self) -> dict[str, bytes]:
         return self.store.live()
 

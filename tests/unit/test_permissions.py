@@ -76,6 +76,10 @@ class Recording:
         self._note("s3:PutObjectTagging" if retired else "s3:DeleteObjectTagging", key)
         self.store.retire(key, retired)
 
+    def is_retired(self, key: str) -> bool:
+        self._note("s3:GetObjectTagging", key)
+        return bool(self.store.is_retired(key))
+
     def live(self) -> dict[str, bytes]:
         found: dict[str, bytes] = self.store.live()
         return found

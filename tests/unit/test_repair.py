@@ -103,3 +103,52 @@ def test_a_draft_renamed_is_never_a_redirect_after_a_snapshot(renamed: Stack) ->
     snapshot(renamed)
     assert renamed.world.redirects.all() == REDIRECT
     renamed.assert_is_the_full_build()
+
+
+def test_each_file_belongs_to_the_partition_its_address_names(renamed: Stack) -> None:
+    from broadsheet.pipeline.reconcile import APPLIED, load_applied
+    from broadsheet.pipeline.repair import owner
+
+    sources = renamed.world.sources
+    held = {}
+    for key in sources.keys(APPLIED):
+        partition = key.removeprefix(APPLIED).removesuffix(".json")
+        held.update({name: partition for name in load_applied(sources, partition).files})
+    assert len(held) > 100
+    assert {name: owner(name) for name in held} == held
+
+
+def test_a_lost_record_is_rebuilt_and_its_pages_never_deleted(renamed: Stack) -> None:
+    tag = "state/applied/beats/en/tag/strike.json"
+    assert renamed.world.sources.get(tag) is not None
+    renamed.world.bucket.delete(tag)
+    found = repair(renamed.world)
+    assert found.lost == {"beats/en/tag/strike"} and found.orphans == []
+    assert "record lost (rebuilt): beats/en/tag/strike" in report(found)
+    renamed.assert_is_the_full_build()  # nothing was deleted meanwhile
+    renamed.world.drain()
+    renamed.assert_is_the_full_build()
+    assert renamed.world.sources.get(tag) is not None
+    assert survey(renamed.world.sources, renamed.world.site).differences == 0
+
+
+def test_a_stray_file_among_the_search_index_is_deleted_and_a_retired_one_left(
+    renamed: Stack,
+) -> None:
+    site = renamed.world.site
+    # GIVEN a search rebuild that retired the old index's files (a new article indexed)
+    renamed.repo.write(
+        "issues/412/port-of-genoa.md",
+        (renamed.repo.content / "issues/410/why-we-print.md").read_text(),
+    )
+    renamed.repo.commit("another article")
+    renamed.publish()
+    assert site.retired
+    # AND a file nobody made, in a search folder, that the CSP would let a page run
+    site.put("es/search/pagefind/evil.js", b"alert(1)")
+    found = repair(renamed.world)
+    assert found.orphans == ["es/search/pagefind/evil.js"]
+    assert site.get("es/search/pagefind/evil.js") is None
+    assert all(site.get(k) is not None for k in site.retired)  # left to expire
+    renamed.world.drain()
+    assert repair(renamed.world).differences == 0

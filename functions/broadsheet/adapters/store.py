@@ -51,6 +51,9 @@ class ObjectStore(Protocol):
     def retire(self, key: str, retired: bool = True) -> None:
         """Mark an object to expire (the bucket's lifecycle rule), or keep it again."""
 
+    def is_retired(self, key: str) -> bool:
+        """Whether an object is marked to expire."""
+
 
 RETIRED = ("broadsheet-retired", "yes")  # the tag the site bucket's lifecycle rule expires
 
@@ -149,6 +152,10 @@ class MemoryStore:
             else:
                 self.retired.discard(key)
 
+    def is_retired(self, key: str) -> bool:
+        self.requests += 1
+        return key in self.retired
+
 
 class S3Store:
     """One bucket through boto3."""
@@ -238,6 +245,11 @@ class S3Store:
             self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
         else:
             self.client.delete_object_tagging(Bucket=self.bucket, Key=key)
+
+    def is_retired(self, key: str) -> bool:
+        self.requests += 1
+        tags = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        return {"Key": RETIRED[0], "Value": RETIRED[1]} in tags
 
 
 def update(

@@ -153,6 +153,12 @@ class LocalStack:
                 self.runner.drain()
             return commits
 
+    def work(self) -> int:
+        """Be the event source mappings between commits too: what a maintainer's command
+        sent (repair, rebuild, dlq replay) is handled as it comes; the records handled."""
+        with self.lock:
+            return self.runner.drain()
+
     def tick(self, now: dt.datetime | None = None) -> list[Release]:
         """Be EventBridge Scheduler: send every due release, then run it through."""
         with self.lock:
@@ -330,6 +336,9 @@ def run(
                 last = head
                 for commit in stack.publish(say):
                     report(stack, commit, say)
+            handled = stack.work()
+            if handled:
+                say(f"handled {handled} message(s) a command sent (repair, rebuild, dlq replay)")
     except KeyboardInterrupt:
         say("stopping")
         return 0

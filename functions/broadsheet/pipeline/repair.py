@@ -8,13 +8,17 @@ nothing read) says which files are missing, which differ, and which no partition
 (orphans). The mend is the pipeline's own: each issue whose partition differs is rebuilt
 (a rebuild trusts no record and compares every file it makes with the bucket, its
 listings and the site-wide files among them), every issue when a shared partition
-differs; a language whose bundle differs is indexed again the same way; an orphan is
-deleted and cleared from the CDN. The schedule runs it daily; a metric counts what it
+differs; a language whose bundle differs is indexed again the same way. A file no record
+holds is looked at by the partition it would belong to (its address says which): when
+that partition has a record, the file is an orphan, deleted and cleared from the CDN;
+when it has none, the record is what was lost, and the partition is rebuilt instead, so
+a lost record never takes a live page down. The schedule runs it daily; a metric counts what it
 found, and its alarm tells a person.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,8 @@ from broadsheet.pipeline.messages import SearchJob
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.reconcile import APPLIED, load_applied
 from broadsheet.pipeline.search import PARTITIONS as SEARCH
+
+ISSUES = "state/issues/"
 
 SHOWN = 20  # differences named in a report; the rest are counted
 
@@ -38,6 +44,7 @@ class Survey:
     orphans: list[str] = field(default_factory=list)  # in the bucket, in no record
     partitions: set[str] = field(default_factory=set)  # those holding a missing or other file
     records: int = 0  # partitions with a record
+    lost: set[str] = field(default_factory=set)  # partitions with files but no record
 
     @property
     def languages(self) -> set[str]:
@@ -51,7 +58,7 @@ class Survey:
 
     @property
     def differences(self) -> int:
-        return len(self.missing) + len(self.differ) + len(self.orphans)
+        return len(self.missing) + len(self.differ) + len(self.orphans) + len(self.lost)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,17 +66,34 @@ class Survey:
             "missing": len(self.missing),
             "differ": len(self.differ),
             "orphans": len(self.orphans),
+            "records_lost": sorted(self.lost),
             "partitions": sorted(self.partitions),
             "examples": sorted([*self.missing, *self.differ, *self.orphans])[:SHOWN],
         }
 
 
-def _bundle(key: str) -> str | None:
-    """The language whose search bundle holds ``key``, or None."""
+_ISSUE_FILE = re.compile(
+    r"api/v1/issues/(\d+)\.json|sitemaps/(\d+)\.xml|media/(\d+)/.+|[a-z]{2,3}/issues/(\d+)/.*"
+)
+_LISTINGS = {"sections": "section", "tags": "tag", "authors": "author"}
+
+
+def owner(key: str) -> str:
+    """The partition a file of the site would belong to, by its address."""
+    found = _ISSUE_FILE.fullmatch(key)
+    if found:
+        return f"issues/{int(next(g for g in found.groups() if g))}"
     parts = key.split("/")
-    if len(parts) >= 4 and parts[1:3] == ["search", "pagefind"]:
-        return parts[0]
-    return None
+    if len(parts) >= 3 and parts[1:3] == ["search", "pagefind"]:
+        return f"search/{parts[0]}"
+    if len(parts) >= 3 and parts[1] in _LISTINGS:
+        kind = _LISTINGS[parts[1]]
+        return (
+            f"beats/{parts[0]}/{kind}" if len(parts) == 3 else f"beats/{parts[0]}/{kind}/{parts[2]}"
+        )
+    if len(parts) >= 2 and parts[1] == "corrections":
+        return f"beats/{parts[0]}/correction/all"
+    return "site"
 
 
 def survey(sources: ObjectStore, site: ObjectStore) -> Survey:
@@ -89,9 +113,21 @@ def survey(sources: ObjectStore, site: ObjectStore) -> Survey:
         elif listing[name] != digest:  # an unknown hash (a run cut short) differs too
             found.differ.append(name)
             found.partitions.add(partition)
-    # A bundle's files a build no longer uses are retired (they expire a day later), not
-    # held: the search stage looks after its own folder.
-    found.orphans = sorted(k for k in listing if k not in held and _bundle(k) is None)
+    # A file in no record is an orphan, unless its partition's record is what was lost;
+    # a search bundle's file a build no longer uses is retired (tagged to expire a day
+    # later, a reader mid-search may still fetch it): neither held nor an orphan.
+    recorded = {partition for partition, _ in held.values()}
+    issues = {k.removeprefix("state/issues/").removesuffix(".json") for k in sources.keys(ISSUES)}
+    for key in sorted(k for k in listing if k not in held):
+        partition = owner(key)
+        if partition.startswith(SEARCH) and partition in recorded and site.is_retired(key):
+            continue  # an old bundle's file, which the lifecycle rule expires in a day
+        gone_issue = partition.startswith("issues/") and partition[7:] not in issues
+        if found.records and partition not in recorded and not gone_issue:
+            found.lost.add(partition)  # its record was lost: rebuilt, not deleted
+            found.partitions.add(partition)
+        else:
+            found.orphans.append(key)
     return found
 
 
@@ -127,7 +163,9 @@ def report(found: Survey) -> str:
     lines = [
         f"repair: {found.differences} difference(s): {len(found.missing)} missing, "
         f"{len(found.differ)} other than recorded, {len(found.orphans)} in no record"
+        + (f", {len(found.lost)} record(s) lost" if found.lost else "")
     ]
+    lines += [f"  record lost (rebuilt): {partition}" for partition in sorted(found.lost)]
     lines += [f"  {name}" for name in found.to_json()["examples"]]
     if found.differences > SHOWN:
         lines.append(f"  … and {found.differences - SHOWN} more")

@@ -57,6 +57,9 @@ class NotifyingStore:
     def retire(self, key: str, retired: bool = True) -> None:
         self.store.retire(key, retired)
 
+    def is_retired(self, key: str) -> bool:
+        return self.store.is_retired(key)
+
 
 @dataclass
 class World:
