@@ -351,6 +351,11 @@ def report(results: dict[str, Any], articles: int) -> None:
             f"  on Lambda (index one at a time, the rest side by side): about "
             f"{first['lambda_estimate_s']} s of function time, plus S3 latency"
         )
+        if "site_yml_edit_wall_s" in first:
+            print(
+                f"  then a site.yml edit on it: {first['site_yml_edit_wall_s']} s wall; time "
+                f"per function {first['site_yml_edit_busy_s']}"
+            )
     if "worst_issue" in results:
         worst = results["worst_issue"]
         print(
