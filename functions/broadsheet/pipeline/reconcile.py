@@ -136,10 +136,6 @@ class Diff:
     put: list[str]
     gone: list[str]
 
-    @property
-    def paths(self) -> list[str]:
-        return ["/" + k for k in (*self.put, *self.gone)]
-
 
 def diff(
     sources: ObjectStore,
