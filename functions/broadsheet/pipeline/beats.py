@@ -62,7 +62,6 @@ from broadsheet.pipeline.reconcile import (
 )
 
 BEATS = "state/beats/"
-ATTEMPTS = 12  # conditional writes lost in a row before the job is retried as a whole
 
 
 def partition(beat: Beat) -> str:
@@ -206,14 +205,6 @@ def _sites(env: Env) -> Callable[[str], Site | None]:
 # --- one beat ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Newest:
-    """The newest site.yml applied anywhere (the site state's), which every listing shows."""
-
-    blob: str | None
-    sequence: int
-
-
 def _has_pages(site: Site, beat: Beat, blocks: list[Block]) -> bool:
     # The corrections page says when there are none; an empty tag has no page.
     return beat.language in site.languages and (bool(blocks) or beat.kind == "correction")
@@ -335,7 +326,7 @@ def beat_diffs(
     doc: IssueDoc | None,
     idents: Iterable[str],
     indexes: Iterable[str],
-    newest: Newest,
+    newest: str | None,
     *,
     verify: bool = False,
 ) -> tuple[list[Diff], list[str]]:
@@ -343,9 +334,9 @@ def beat_diffs(
     issue ``number``'s items as they are now (``doc``, read with the issue's ``site``),
     every page rendered with the newest site.yml applied; and the blocks no longer named,
     to delete once the records are saved."""
-    if newest.blob is None:
+    if newest is None:
         return [], []
-    shown = _sites(env)(newest.blob)
+    shown = _sites(env)(newest)
     if shown is None:  # a site.yml this code cannot read: touch nothing
         return [], []
     items = items_of(site, doc) if site is not None and doc is not None else {}
@@ -354,12 +345,12 @@ def beat_diffs(
     for ident in sorted(set(idents)):
         beat = Beat.from_ident(ident)
         mine = items.get(beat, [])
-        change = update_beat(env, beat, number, mine, shown, newest.blob, verify=verify)
+        change = update_beat(env, beat, number, mine, shown, newest, verify=verify)
         changes.append(change)
         if beat.kind in INDEXED:
             names.setdefault(f"{beat.language}/{beat.kind}", {})[beat.key] = change.name
     diffs = [c.diff for c in changes]
     for index_name, changed in sorted(names.items()):
         language, kind = index_name.split("/")
-        diffs.append(update_names(env, language, kind, changed, shown, newest.blob, verify=verify))
+        diffs.append(update_names(env, language, kind, changed, shown, newest, verify=verify))
     return diffs, [key for change in changes for key in change.dropped]

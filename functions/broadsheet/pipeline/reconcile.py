@@ -227,24 +227,6 @@ def save_record(sources: ObjectStore, change: Diff, etag: str | None) -> None:
         _save(sources, change.partition, change.after, etag)
 
 
-def reconcile(
-    sources: ObjectStore,
-    site: ObjectStore,
-    partition: str,
-    wanted: Mapping[str, str],
-    render: Render,
-    notes: Notes,
-    data: dict[str, Any] | None = None,
-    *,
-    verify: bool = False,
-) -> Diff:
-    """Make ``site`` hold, for ``partition``, exactly the files ``wanted`` names; the
-    record of what the partition holds saved last."""
-    change = diff(sources, partition, wanted, render, data, verify=verify)
-    apply(sources, site, [change], notes)
-    return change
-
-
 def put_file(site: ObjectStore, key: str, data: bytes) -> None:
     """Put one file of the site as the CDN serves it."""
     cache_control = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE

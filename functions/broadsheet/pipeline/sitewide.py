@@ -19,7 +19,6 @@ from broadsheet.content.site import Site, parse_site
 from broadsheet.edition import feed, index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, site_wide
-from broadsheet.pipeline.beats import Newest
 from broadsheet.pipeline.env import Env, blob
 from broadsheet.pipeline.reconcile import Diff, diff, inputs_digest, load_applied
 from broadsheet.pipeline.state import IssueState
@@ -43,7 +42,7 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def site_diff(env: Env, state: IssueState, *, verify: bool = False) -> tuple[Newest, Diff]:
+def site_diff(env: Env, state: IssueState, *, verify: bool = False) -> tuple[str | None, Diff]:
     """The newest site.yml applied, and what the site-wide partition must become with
     the issue's line put among the others."""
     issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
@@ -58,14 +57,14 @@ def site_diff(env: Env, state: IssueState, *, verify: bool = False) -> tuple[New
     data["issues"] = issues
     if state.site_blob and state.sequence > int(data["site_sequence"]):
         data["site_blob"], data["site_sequence"] = state.site_blob, state.sequence
-    newest = Newest(data["site_blob"], int(data["site_sequence"]))
-    site = _parse(blob(env.sources, newest.blob)) if newest.blob else None
+    newest: str | None = data["site_blob"]  # what every page of the site shows
+    site = _parse(blob(env.sources, newest)) if newest else None
     made: dict[str, bytes] = {}
     digest = ""
     if site is not None:
         given = _inputs(env, state, site, issues)
         # Rendered whole (it is small): every file made from the same inputs.
-        digest = inputs_digest(newest.blob, given.issues, given.docs, given.now)
+        digest = inputs_digest(newest, given.issues, given.docs, given.now)
         made = site_wide(site, given)
     wanted = dict.fromkeys(made, digest)
     # With no site.yml applied yet, nothing is rendered, and whatever was stays.
