@@ -79,10 +79,12 @@ def test_a_commit_goes_through_the_five_functions(aws: Resources, tmp_path: Path
     )
     assert report["findings"] == [] and report["issues"] == [410, 411, 412]
     assert len([i for i in invalidations(aws) if reference(commit, i)]) == 1
-    searched = [i for i in invalidations(aws) if not reference(commit, i)]
-    assert [i["InvalidationBatch"]["CallerReference"].split("-")[:2] for i in searched] == [
-        ["search", "en"],
-        ["search", "es"],
+    # Each language's search entry, its own transition, cleared in one invalidation
+    [searched] = [i for i in invalidations(aws) if not reference(commit, i)]
+    cleared = searched["InvalidationBatch"]["Paths"]["Items"]
+    assert [p for p in cleared if p.endswith("entry.json")] == [
+        "/en/search/pagefind/pagefind-entry.json",
+        "/es/search/pagefind/pagefind-entry.json",
     ]
     assert runner.failures == 0
 

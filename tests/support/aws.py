@@ -150,6 +150,7 @@ def event_source(
     resources: Resources, *, retry_after: int = 0, handlers: dict[str, Any] | None = None
 ) -> LocalEventSource:
     from broadsheet.handlers import index, invalidate, render, search, validate
+    from broadsheet.pipeline.stages import BATCHED
 
     chosen = {
         "validate": validate.handler,
@@ -165,9 +166,9 @@ def event_source(
             resources.queues[stage],
             chosen[stage],
             resources.environment(stage),
-            batch_size=100 if stage == "search" else 10,
+            batch_size=100 if stage in BATCHED else 10,
             retry_after=retry_after,
-            window=60 if stage == "search" else 0,
+            window={"search": 60, "invalidate": 1}.get(stage, 0),
         )
         for stage in STAGES
     ]

@@ -18,10 +18,7 @@ import pytest
 from broadsheet.adapters.queue import MAX_BODY
 from broadsheet.build.full import build_site
 from broadsheet.edition import index, urls
-from broadsheet.pipeline.env import put_json
-from broadsheet.pipeline.index import note
-from broadsheet.pipeline.invalidate import invalidate_commit
-from broadsheet.pipeline.messages import InvalidateJob, outbox_key, outbox_prefix, report_key
+from broadsheet.pipeline.messages import invalidation_prefix, report_key
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
@@ -75,18 +72,20 @@ class Stack:
     def slugs(self, number: int) -> set[str]:
         return {e["slug"] for e in self.doc(number)["articles"]}
 
+    def statuses(self, prefix: str) -> list[dict[str, Any]]:
+        found = [self.world.sources.get(key) for key in self.world.sources.keys(prefix)]
+        return [json.loads(stored.body) for stored in found if stored is not None]
+
     def invalidated(self, commit: str) -> list[str]:
-        found = [p for r, ps in self.world.cdn.invalidations.items() if commit in r for p in ps]
-        return sorted(set(found))
+        """What the invalidations of the commit's changes cleared."""
+        made = self.statuses(invalidation_prefix(commit))
+        return sorted({path for status in made for path in status["paths"]})
 
     def written(self, commit: str) -> list[str]:
         """Every file the commit's jobs wrote or deleted, as the CDN caches its path
         (those it created where nothing was among them, which it does not clear)."""
-        found: set[str] = set()
-        for key in self.world.sources.keys(outbox_prefix(commit)):
-            box = json.loads(self.world.sources.get(key).body)  # type: ignore[union-attr]
-            found |= {urls.cached_path(p) for p in box["paths"]}
-        return sorted(found)
+        made = self.statuses(f"status/{commit}/index/")
+        return sorted({urls.cached_path(p) for status in made for p in status["paths"]})
 
     def built(self) -> dict[str, bytes]:
         out = self.root / f"built-{random.random()}"
@@ -127,59 +126,23 @@ def test_a_one_article_commit_updates_pages_index_and_one_invalidation(stack: St
     [reference] = [r for r in stack.world.cdn.invalidations if commit in r]
     # The new page and the front page share one wildcard; home, feed and indexes follow,
     # and the first page and feed of its section (not the section's older pages).
-    assert stack.world.cdn.invalidations[reference] == [
-        "/api/v1/issues.json",
-        "/api/v1/issues/412.json",
-        "/en/archive/index.html",
-        "/en/feed.xml",
-        "/en/index.html",
-        "/en/issues/412/*",
-        "/en/sections/labour/feed.xml",
-        "/en/sections/labour/index.html",
-        "/index.html",
-        "/sitemaps/412.xml",
-    ]
+    assert (
+        stack.world.cdn.invalidations[reference]
+        == stack.invalidated(commit)
+        == [
+            "/api/v1/issues.json",
+            "/api/v1/issues/412.json",
+            "/en/archive/index.html",
+            "/en/feed.xml",
+            "/en/index.html",
+            "/en/issues/412/*",
+            "/en/sections/labour/feed.xml",
+            "/en/sections/labour/index.html",
+            "/index.html",
+            "/sitemaps/412.xml",
+        ]
+    )
     stack.assert_is_the_full_build()
-
-
-def test_a_file_created_where_nothing_was_is_not_cleared_unless_another_job_changed_it(
-    stack: Stack,
-) -> None:
-    # GIVEN a commit touching issues 1 and 2: the first created a tag's page, the second
-    # (running after it) changed that page, and each created a page of its own
-    born_and_changed, only_born = "/en/tags/x/index.html", "/en/tags/y/index.html"
-    put_json(
-        stack.world.sources,
-        outbox_key("c0ffee", 1),
-        {
-            "outputs": [],
-            "paths": [born_and_changed, only_born],
-            "born": [born_and_changed, only_born],
-        },
-    )
-    put_json(
-        stack.world.sources,
-        outbox_key("c0ffee", 2),
-        {"outputs": [], "paths": [born_and_changed, "/en/tags/z/"], "born": ["/en/tags/z/"]},
-    )
-    # WHEN the commit's invalidation goes out
-    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2]), stack.world)
-    # THEN it clears the page a reader may have seen before the second job changed it,
-    # and neither page that was only ever new
-    assert stack.invalidated("c0ffee") == [born_and_changed]
-
-
-def test_a_file_about_to_be_written_again_is_no_longer_counted_new(stack: Stack) -> None:
-    # GIVEN a job that noted a page, then created it where nothing was
-    page = "/en/tags/night-shift/page/2/"
-    note(stack.world, "c0ffee", 412, [page])
-    note(stack.world, "c0ffee", 412, [], born=[page])
-    assert outbox(stack, "c0ffee", 412)["born"] == ["/en/tags/night-shift/page/2/index.html"]
-    # WHEN the job runs again and notes the page before writing it (its bytes may differ
-    # now, and a reader may hold the first run's)
-    note(stack.world, "c0ffee", 412, [page])
-    # THEN the page is cleared with the rest unless the new run creates it again
-    assert outbox(stack, "c0ffee", 412)["born"] == []
 
 
 def test_regression_a_commit_published_a_third_time_is_invalidated_again(stack: Stack) -> None:
@@ -209,31 +172,6 @@ def test_regression_a_commit_published_a_third_time_is_invalidated_again(stack: 
     # CloudFront for a repeat of the second, made before these pages changed
     assert len(again) == 3
     assert "/en/issues/412/dockworkers-vote-to-strike/index.html" in again[-1]
-
-
-def test_a_part_still_under_way_is_invalidated_again_when_its_run_ends(stack: Stack) -> None:
-    # GIVEN a commit of two issues: 1 is done, 2 began replacing pages and has not ended
-    put_json(stack.world.sources, outbox_key("c0ffee", 1), {"paths": ["/en/"], "outputs": []})
-    under_way = {"paths": ["/es/"], "outputs": [], "begun": 1, "ended": 0}
-    put_json(stack.world.sources, outbox_key("c0ffee", 2), under_way)
-    # WHEN issue 1's invalidate job comes THEN it does not wait for issue 2's run
-    invalidate_commit(InvalidateJob("c0ffee", 1, [1, 2]), stack.world)
-    assert stack.invalidated("c0ffee") == ["/en/index.html", "/es/index.html"]
-    # WHEN issue 2's run ends (having replaced more of its pages since) THEN the commit
-    # is invalidated once more, after those writes
-    put_json(stack.world.sources, outbox_key("c0ffee", 2), {**under_way, "ended": 1})
-    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2], runs=1), stack.world)
-    made = [r for r in stack.world.cdn.invalidations if "c0ffee" in r]
-    assert len(made) == 2
-    # AND a repeat of that job makes none
-    invalidate_commit(InvalidateJob("c0ffee", 2, [1, 2], runs=1), stack.world)
-    assert len([r for r in stack.world.cdn.invalidations if "c0ffee" in r]) == 2
-
-
-def outbox(stack: Stack, commit: str, number: int) -> dict[str, Any]:
-    stored = stack.world.sources.get(outbox_key(commit, number))
-    assert stored is not None
-    return dict(json.loads(stored.body))
 
 
 def test_invariant_1_an_invalid_edit_is_reported_and_the_live_page_stays(stack: Stack) -> None:
@@ -755,7 +693,7 @@ def test_status_shows_a_hostile_file_name_escaped_on_one_line() -> None:
             "validate": {"412": {}},
             "render": {"412": {}},
             "index": {"412": {"refused": [hostile]}},
-            "invalidate": {"all": None},
+            "invalidate": {},
         },
         "findings": [{"path": hostile, "line": 1, "column": 1, "field": "", "message": "bad name"}],
     }

@@ -36,7 +36,7 @@ from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.messages import failure_key, job_from_json
-from broadsheet.pipeline.stages import again, handle
+from broadsheet.pipeline.stages import again, handle, handle_batch
 
 SERVICE = "broadsheet"
 SETTINGS = tuple(sorted(set(OUTPUTS.values())))
@@ -141,14 +141,11 @@ def sqs_handler(
 
 
 def batch_handler(
-    stage: str,
-    logger: Logger,
-    metrics: Metrics,
-    work: Callable[[Any, list[dict[str, Any]]], dict[str, Any]],
+    stage: str, logger: Logger, metrics: Metrics
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
     """A Lambda handler for a stage whose work is one for any number of messages (the
-    search index): it runs once a batch. If it fails, every record of the batch comes
-    back, and dead-letters in time."""
+    search index, the invalidations): it runs once a batch. If it fails, every record of
+    the batch comes back, and dead-letters in time."""
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
@@ -170,7 +167,7 @@ def batch_handler(
             return {"batchItemFailures": []}
         started = time.perf_counter()
         try:
-            result = work(runtime(), messages)
+            result = handle_batch(stage, messages, runtime())
         except Permanent as error:
             logger.error("dropped", extra={"reason": str(error)})
             for record in records:

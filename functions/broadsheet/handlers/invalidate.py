@@ -1,8 +1,9 @@
-"""invalidate: one CloudFront invalidation per commit, retried when CloudFront is busy."""
+"""invalidate: one CloudFront invalidation a batch of reconciles, retried when CloudFront
+is busy."""
 
 from __future__ import annotations
 
-from broadsheet.handlers.common import powertools, sqs_handler
+from broadsheet.handlers.common import batch_handler, powertools
 
 logger, metrics = powertools("invalidate")
-handler = sqs_handler("invalidate", logger, metrics)
+handler = batch_handler("invalidate", logger, metrics)

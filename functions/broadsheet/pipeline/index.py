@@ -8,9 +8,9 @@ document) and saves it with one conditional write; then every partition the issu
 is reconciled with the state as it is now (``reconcile``): the issue's own pages, the
 site-wide files, the listings its articles are in. A crash anywhere leaves either the
 old state (the job runs again from scratch) or the new one, which the job reconciles
-again. The paths each reconcile replaced or deleted go to the commit's outbox, which the
-commit's invalidation clears; the files it *created* where nothing was (``born``) need
-none, since the CDN keeps no error responses (``ErrorCachingMinTTL: 0``).
+again. Which listings to look at is found the same way, level-triggered: the issue's
+items in each listing now against what the site-wide record says was put there. What
+the reconcile replaced or deleted goes to the invalidate stage, named by its transitions.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from broadsheet.content.findings import FindingSink
 from broadsheet.content.issue import Issue, parse_issue
 from broadsheet.content.site import Site, parse_site
 from broadsheet.content.version import code_version
-from broadsheet.edition import index, sitemap, urls
+from broadsheet.edition import index, sitemap
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
-from broadsheet.pipeline import beats, desk
-from broadsheet.pipeline.env import Env, blob, put_json, read_json, record
+from broadsheet.pipeline import beats, desk, sitewide
+from broadsheet.pipeline.env import Env, blob, record
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -39,10 +39,9 @@ from broadsheet.pipeline.messages import (
     ReleaseJob,
     SearchJob,
     body_key,
-    outbox_key,
     variant_key,
 )
-from broadsheet.pipeline.reconcile import Diff, apply, diff, inputs_digest
+from broadsheet.pipeline.reconcile import Clear, Diff, apply, diff, inputs_digest, load_applied
 from broadsheet.pipeline.renames import update_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.search import update_records
@@ -168,89 +167,13 @@ def _released(env: Env, state: IssueState, now: dt.datetime) -> IssueState:
 # --- carrying a decision out ---------------------------------------------------------------
 
 
-def _outbox(env: Env, commit: str, number: int) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = read_json(env.sources, outbox_key(commit, number))
-    return found
+def clearing(env: Env, commit: str) -> Clear:
+    """A reconcile's paths to clear, sent to the invalidate stage under their names."""
 
+    def clear(transitions: list[str], paths: list[str]) -> None:
+        env.queue("invalidate").send(InvalidateJob(commit, transitions, paths).to_json())
 
-def note(
-    env: Env,
-    commit: str,
-    number: int,
-    paths: list[str],
-    beat_idents: list[str] | None = None,
-    indexes: list[str] | None = None,
-    born: list[str] | None = None,
-    *,
-    begin: bool = False,
-    end: bool = False,
-    sequence: int = 0,
-) -> dict[str, Any]:
-    """Add to the outbox what this job is about to change, before changing it: the
-    paths about to be written, and the beats and indexes it must bring up to date; and,
-    once written, the files it ``born`` (created where nothing was).
-
-    A file about to be written again is no longer counted born, before the write: a job
-    run again may change what its first run created, and a reader may have that copy.
-
-    A run that is about to replace what readers may hold counts itself ``begun`` first,
-    and ``ended`` once done (with the issue's ``sequence``, its place in the order of
-    publishing): the commit's invalidation is named by these, so one made before a run
-    began or ended is never taken for one made after. The outbox as it stands."""
-    box = _outbox(env, commit, number) or {}
-    begun = int(box.get("begun", 0)) + (1 if begin else 0)
-    ended = begun if end else int(box.get("ended", 0))
-    sequence = max(sequence, int(box.get("sequence", 0)))
-    old: dict[str, set[Any]] = {
-        "paths": set(box.get("paths", [])),
-        "beats": set(box.get("beats", [])),
-        "indexes": set(box.get("indexes", [])),
-    }
-    new: dict[str, set[Any]] = {
-        "paths": set(paths),
-        "beats": set(beat_idents or []),
-        "indexes": set(indexes or []),
-    }
-    rewritten = {urls.cached_path(p) for p in paths}
-    was_born = set(box.get("born", []))
-    now_born = (was_born - rewritten) | {urls.cached_path(p) for p in born or []}
-    counts = (begun, ended, sequence)
-    steady = counts == tuple(box.get(k, 0) for k in ("begun", "ended", "sequence"))
-    if box and all(new[name] <= old[name] for name in old) and now_born == was_born and steady:
-        return box
-    box = {
-        "paths": sorted(old["paths"] | new["paths"]),
-        "beats": sorted(old["beats"] | new["beats"]),
-        "indexes": sorted(old["indexes"] | new["indexes"]),
-        "born": sorted(now_born),
-        "begun": begun,
-        "ended": ended,
-        "sequence": sequence,
-    }
-    put_json(env.sources, outbox_key(commit, number), box)
-    return box
-
-
-class Outbox:
-    """One index run's notes in its commit's outbox (``reconcile.Notes``)."""
-
-    def __init__(self, env: Env, commit: str, number: int) -> None:
-        self.env, self.commit, self.number = env, commit, number
-        self.begun = False
-
-    def writing(self, paths: list[str]) -> None:
-        note(self.env, self.commit, self.number, paths)
-
-    def created(self, paths: list[str]) -> None:
-        note(self.env, self.commit, self.number, [], born=paths)
-
-    def replacing(self) -> None:
-        if not self.begun:
-            self.begun = True
-            note(self.env, self.commit, self.number, [], begin=True)
-
-    def done(self, sequence: int) -> dict[str, Any]:
-        return note(self.env, self.commit, self.number, [], end=True, sequence=sequence)
+    return clear
 
 
 def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
@@ -366,44 +289,42 @@ def _apply(
     before: IssueState,
     after: IssueState,
     commit: str,
-    parts: list[int],
     *,
     everything: bool = False,
     renames: list[list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Note the listings the change touches, save the new state (the commit point),
-    then reconcile what depends on it."""
-    old_site = _site(blob(env.sources, before.site_blob), commit) if before.site_blob else None
-    new_site = _site(blob(env.sources, after.site_blob), commit) if after.site_blob else None
-    after.beats = beats.shares(new_site, after.doc)
-    touched = {
-        b for b in {*before.beats, *after.beats} if before.beats.get(b) != after.beats.get(b)
-    }
-    indexes: list[str] = []
-    if everything or before.site_blob != after.site_blob:
-        # Every listing shows site.yml: each beat of the issue is looked at again, and
-        # the pages every language has even when empty.
-        languages = [
-            *(old_site.languages if old_site else ()),
-            *(new_site.languages if new_site else ()),
-        ]
-        always, indexes = beats.everywhere(languages)
-        touched |= {*before.beats, *after.beats, *always}
-    note(env, commit, after.number, [], sorted(touched), indexes)
+    """Save the issue's new state (the commit point), then reconcile what depends on
+    it."""
     after.schedules = _schedules(env, after, env.now())
     if after.doc != before.doc or after.accepted != before.accepted:
         after.revision = before.revision + 1
     save_issue(env.sources, after)  # PreconditionFailed (Retryable): it all runs again
-    return _finish(
-        env, after, commit, parts, renames=renames, before_doc=before.doc, verify=everything
-    )
+    return _finish(env, after, commit, renames=renames, before_doc=before.doc, verify=everything)
+
+
+def _listings(env: Env, state: IssueState, site: Site | None, *, verify: bool) -> Any:
+    """The listings the issue's items must be put in again, found by comparing its
+    items now with what the site-wide record says was last put there (``shares``, with
+    the site.yml they were put with); the indexes of sections and tags, when site.yml
+    changed; and the issue's shares as they are now."""
+    now = beats.shares(site, state.doc)
+    was_site, was = sitewide.applied_shares(load_applied(env.sources, sitewide.PARTITION), state)
+    touched = {b for b in {*was, *now} if was.get(b) != now.get(b)}
+    indexes: list[str] = []
+    if verify or was_site != state.site_blob:
+        # Every listing shows site.yml: each beat of the issue is looked at again, and
+        # the pages every language has even when empty.
+        old = _site(blob(env.sources, was_site), "applied") if was_site else None
+        languages = [*(old.languages if old else ()), *(site.languages if site else ())]
+        always, indexes = beats.everywhere(languages)
+        touched |= {*was, *now, *always}
+    return sorted(touched), indexes, now
 
 
 def _finish(
     env: Env,
     state: IssueState,
     commit: str,
-    parts: list[int],
     *,
     renames: list[list[str]] | None = None,
     before_doc: IssueDoc | None = None,
@@ -411,37 +332,25 @@ def _finish(
 ) -> dict[str, Any]:
     """Everything after the issue's state is saved; repeated as often as the job is.
     ``verify`` (a rebuild) trusts no record: each file is compared with the bucket."""
-    note(env, commit, state.number, [])
-    notes = Outbox(env, commit, state.number)
+    site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
     diffs = [_issue_diff(env, state, commit, verify=verify)]
-    newest, site_wide = site_diff(env, state, verify=verify)
+    touched, indexes, shares = _listings(env, state, site, verify=verify)
+    newest, site_wide = site_diff(env, state, shares, verify=verify)
     diffs.append(site_wide)
-    box = _outbox(env, commit, state.number) or {}
     dropped: list[str] = []
-    if box.get("beats") or box.get("indexes"):
-        site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
+    if touched or indexes:
         listings, dropped = beats.beat_diffs(
-            env,
-            state.number,
-            site,
-            state.doc,
-            box["beats"],
-            box["indexes"],
-            newest,
-            verify=verify,
+            env, state.number, site, state.doc, touched, indexes, newest, verify=verify
         )
         diffs += listings
-    apply(env.sources, env.site, diffs, notes)  # one reconcile of every partition touched
+    # One reconcile of every partition touched.
+    changed = apply(env.sources, env.site, diffs, clearing(env, commit))
     for key in dropped:
         env.sources.delete(key)
     update_redirects(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
-    box = notes.done(state.sequence)
-    changed = sorted(box["paths"])
     record(env, commit, "index", state.number, paths=changed, revision=state.revision)
-    job = InvalidateJob(commit, state.number, parts, sequence=box["sequence"], runs=box["begun"])
-    env.queue("invalidate").send(job.to_json())
     return {"commit": commit, "issue": state.number, "paths": len(changed)}
 
 
@@ -452,20 +361,20 @@ def index_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     state = load_issue(env.sources, job.issue)
     if job.kind == "commit":
         if state.sequence >= job.sequence:  # applied before: make sure it was carried out
-            return _finish(env, state, job.commit, job.parts, renames=job.renames)
+            return _finish(env, state, job.commit, renames=job.renames)
         if state.sequence < job.after and job.waits < MAX_WAITS:
             raise NotYet(f"issue {job.issue}: commit #{job.after} is not applied yet")
     elif state.sequence != job.sequence:
         # A rebuild overtaken by a commit, which was made with the new code already.
-        return _finish(env, state, job.commit, job.parts)
+        return _finish(env, state, job.commit)
     if not job.site_ok:  # site.yml has findings: the commit is held, its turn recorded
         held = replace(state, sequence=job.sequence)
         # Its renames are recorded now: each edge waits, unused, until a later commit
         # makes the old address private and the new one public.
-        return _apply(env, state, held, job.commit, job.parts, renames=job.renames)
+        return _apply(env, state, held, job.commit, renames=job.renames)
     after = _decide(env, job, state, env.now())
     rebuild = job.kind == "rebuild"
-    return _apply(env, state, after, job.commit, job.parts, everything=rebuild, renames=job.renames)
+    return _apply(env, state, after, job.commit, everything=rebuild, renames=job.renames)
 
 
 def release(job: ReleaseJob, env: Env) -> dict[str, Any]:
@@ -476,4 +385,4 @@ def release(job: ReleaseJob, env: Env) -> dict[str, Any]:
     # The schedule that sent this has run (the service deletes it): set it again if its
     # time has not come after all.
     after.schedules = {s: at for s, at in after.schedules.items() if s != job.slug}
-    return _apply(env, state, after, job.commit, [job.issue])
+    return _apply(env, state, after, job.commit)

@@ -1,11 +1,14 @@
-"""invalidate: one CDN invalidation per commit, once every issue it touched is done.
+"""invalidate: what the reconciles replaced or deleted, cleared from the CDN.
 
-Each issue's index run leaves the paths it changed in the commit's outbox, and which of
-them it created where nothing was, then sends a job here. The job that finds every part
-there sends them all in one invalidation, named by the commit (CloudFront answers a
-repeated name with the first invalidation). A part that never comes (its job
-dead-lettered) is waited for a while, then the others go out without it: one issue's
-failure does not keep another's pages stale.
+Each reconcile sends the paths it replaced or deleted, named by their transitions
+(``reconcile.transition``), before it saves its records. This stage takes them a batch
+at a time (its event source gathers them for a second) and makes one invalidation of
+the batch, named by its transitions: a batch delivered again, or a reconcile repeated
+after a crash, is answered by CloudFront with the first. Nothing is kept: a failure
+sends the batch back, and it dead-letters in time.
+
+A batch of more than ``urls.invalidation_paths``'s limit clears everything (``/*``):
+CloudFront counts a wildcard as one path, and allows 3,000 paths in progress.
 """
 
 from __future__ import annotations
@@ -14,52 +17,33 @@ import hashlib
 from typing import Any
 
 from broadsheet.edition import urls
-from broadsheet.errors import NotYet
-from broadsheet.pipeline.env import Env, read_json, record
-from broadsheet.pipeline.messages import InvalidateJob, outbox_prefix, status_key
-
-MAX_WAITS = 15  # at a minute each
+from broadsheet.pipeline.env import Env, put_json
+from broadsheet.pipeline.messages import InvalidateJob, invalidation_key
 
 
-def invalidate_commit(job: InvalidateJob, env: Env) -> dict[str, Any]:
-    prefix = outbox_prefix(job.commit)
-    boxes = {
-        int(k[len(prefix) :].removesuffix(".json")): read_json(env.sources, k) or {}
-        for k in env.sources.keys(prefix)
-    }
-    missing = sorted(set(job.parts) - set(boxes))
-    if missing and job.waits < MAX_WAITS:
-        raise NotYet(f"{job.commit}: issues {missing} are not indexed yet", delay=60)
-    born_everywhere: dict[str, bool] = {}
-    for box in boxes.values():
-        born = {urls.cached_path(p) for p in box.get("born", [])}
-        for path in map(urls.cached_path, box.get("paths", [])):
-            born_everywhere[path] = born_everywhere.get(path, True) and path in born
-    # A file created where nothing was has no older copy in any cache, unless another
-    # issue's job of this commit changed it after: then that job did not find it born.
-    cleared = urls.invalidation_paths(p for p, born in born_everywhere.items() if not born)
-    # Named by the commit, what it clears and the runs that replaced files: a repeat is
-    # answered with the first invalidation, and paths a retried job added, or files a
-    # run replaced after this was made (a part still under way then, the same commit
-    # published again, a run cut short), get one of their own when that run ends.
-    runs = [
-        f"{n}:{box.get('sequence', 0)}:{box.get('begun', 0)}:{box.get('ended', 0)}"
-        for n, box in sorted(boxes.items())
-    ]
-    digest = hashlib.sha256("\n".join(cleared + runs).encode()).hexdigest()[:12]
-    reference = f"broadsheet-{job.commit}-{digest}"
-    sent = read_json(env.sources, status_key(job.commit, "invalidate")) or {}
-    if sent.get("reference") == reference:  # another part's job sent this already
-        return {"commit": job.commit, "paths": len(cleared), "invalidation": sent["invalidation"]}
-    invalidation = env.cdn.invalidate(cleared, reference=reference) if cleared else None
-    record(
-        env,
-        job.commit,
-        "invalidate",
-        None,
-        paths=cleared,
-        invalidation=invalidation,
-        missing=missing,
-        reference=reference,
-    )
-    return {"commit": job.commit, "paths": len(cleared), "invalidation": invalidation}
+def reference_of(jobs: list[InvalidateJob]) -> str:
+    """The invalidation's name: its transitions (and its commit, when it has one)."""
+    transitions = sorted({t for job in jobs for t in job.transitions})
+    digest = hashlib.sha256("\n".join(transitions).encode()).hexdigest()
+    commits = sorted({job.commit for job in jobs})
+    named = commits[0] if len(commits) == 1 else f"{len(commits)}-commits"
+    return f"broadsheet-{named}-{digest[:24]}"
+
+
+def invalidate(env: Env, jobs: list[InvalidateJob]) -> dict[str, Any]:
+    cleared = urls.invalidation_paths({p for job in jobs for p in job.paths})
+    if not cleared:
+        return {"paths": 0, "invalidation": None}
+    reference = reference_of(jobs)
+    invalidation = env.cdn.invalidate(cleared, reference=reference)
+    at = env.now().isoformat()
+    for commit in sorted({job.commit for job in jobs}):
+        mine = urls.invalidation_paths(
+            {p for job in jobs if job.commit == commit for p in job.paths}
+        )
+        put_json(
+            env.sources,
+            invalidation_key(commit, reference),
+            {"at": at, "paths": mine, "invalidation": invalidation, "reference": reference},
+        )
+    return {"paths": len(cleared), "invalidation": invalidation}

@@ -75,13 +75,13 @@ def status_key(commit: str, stage: str, issue: int | None = None) -> str:
     return f"status/{commit}/{stage}{suffix}.json"
 
 
-def outbox_key(commit: str, issue: int) -> str:
-    """The CDN paths one issue's index run changed, waiting for the commit's invalidation."""
-    return f"outbox/{commit}/{issue}.json"
+def invalidation_prefix(commit: str) -> str:
+    return f"status/{commit}/invalidate/"
 
 
-def outbox_prefix(commit: str) -> str:
-    return f"outbox/{commit}/"
+def invalidation_key(commit: str, reference: str) -> str:
+    """One invalidation that cleared part of what a commit changed."""
+    return f"{invalidation_prefix(commit)}{reference}.json"
 
 
 def failure_key(message_id: str) -> str:
@@ -160,7 +160,6 @@ class IssueJob:
     tree: str | None  # the issue folder's listing; None when the folder is gone
     site_blob: str
     site_ok: bool  # False: site.yml has findings, and the whole commit is held back
-    parts: list[int]  # every issue the commit touches: its invalidation waits for all
     # [old path, new path, old address or ""] of each rename out of this issue
     renames: list[list[str]] = field(default_factory=list)
     checked: list[Checked] = field(default_factory=list)  # files validate read anew
@@ -202,23 +201,15 @@ class ReleaseJob:
 
 @dataclass(frozen=True)
 class InvalidateJob:
-    """invalidate: one issue of a commit is done; its paths wait in the outbox."""
+    """invalidate: the CDN paths one reconcile replaced or deleted, and the transitions
+    they belong to (``reconcile.transition``), which name the invalidation."""
 
     commit: str
-    issue: int
-    parts: list[int]
-    waits: int = 0
-    # Which run of the issue sent it: the issue's place in the order of publishing and
-    # its outbox's count of runs that replaced files. A later run of the same commit
-    # (published again, or cut short and run again) is a new job, not a repeat.
-    sequence: int = 0
-    runs: int = 0
+    transitions: list[str]
+    paths: list[str]
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "invalidate", **dataclasses.asdict(self)}
-
-    def replace(self, **changes: Any) -> InvalidateJob:
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -238,6 +229,13 @@ Job = CommitJob | IssueJob | ReleaseJob | InvalidateJob | SearchJob
 
 
 def job_from_json(data: Mapping[str, Any]) -> Job:
+    try:
+        return _job(data)
+    except (TypeError, KeyError, AttributeError) as error:  # a field missing or malformed
+        raise Permanent(f"a {data.get('type')!r} message that does not read: {error}") from error
+
+
+def _job(data: Mapping[str, Any]) -> Job:
     kind = data.get("type")
     if kind == "commit":
         return CommitJob(**_fields(CommitJob, data))

@@ -19,6 +19,7 @@ from broadsheet.pipeline.messages import (
     MANIFESTS,
     IssueJob,
     failure_key,
+    invalidation_prefix,
     report_key,
     status_key,
 )
@@ -49,7 +50,8 @@ def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
         findings.extend(part.get("findings", []))
         for stage in ("validate", "render", "index"):
             stages[stage][str(number)] = read_json(sources, status_key(commit, stage, number))
-    stages["invalidate"]["all"] = read_json(sources, status_key(commit, "invalidate"))
+    made = [read_json(sources, key) for key in sources.keys(invalidation_prefix(commit))]
+    stages["invalidate"] = {m["reference"]: m for m in made if m}
     return {
         "commit": commit,
         "validated": read_json(sources, status_key(commit, "validate")) is not None,
@@ -76,12 +78,14 @@ def format_status(found: dict[str, Any]) -> str:
         if index.get("refused"):
             extra += f"; not published: {', '.join(index['refused'])}"
         lines.append(f"  {label:<10}  {', '.join(steps)}{extra}")
-    invalidation = found["stages"]["invalidate"]["all"]
-    if invalidation is None:
-        lines.append("  invalidate  pending")
+    made = sorted(found["stages"]["invalidate"].values(), key=lambda m: str(m["at"]))
+    indexed = all(found["stages"]["index"].get(str(n)) for n in found["issues"])
+    if made:
+        lines.append(f"  invalidate  done {made[-1]['at'][:19]}Z")
+        cleared = sorted({path for m in made for path in m.get("paths", [])})
+        lines.extend(f"  invalidated {path}" for path in cleared)
     else:
-        lines.append(f"  invalidate  done {invalidation['at'][:19]}Z")
-        lines.extend(f"  invalidated {path}" for path in invalidation.get("paths", []))
+        lines.append("  invalidate  nothing to clear" if indexed else "  invalidate  pending")
     lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])
     # A file's name is a contributor's to choose: no escape sequence reaches a terminal.
     return "\n".join(printable(line) for line in lines) + "\n"
@@ -153,7 +157,6 @@ def rebuild_jobs(sources: ObjectStore, rebuild_id: str, time: str) -> list[Issue
         for key in sources.keys("state/issues/")
     ]
     states = [s for s in states if s.site_blob]
-    parts = sorted(s.number for s in states)
     return [
         IssueJob(
             kind="rebuild",
@@ -165,7 +168,6 @@ def rebuild_jobs(sources: ObjectStore, rebuild_id: str, time: str) -> list[Issue
             tree=state.tree,
             site_blob=state.site_blob or "",
             site_ok=True,
-            parts=parts,
         )
         for state in states
     ]

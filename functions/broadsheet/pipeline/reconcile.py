@@ -1,24 +1,31 @@
 """The reconcile: make the site bucket hold what one partition of the site should hold.
 
-A partition is a set of output files, each a pure function of its inputs: the site-wide
-files (``sitewide.py``), one listing's pages and feed, the index of a language's sections
-or tags (``beats.py``). It keeps one *applied record* in the source bucket
-(``state/applied/<partition>.json``): for every file it holds, the digest of the inputs it was
-made from and the hash of its bytes. To reconcile is to say what each file should be made
-from now (its inputs' digest, computed from exactly what its renderer is given), render
-the files whose digest differs from the record, put those whose bytes differ, delete the
-files the partition no longer has, and save the record last. A crash anywhere leaves the
-old record, so the next run finds the same difference and mends it; a message delivered
-twice finds nothing to do. Nothing is remembered of *who* wrote what: the record says
-what the partition holds, and the inputs say what it should.
+A partition is a set of output files, each a pure function of its inputs: an issue's
+pages, the site-wide files (``sitewide.py``), one listing's pages and feed, the index of
+a language's sections or tags (``beats.py``), a language's search bundle. It keeps one
+*applied record* in the source bucket (``state/applied/<partition>.json``): for every
+file it holds, the digest of the inputs it was made from and the hash of its bytes. To
+reconcile is to say what each file should be made from now (its inputs' digest,
+computed from exactly what its renderer is given), render the files whose digest
+differs from the record, put those whose bytes differ, delete the files the partition
+no longer has, clear what readers may hold of the files it replaced or deleted, and
+save the record last. A crash anywhere leaves the old record, so the next run finds the
+same difference and mends it; a message delivered twice finds nothing to do. Nothing is
+remembered of *who* wrote what: the record says what the partition holds, and the
+inputs say what it should.
 
-One writer at a time per partition (index runs one job at a time): the record is
-written with If-Match all the same, so a second writer would be retried, never lost.
+The files about to change are marked unknown in the record before the bucket is
+touched: a run cut short leaves them to whichever run comes next, which clears them
+from the CDN whatever it finds (it cannot know what the first run did). A file created
+where nothing was needs no clearing: the CDN caches no error responses.
 
-Each file about to change is looked at in the bucket first: a file created where nothing
-was needs no invalidation (the CDN caches no error responses), a file replaced or deleted
-does. What changes is told to ``notes`` (the commit's outbox), which the commit's
-invalidation reads.
+What is cleared is named by its *transition*: the partition, how many changes its
+record had seen before this one (``runs``) and the paths. A run repeated after a crash
+names the same transition, which CloudFront answers with the first invalidation; the
+same change made again later (back, then forth) is a new transition.
+
+One writer at a time per partition, by the queues' ordering; the record is written with
+If-Match all the same, so a second writer would be retried, never lost.
 """
 
 from __future__ import annotations
@@ -38,17 +45,17 @@ from broadsheet.errors import Retryable
 APPLIED = "state/applied/"
 
 
-class Notes(Protocol):
-    """What a job tells its commit's outbox, which the commit's invalidation reads."""
+class Clear(Protocol):
+    """How a reconcile has the CDN forget what it replaced (the invalidate stage)."""
 
-    def writing(self, paths: list[str]) -> None:
-        """These files are about to be written (or deleted)."""
+    def __call__(self, transitions: list[str], paths: list[str]) -> None: ...
 
-    def created(self, paths: list[str]) -> None:
-        """These were written where nothing was: no cache holds an older copy."""
 
-    def replacing(self) -> None:
-        """A write is about to replace or delete bytes a reader may hold."""
+def transition(partition: str, runs: int, paths: list[str]) -> str:
+    """The name of one change of a partition: a repeat is the same name, a change made
+    again later another."""
+    digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()[:12]
+    return f"{partition}@{runs}:{digest}"
 
 
 def applied_key(partition: str) -> str:
@@ -94,13 +101,16 @@ class Applied:
     files: dict[str, list[str]] = field(default_factory=dict)  # key -> [digest, hash]
     data: dict[str, Any] = field(default_factory=dict)
     etag: str | None = None
+    runs: int = 0  # changes of its files so far: what names the next transition
 
     def to_json(self) -> bytes:
         # The data's key order is kept: documents inside (an issue's line) are published
         # as they are.
         files = dict(sorted(self.files.items()))
         return json.dumps(
-            {"files": files, "data": self.data}, ensure_ascii=False, separators=(",", ":")
+            {"files": files, "data": self.data, "runs": self.runs},
+            ensure_ascii=False,
+            separators=(",", ":"),
         ).encode()
 
     def digest(self, key: str) -> str | None:
@@ -118,7 +128,7 @@ def load_applied(store: ObjectStore, partition: str) -> Applied:
         return Applied()
     raw = json.loads(stored.body)
     files = {k: list(v) for k, v in raw.get("files", {}).items()}
-    return Applied(files, dict(raw.get("data", {})), stored.etag)
+    return Applied(files, dict(raw.get("data", {})), stored.etag, int(raw.get("runs", 0)))
 
 
 Render = Callable[[list[str]], Mapping[str, bytes]]
@@ -135,6 +145,9 @@ class Diff:
     made: dict[str, bytes]  # the bytes of the files to put
     put: list[str]
     gone: list[str]
+    # The data to keep while the reconcile is under way, when a run cut short must leave
+    # more than its files in doubt (what an issue put in the listings).
+    pending: dict[str, Any] | None = None
 
 
 def diff(
@@ -159,7 +172,7 @@ def diff(
     put = [k for k in stale if verify or before.hash(k) != hashes[k]]
     gone = sorted(k for k in before.files if k not in wanted)
     files = {k: [d, hashes[k] if k in hashes else str(before.hash(k))] for k, d in wanted.items()}
-    after = Applied(files, before.data if data is None else data, before.etag)
+    after = Applied(files, before.data if data is None else data, before.etag, before.runs)
     return Diff(partition, before, after, {k: made[k] for k in put}, put, gone)
 
 
@@ -179,51 +192,62 @@ def _save(sources: ObjectStore, partition: str, record: Applied, etag: str | Non
 UNKNOWN = ["", ""]  # a file a reconcile cut short may have left in any state
 
 
-def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], notes: Notes) -> None:
+def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], clear: Clear) -> list[str]:
     """Carry out each diff: first each record with the files about to change marked
-    unknown (so a run cut short leaves them to be looked at again by whichever job
-    comes next, whatever it wants of them); then each of those files is looked at in the
-    bucket, one note is made of every path whose bytes will change, they are put or
-    deleted, one note is made of the files created where nothing was; then each record
-    as it now is."""
+    unknown; then each of those files is looked at in the bucket and put or deleted;
+    then what readers may hold of them is cleared (the files replaced or deleted, and
+    every file a run cut short left unknown), in one request named by the transitions;
+    then each record as it now is. The paths written or deleted."""
     etags = {change.partition: mark_unknown(sources, change) for change in diffs}
-    puts: list[tuple[str, bytes, bool]] = []  # key, bytes, whether it replaces a file
+    puts: list[tuple[str, bytes]] = []
     deletes: list[str] = []
+    transitions: list[str] = []
+    cleared: list[str] = []
     for change in diffs:
+        forget: list[str] = []
         for key in change.put:
             current = site.get(key)
+            doubt = change.before.files.get(key) == UNKNOWN
             if current is None or current.body != change.made[key]:
-                puts.append((key, change.made[key], current is not None))
-        deletes += [key for key in change.gone if site.get(key) is not None]
-    paths = ["/" + k for k in (*(key for key, _, _ in puts), *deletes)]
-    if paths:
-        notes.writing(paths)
-    if deletes or any(replaces for _, _, replaces in puts):
-        notes.replacing()
-    for key, data, _ in puts:
+                puts.append((key, change.made[key]))
+            if doubt or (current is not None and current.body != change.made[key]):
+                forget.append("/" + key)
+        for key in change.gone:
+            if site.get(key) is not None:
+                deletes.append(key)
+                forget.append("/" + key)
+            elif change.before.files.get(key) == UNKNOWN:
+                forget.append("/" + key)
+        if forget:
+            transitions.append(transition(change.partition, change.before.runs, forget))
+            cleared += forget
+    for key, data in puts:
         put_file(site, key, data)
     for key in deletes:
         delete_file(site, key)
-    created = ["/" + key for key, _, replaces in puts if not replaces]
-    if created:
-        notes.created(created)
+    if cleared:
+        clear(transitions, sorted(set(cleared)))
     for change in diffs:
         save_record(sources, change, etags[change.partition])
+    return sorted("/" + key for key in (*(key for key, _ in puts), *deletes))
 
 
 def mark_unknown(sources: ObjectStore, change: Diff) -> str | None:
     """Mark the files about to change unknown in the partition's record (before the
     bucket is touched); the record's etag as it then is."""
-    if not (change.put or change.gone):
+    data = change.before.data if change.pending is None else change.pending
+    if not (change.put or change.gone) and data == change.before.data:
         return change.before.etag
     marked = {**change.before.files, **{k: UNKNOWN for k in (*change.put, *change.gone)}}
-    pending = Applied(marked, change.before.data)
+    pending = Applied(marked, data, runs=change.before.runs)
     return _save(sources, change.partition, pending, change.before.etag)
 
 
 def save_record(sources: ObjectStore, change: Diff, etag: str | None) -> None:
     """The partition's record as the change leaves it (the last write of a reconcile)."""
-    if change.put or change.gone or change.after.to_json() != change.before.to_json():
+    if change.put or change.gone:
+        change.after.runs = change.before.runs + 1
+    if change.after.to_json() != change.before.to_json():
         _save(sources, change.partition, change.after, etag)
 
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broadsheet.adapters.store import ObjectStore
-from broadsheet.edition import urls
 from broadsheet.pipeline.env import Env
-from broadsheet.pipeline.messages import SearchJob
+from broadsheet.pipeline.messages import InvalidateJob, SearchJob
 from broadsheet.pipeline.operations import rebuild_jobs
 from broadsheet.pipeline.reconcile import APPLIED, load_applied
 from broadsheet.pipeline.search import PARTITIONS as SEARCH
@@ -151,8 +150,9 @@ def repair(env: Env, *, dry_run: bool = False) -> Survey:
         # what the site holds.
         for key in found.orphans:
             env.site.delete(key)
-        paths = urls.invalidation_paths("/" + k for k in found.orphans)
-        env.cdn.invalidate(paths, reference=f"broadsheet-repair-{stamp}")
+        paths = sorted("/" + k for k in found.orphans)
+        clear = InvalidateJob(f"repair-{stamp}", [f"repair@{stamp}"], paths)
+        env.queue("invalidate").send(clear.to_json())
     return found
 
 

@@ -18,10 +18,10 @@ of the records it was made from. It is reconciled in an order a reader never not
 5. every file of the old index that the new one does not use is tagged retired, which
    the site bucket's lifecycle rule expires a day later (a reader mid-search still finds
    them meanwhile); a retired file used again is untied;
-6. the fixed names that changed (the entry, the loader) are invalidated, named by the
-   transition (the run, counted in the record, and the record before and after), so a
-   run cut short and done again is answered by the first, and an index held again later
-   is a new transition; then the record.
+6. the fixed names that changed (the entry, the loader) go to the invalidate stage,
+   named by the transition (``reconcile.transition``), so a run cut short and done again
+   is answered by the first, and an index held again later is a new transition; then
+   the record.
 
 The stage runs one invocation at a time (reserved concurrency 1), each taking a whole
 batch of jobs.
@@ -40,6 +40,7 @@ from broadsheet.edition import search, urls, viewer
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.search import SearchRecord
 from broadsheet.pipeline.env import Env
+from broadsheet.pipeline.messages import InvalidateJob
 from broadsheet.pipeline.reconcile import (
     APPLIED,
     UNKNOWN,
@@ -49,6 +50,7 @@ from broadsheet.pipeline.reconcile import (
     load_applied,
     mark_unknown,
     save_record,
+    transition,
 )
 
 RECORDS = "search/records/"
@@ -191,16 +193,12 @@ def _publish(
         partition(language),
         wanted,
         lambda keys: {k: made[k] for k in keys},
-        {"records": digest, "runs": int(before.data.get("runs", 0))},
+        {"records": digest},
         before,
         verify=verify,
     )
     if not (change.put or change.gone or change.after.data != before.data):
         return {"files": len(made), "written": 0, "retired": 0}
-    # Each run that changes files is counted: a transition made again (back to an index
-    # it held before, then on again) is a new invalidation, not a repeat of the first.
-    if change.put or change.gone:
-        change.after.data["runs"] = int(before.data.get("runs", 0)) + 1
     etag = mark_unknown(env.sources, change)
     written = []
     entry = search.bundle_key(language, ENTRY)
@@ -231,15 +229,11 @@ def _publish(
     fixed = [k for k in (*change.put, *change.gone) if _fixed(_name(k), language) or k == entry]
     paths = sorted({"/" + k for k in fixed if before.hash(k) != change.after.hash(k)})
     if paths:
-        run = change.after.data["runs"]
-        transition = f"{run}-{_record_digest(before)}-{_record_digest(change.after)}"
-        env.cdn.invalidate(paths, reference=f"search-{language}-{transition}")
+        named = transition(partition(language), before.runs, paths)
+        job = InvalidateJob(f"search-{language}", [named], paths)
+        env.queue("invalidate").send(job.to_json())
     save_record(env.sources, change, etag)
     return {"files": len(made), "written": len(written), "retired": retired}
-
-
-def _record_digest(record: Applied) -> str:
-    return hashlib.sha256(record.to_json()).hexdigest()[:12]
 
 
 def _name(key: str) -> str:

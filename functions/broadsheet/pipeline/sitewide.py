@@ -7,7 +7,10 @@ applied, and the few issue documents they show (the latest issue, those the feed
 and the last two days' for the news sitemap), rendered whole by the full build's own
 function (``edition.plan.site_wide``) and reconciled (``reconcile``). The lines are the
 partition's index of its inputs, kept in its applied record: each issue's job puts its
-own line there, in the same write that records the files.
+own line there, in the same write that records the files. Beside the lines, the record
+keeps what each issue last put in the listings (a short fingerprint of its items in each,
+``beats.shares``, and the site.yml they were read with): the next job of the issue
+compares its items with these to know which listings to look at.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from broadsheet.edition import feed, index, sitemap, urls
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, site_wide
 from broadsheet.pipeline.env import Env, blob
-from broadsheet.pipeline.reconcile import Diff, diff, inputs_digest, load_applied
+from broadsheet.pipeline.reconcile import Applied, Diff, diff, inputs_digest, load_applied
 from broadsheet.pipeline.state import IssueState
 
 PARTITION = "site"
@@ -42,19 +45,35 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def site_diff(env: Env, state: IssueState, *, verify: bool = False) -> tuple[str | None, Diff]:
+def applied_shares(record: Applied, state: IssueState) -> tuple[str | None, dict[str, str]]:
+    """What the issue last put in the listings, as the site-wide record says: the
+    site.yml its items were read with, and its share of each listing."""
+    put = record.data.get("shares", {}).get(str(state.number))
+    return (put["site"], dict(put["beats"])) if put else (None, {})
+
+
+def site_diff(
+    env: Env, state: IssueState, shares: dict[str, str], *, verify: bool = False
+) -> tuple[str | None, Diff]:
     """The newest site.yml applied, and what the site-wide partition must become with
-    the issue's line put among the others."""
+    the issue's line (and its ``shares`` of the listings) put among the others."""
     issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
     mine = line(issue_site, state.doc) if issue_site else None
     before = load_applied(env.sources, PARTITION)
-    data = {"site_blob": None, "site_sequence": -1, "issues": {}, **before.data}
+    data = {"site_blob": None, "site_sequence": -1, "issues": {}, "shares": {}, **before.data}
     issues = dict(data["issues"])
     if mine is None:
         issues.pop(str(state.number), None)
     else:
         issues[str(state.number)] = mine
     data["issues"] = issues
+    put = {"site": state.site_blob, "beats": shares}
+    was_site, was = applied_shares(before, state)
+    # Until the listings are done, the issue's share of each is in doubt: a run cut short
+    # leaves them to be looked at again by the issue's next job, whatever it changes.
+    doubt = {"site": was_site, "beats": dict.fromkeys(sorted({*was, *shares}), "")}
+    pending = {**data, "shares": {**data["shares"], str(state.number): doubt}}
+    data["shares"] = {**data["shares"], str(state.number): put}
     if state.site_blob and state.sequence > int(data["site_sequence"]):
         data["site_blob"], data["site_sequence"] = state.site_blob, state.sequence
     newest: str | None = data["site_blob"]  # what every page of the site shows
@@ -70,7 +89,10 @@ def site_diff(env: Env, state: IssueState, *, verify: bool = False) -> tuple[str
     # With no site.yml applied yet, nothing is rendered, and whatever was stays.
     if site is None:
         wanted = {k: str(before.digest(k)) for k in before.files}
-    return newest, diff(env.sources, PARTITION, wanted, lambda _: made, data, before, verify=verify)
+    change = diff(env.sources, PARTITION, wanted, lambda _: made, data, before, verify=verify)
+    if was != shares or was_site != state.site_blob:
+        change.pending = pending
+    return newest, change
 
 
 def _inputs(env: Env, state: IssueState, site: Site, lines: dict[str, Any]) -> State:

@@ -4,7 +4,7 @@ stage; the Lambda handlers and the in-memory pipeline (``world``) both call it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from broadsheet.errors import Permanent
@@ -42,13 +42,28 @@ def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
         if isinstance(job, IssueJob):
             return index_issue(job, env)
         return release(job, env)
-    if stage == "invalidate" and isinstance(job, InvalidateJob):
-        from broadsheet.pipeline.invalidate import invalidate_commit
-
-        return invalidate_commit(job, env)
-    if stage == "search" and isinstance(job, SearchJob):
-        return search_archive(env, verify=job.verify)
+    if stage in BATCHED:
+        return handle_batch(stage, [message], env)
     raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
+
+
+# The stages whose work is one for any number of messages: their event sources gather
+# a batch, and the batch runs once.
+BATCHED = ("invalidate", "search")
+
+
+def handle_batch(stage: str, messages: Sequence[Mapping[str, Any]], env: Env) -> dict[str, Any]:
+    """Run a batched stage once for all of ``messages``."""
+    jobs = [job_from_json(m) for m in messages]
+    if stage == "invalidate" and all(isinstance(j, InvalidateJob) for j in jobs):
+        from broadsheet.pipeline.invalidate import invalidate
+
+        return invalidate(env, [j for j in jobs if isinstance(j, InvalidateJob)])
+    if stage == "search" and all(isinstance(j, SearchJob) for j in jobs):
+        # A repair's job among them makes the rebuild look at each file.
+        return search_archive(env, verify=any(isinstance(j, SearchJob) and j.verify for j in jobs))
+    kinds = sorted({type(j).__name__ for j in jobs})
+    raise Permanent(f"the {stage} stage takes no {', '.join(kinds)}")
 
 
 def search_archive(env: Env, *, verify: bool = False) -> dict[str, Any]:

@@ -37,7 +37,6 @@ class IssueState:
     examined: list[Examined] = field(default_factory=list)  # its photographs, likewise
     doc: IssueDoc | None = None  # the public document, as its pages show it
     schedules: dict[str, str] = field(default_factory=dict)  # slug -> release time
-    beats: dict[str, str] = field(default_factory=dict)  # beat -> share of its items pushed
     etag: str | None = None
 
     def to_json(self) -> bytes:
@@ -60,7 +59,6 @@ class IssueState:
             examined=[Examined.from_json(e) for e in data.get("examined", [])],
             doc=data["doc"],
             schedules=dict(data["schedules"]),
-            beats=dict(data.get("beats", {})),
             etag=etag,
         )
 

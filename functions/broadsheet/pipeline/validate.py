@@ -95,7 +95,6 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
             tree=touch.tree if touch else None,
             site_blob=manifest.site_blob or "",
             site_ok=site is not None,
-            parts=parts,
             renames=manifest.renames_from(number),
         )
         # With site.yml broken the whole commit is held: index only records its turn.

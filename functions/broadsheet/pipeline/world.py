@@ -17,7 +17,7 @@ from broadsheet.adapters.scheduler import MemoryScheduler
 from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.messages import CommitJob, commit_of
-from broadsheet.pipeline.stages import again, handle
+from broadsheet.pipeline.stages import BATCHED, again, handle, handle_batch
 
 
 class NotifyingStore:
@@ -103,15 +103,20 @@ class World:
         if message is None:  # received too often: it went to the dead-letter list
             return False
         self.deliveries += 1
-        batch = []
-        if stage == "search":  # its event source waits for a batch: one rebuild for all
-            others = [(e, queue.receive(e)) for e in queue.waiting() if e is not envelope]
-            batch = [e for e, received in others if received is not None]
-            if any(received and received.get("verify") for _, received in others):
-                message = {**message, "verify": True}  # a repair's job among them
+        batch: list[Envelope] = []
+        messages = [message]
+        if stage in BATCHED:  # its event source waits for a batch: one run for all
+            for other in [e for e in queue.waiting() if e is not envelope]:
+                received = queue.receive(other)
+                if received is not None:
+                    batch.append(other)
+                    messages.append(received)
         before = self.bucket.requests + self.site.requests
         try:
-            handle(stage, message, self)
+            if stage in BATCHED:
+                handle_batch(stage, messages, self)
+            else:
+                handle(stage, message, self)
         except NotYet:
             try:
                 queue.send(again(message))
