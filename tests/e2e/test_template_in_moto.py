@@ -127,6 +127,7 @@ def test_an_embargo_is_released_through_the_deployed_stack(
     import time
 
     from broadsheet.adapters.aws import AwsEnv
+    from broadsheet.adapters.queue import schedule_target
     from broadsheet.adapters.scheduler import fire_due
 
     deployed, resolver = stack
@@ -152,18 +153,14 @@ def test_an_embargo_is_released_through_the_deployed_stack(
         "slug": "at-dawn",
         "at": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "reason": "embargo",
+        "group": "issue-412",
     }
     # Commands pointed at this stack find the outputs moto could not hold.
     recorded = recorded_outputs(boto3.session.Session(region_name=REGION), None, STACK)
     assert recorded["ReleaseGroupName"] == deployed.outputs["ReleaseGroupName"]
     assert env.site.get("en/issues/412/at-dawn/index.html") is None
     time.sleep(max(0.0, (at - dt.datetime.now(dt.UTC)).total_seconds()) + 1.1)
-    sqs = boto3.client("sqs", region_name=REGION)
-
-    def send(arn: str, body: str) -> None:
-        url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=body)
-
+    send = schedule_target(boto3.client("sqs", region_name=REGION))
     assert [r.name for r in fire_due(env.scheduler, dt.datetime.now(dt.UTC), send)] == [
         "412-at-dawn"
     ]

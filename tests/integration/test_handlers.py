@@ -229,7 +229,12 @@ def test_a_failing_record_is_retried_then_dead_lettered_while_others_pass(
 
 def test_a_message_that_can_never_apply_is_recorded_and_dropped(aws: Resources) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
-    sqs.send_message(QueueUrl=aws.queues["index"], MessageBody=json.dumps({"type": "nonsense"}))
+    sqs.send_message(
+        QueueUrl=aws.queues["index"],
+        MessageBody=json.dumps({"type": "nonsense"}),
+        MessageGroupId="nonsense",
+        MessageDeduplicationId="1",
+    )
     runner = event_source(aws)
     runner.drain()
     assert sqs.receive_message(QueueUrl=aws.dead_letters["index"]).get("Messages") is None

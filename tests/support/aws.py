@@ -13,6 +13,7 @@ import boto3
 
 from broadsheet.adapters.aws import STAGES
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
+from broadsheet.pipeline.stages import BATCHED, FIFO
 
 REGION = "us-east-1"
 
@@ -84,16 +85,22 @@ def create_resources(max_receive: int = 3) -> Resources:
         s3.create_bucket(Bucket=bucket)
     queues, dead = {}, {}
     for stage in STAGES:
-        dlq = sqs.create_queue(QueueName=f"broadsheet-{stage}-dlq")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+        # As the template has them: index's queue is FIFO, deduplicated by content.
+        fifo = {"FifoQueue": "true"} if stage in FIFO else {}
+        suffix = ".fifo" if fifo else ""
+        dlq = sqs.create_queue(QueueName=f"broadsheet-{stage}-dlq{suffix}", Attributes=fifo)
+        arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
         policy = {
             "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
             "maxReceiveCount": str(max_receive),
         }
+        attributes = {"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": "60", **fifo}
+        if fifo:
+            attributes["ContentBasedDeduplication"] = "true"
         queues[stage] = sqs.create_queue(
-            QueueName=f"broadsheet-{stage}",
-            Attributes={"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": "60"},
+            QueueName=f"broadsheet-{stage}{suffix}", Attributes=attributes
         )["QueueUrl"]
+        dlq = dlq["QueueUrl"]
         dead[stage] = dlq
     validate_arn = sqs.get_queue_attributes(
         QueueUrl=queues["validate"], AttributeNames=["QueueArn"]
@@ -150,7 +157,6 @@ def event_source(
     resources: Resources, *, retry_after: int = 0, handlers: dict[str, Any] | None = None
 ) -> LocalEventSource:
     from broadsheet.handlers import index, invalidate, render, search, validate
-    from broadsheet.pipeline.stages import BATCHED
 
     chosen = {
         "validate": validate.handler,
@@ -166,9 +172,10 @@ def event_source(
             resources.queues[stage],
             chosen[stage],
             resources.environment(stage),
-            batch_size=100 if stage in BATCHED else 10,
+            batch_size=100 if stage in BATCHED else (5 if stage in FIFO else 10),
             retry_after=retry_after,
             window={"search": 60, "invalidate": 1}.get(stage, 0),
+            concurrency={"index": 10, "search": 2}.get(stage),
         )
         for stage in STAGES
     ]

@@ -34,6 +34,7 @@ from broadsheet.content.findings import FindingSink
 from broadsheet.content.site import parse_site
 from broadsheet.edition import urls
 from broadsheet.errors import Retryable
+from broadsheet.pipeline.stages import BATCHED
 from broadsheet.pipeline.world import World
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -249,9 +250,11 @@ class FaultyStore:
         return self.store.live()
 
 
-# How many invocations of a function may run at once, as the template allows: index and
-# search have reserved concurrency 1; the others scale out (three is enough to race).
-CONCURRENCY = {"index": 1, "search": 1, "validate": 3, "render": 3, "invalidate": 3}
+# How many invocations of a function may run at once, as the template allows: search's
+# event source runs two at most; the others scale out (three is enough to race). Index's
+# queue is FIFO: its invocations run side by side, one per message group at a time
+# (``MemoryQueue`` holds a group while one of its messages is in flight).
+CONCURRENCY = {"index": 3, "search": 2, "validate": 3, "render": 3, "invalidate": 3}
 OVERLAPS = {"started_beside_another": 0}  # deliveries begun while others were under way
 
 
@@ -536,9 +539,10 @@ def deliver_all(
                     finished(taken, worker.error, worker)
                 continue
             stage, envelope = rng.choice(startable)
-            # The search stage takes every waiting job as one batch: each is received,
-            # and crashed or kept, with it.
-            taken = [e.id for s, e in waiting if s == stage] if stage == "search" else [envelope.id]
+            # A batched stage (search, invalidate) takes every waiting job as one batch:
+            # each is received, and crashed or kept, with it.
+            batched = stage in BATCHED
+            taken = [e.id for s, e in waiting if s == stage] if batched else [envelope.id]
             store = rng.choice(stores)
             armed = rng.random() < crash_rate and all(crashes.get(i, 0) < 2 for i in taken)
             # At most two crashes and one duplicate per message: a message received five

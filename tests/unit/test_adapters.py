@@ -159,8 +159,9 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         [pending] = scheduler.pending()
         assert pending.at == at + dt.timedelta(hours=1) and pending.message["issue"] == 412
         sent: list[tuple[str, str]] = []
-        assert fire_due(scheduler, at, lambda arn, body: sent.append((arn, body))) == []
-        fired = fire_due(scheduler, at + dt.timedelta(hours=2), lambda a, b: sent.append((a, b)))
+        assert fire_due(scheduler, at, lambda arn, body, _: sent.append((arn, body))) == []
+        later = at + dt.timedelta(hours=2)
+        fired = fire_due(scheduler, later, lambda a, b, _: sent.append((a, b)))
         assert [r.name for r in fired] == ["412-heat"] and sent[0][0] == target
         assert scheduler.pending() == []
         scheduler.delete("412-heat")  # gone already: nothing to do
@@ -168,7 +169,7 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         scheduler.put("412-late", at + dt.timedelta(seconds=5.3), {"type": "release"})
         detail = client.get_schedule(Name="412-late", GroupName="releases")
         assert detail["ScheduleExpression"] == "at(2030-08-01T04:00:06)"
-        assert fire_due(scheduler, at + dt.timedelta(seconds=5.9), lambda a, b: None) == []
+        assert fire_due(scheduler, at + dt.timedelta(seconds=5.9), lambda a, b, _: None) == []
 
 
 KEYS = st.sampled_from(["a", "a/b", "a/b/c", "a/c", "ab", "b", "b/a", "outbox/x/1.json", ""])

@@ -84,7 +84,10 @@ class Stack:
     def written(self, commit: str) -> list[str]:
         """Every file the commit's jobs wrote or deleted, as the CDN caches its path
         (those it created where nothing was among them, which it does not clear)."""
-        made = self.statuses(f"status/{commit}/index/")
+        made = [
+            *self.statuses(f"status/{commit}/index/"),
+            *self.statuses(f"status/{commit}/shared/"),
+        ]
         return sorted({urls.cached_path(p) for status in made for p in status["paths"]})
 
     def built(self) -> dict[str, bytes]:
@@ -520,13 +523,17 @@ def test_regression_a_tag_restored_after_a_crash_is_listed_again(
 
     story = stack.repo.content / "issues/410/bus-drivers-reclaim-the-timetable.md"
     tagged = story.read_text()
-    # GIVEN a commit that takes the only article off a tag, whose index job dies once
-    # the tag's page is deleted, before the records of what the listings hold are saved
+    # GIVEN a commit that takes the only article off a tag, whose shared partitions' job
+    # dies once the tag's page is deleted, before the records of what the listings hold
+    # are saved
     story.write_text(tagged.replace("tags: [transport]\n", ""))
     stack.repo.commit("untag")
     publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
     stack.world.drain(stages=("validate", "render"))
+    [(_, issue_job)] = stack.world.waiting(("index",))
+    stack.world.deliver("index", issue_job)
     [(_, dying)] = stack.world.waiting(("index",))
+    assert '"share"' in dying.body
 
     delete = reconcile.delete_file
 
@@ -693,6 +700,7 @@ def test_status_shows_a_hostile_file_name_escaped_on_one_line() -> None:
             "validate": {"412": {}},
             "render": {"412": {}},
             "index": {"412": {"refused": [hostile]}},
+            "shared": {"412": {}},
             "invalidate": {},
         },
         "findings": [{"path": hostile, "line": 1, "column": 1, "field": "", "message": "bad name"}],

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +54,12 @@ def decode(body: str, claims: ObjectStore) -> dict[str, Any]:
     return message
 
 
+def group_of(message: Mapping[str, Any]) -> str:
+    """The message group a message names (for a FIFO queue): one group per issue, and one
+    for what every issue shares. A message that names none goes in a group of its own."""
+    return str(message.get("group") or "ungrouped")
+
+
 @dataclass
 class Envelope:
     """One message in a ``MemoryQueue``: what SQS keeps beside the body."""
@@ -62,16 +69,20 @@ class Envelope:
     receives: int = 0
     delay: int = 0
     in_flight: bool = False
+    group: str | None = None  # its message group, on a FIFO queue
 
 
 @dataclass
 class MemoryQueue:
     """A queue with SQS's delivery rules, for in-process flows and tests: a received
     message stays until deleted, a released one comes back, and one received
-    ``max_receives`` times goes to the dead-letter list instead."""
+    ``max_receives`` times goes to the dead-letter list instead. A ``fifo`` queue hands
+    out each message group's messages in order, one at a time: while one is in flight
+    (or waits to be received again) the rest of its group waits."""
 
     claims: ObjectStore
     max_receives: int = 5
+    fifo: bool = False
     messages: list[Envelope] = field(default_factory=list)
     dead: list[Envelope] = field(default_factory=list)
     sent: int = 0
@@ -82,10 +93,19 @@ class MemoryQueue:
         body = encode(message, self.claims)
         self.sent += 1
         self.largest = max(self.largest, len(body.encode()))
-        self.messages.append(Envelope(f"m{next(self._ids)}", body, delay=delay))
+        group = group_of(message) if self.fifo else None
+        # A FIFO queue takes no delay per message (SQS refuses it).
+        self.messages.append(
+            Envelope(f"m{next(self._ids)}", body, delay=0 if self.fifo else delay, group=group)
+        )
 
     def waiting(self) -> list[Envelope]:
-        return [m for m in self.messages if not m.in_flight]
+        if not self.fifo:
+            return [m for m in self.messages if not m.in_flight]
+        heads: dict[str | None, Envelope] = {}
+        for message in self.messages:  # in the order sent: each group's first is its head
+            heads.setdefault(message.group, message)
+        return [m for m in heads.values() if not m.in_flight]
 
     def receive(self, envelope: Envelope) -> dict[str, Any] | None:
         """Take one waiting message; None when it was dead-lettered instead."""
@@ -104,17 +124,45 @@ class MemoryQueue:
         envelope.in_flight = False
 
 
+def schedule_target(client: Any) -> Callable[[str, str, str], None]:
+    """What EventBridge Scheduler does with a schedule's input: send it to the target
+    queue (``send(queue_arn, body, message_group)``), in its message group on a FIFO
+    queue, which deduplicates it by content. The local stack's scheduler."""
+
+    def send(arn: str, body: str, group: str) -> None:
+        url = client.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+        grouped = {"MessageGroupId": group} if url.endswith(".fifo") else {}
+        client.send_message(QueueUrl=url, MessageBody=body, **grouped)
+
+    return send
+
+
 class SQSQueue:
     def __init__(self, client: Any, url: str, claims: ObjectStore) -> None:
         self.client = client
         self.url = url
         self.claims = claims
 
+    @property
+    def fifo(self) -> bool:
+        return self.url.endswith(".fifo")
+
     def send(self, message: Mapping[str, Any], *, delay: int = 0) -> None:
+        self._put(encode(message, self.claims), group_of(message), delay)
+
+    def _put(self, body: str, group: str, delay: int = 0) -> None:
+        if self.fifo:
+            # Each send is its own message: a job sent again is new work, never a repeat
+            # to drop (every stage is idempotent, so a true repeat costs only time).
+            self.client.send_message(
+                QueueUrl=self.url,
+                MessageBody=body,
+                MessageGroupId=group,
+                MessageDeduplicationId=uuid.uuid4().hex,
+            )
+            return
         self.client.send_message(
-            QueueUrl=self.url,
-            MessageBody=encode(message, self.claims),
-            DelaySeconds=max(0, min(900, delay)),
+            QueueUrl=self.url, MessageBody=body, DelaySeconds=max(0, min(900, delay))
         )
 
     def peek(self, limit: int = 1000) -> list[dict[str, Any]]:
@@ -143,7 +191,11 @@ class SQSQueue:
             if not batch:
                 return moved
             for message in batch:
-                target.client.send_message(QueueUrl=target.url, MessageBody=message["Body"])
+                try:
+                    group = group_of(decode(message["Body"], self.claims))
+                except (ValueError, Retryable):  # unreadable: it goes back to fail again
+                    group = group_of({})
+                target._put(message["Body"], group)
                 self.client.delete_message(
                     QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"]
                 )

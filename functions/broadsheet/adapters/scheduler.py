@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from broadsheet.adapters.queue import group_of
+
 
 @dataclass(frozen=True)
 class Release:
@@ -73,7 +75,7 @@ class EventBridgeScheduler:
         self.role_arn = role_arn
 
     def put(self, name: str, at: dt.datetime, message: Mapping[str, Any]) -> None:
-        arguments = {
+        arguments: dict[str, Any] = {
             "Name": name,
             "GroupName": self.group,
             "ScheduleExpression": f"at({_at(at)})",
@@ -86,6 +88,8 @@ class EventBridgeScheduler:
                 "Input": json.dumps(message, sort_keys=True),
             },
         }
+        if self.target_arn.endswith(".fifo"):  # the index queue: the issue's message group
+            arguments["Target"]["SqsParameters"] = {"MessageGroupId": group_of(message)}
         try:
             self.client.create_schedule(**arguments)
         except self.client.exceptions.ConflictException:
@@ -111,14 +115,16 @@ class EventBridgeScheduler:
 
 
 def fire_due(
-    scheduler: EventBridgeScheduler, now: dt.datetime, send: Callable[[str, str], None]
+    scheduler: EventBridgeScheduler, now: dt.datetime, send: Callable[[str, str, str], None]
 ) -> list[Release]:
     """Do what the service does when a schedule's time comes: send its input to its
-    target (``send(target_arn, body)``), then delete it. The local stack's clock."""
+    target (``send(target_arn, body, message_group)``), then delete it. The local
+    stack's clock."""
     fired = []
     for release in scheduler.pending():
         if release.at <= now:
-            send(scheduler.target_arn, json.dumps(release.message, sort_keys=True))
+            body = json.dumps(release.message, sort_keys=True)
+            send(scheduler.target_arn, body, group_of(release.message))
             scheduler.delete(release.name)
             fired.append(release)
     return fired

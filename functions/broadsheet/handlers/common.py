@@ -25,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
+    SqsFifoPartialProcessor,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -36,7 +37,7 @@ from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.messages import failure_key, job_from_json
-from broadsheet.pipeline.stages import again, handle, handle_batch
+from broadsheet.pipeline.stages import FIFO, again, handle, handle_batch, waiting_room
 
 SERVICE = "broadsheet"
 SETTINGS = tuple(sorted(set(OUTPUTS.values())))
@@ -89,8 +90,14 @@ def sqs_handler(
     stage: str, logger: Logger, metrics: Metrics, messages: Messages = messages_in
 ) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
     """A Lambda handler for the stage's queue: each record's messages run, and only the
-    records that failed come back."""
-    processor = BatchProcessor(event_type=EventType.SQS)
+    records that failed come back. On a FIFO queue (index) a record that fails sends
+    back the rest of its message group with it, so the group's order holds; the other
+    groups of the batch go on."""
+    processor: BatchProcessor = (
+        SqsFifoPartialProcessor(skip_group_on_error=True)
+        if stage in FIFO
+        else BatchProcessor(event_type=EventType.SQS)
+    )
 
     def work(job: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -121,7 +128,7 @@ def sqs_handler(
                 logger.info("waiting", extra={"reason": str(error)})
                 # The local stack waits a second, not half a minute.
                 delay = min(error.delay, int(os.environ.get("BROADSHEET_MAX_DELAY", "900")))
-                runtime().queue(stage).send(again(message), delay=delay)
+                runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
             except Permanent as error:
                 logger.error("dropped", extra={"reason": str(error)})
                 keep_failure(stage, record, error)
@@ -168,6 +175,12 @@ def batch_handler(
         started = time.perf_counter()
         try:
             result = handle_batch(stage, messages, runtime())
+        except NotYet as error:
+            logger.info("waiting", extra={"reason": str(error)})
+            delay = min(error.delay, int(os.environ.get("BROADSHEET_MAX_DELAY", "900")))
+            for message in messages:
+                runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
+            return {"batchItemFailures": []}
         except Permanent as error:
             logger.error("dropped", extra={"reason": str(error)})
             for record in records:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.adapters.aws import STAGES, AwsEnv
+from broadsheet.adapters.queue import schedule_target
 from broadsheet.adapters.redirects import ObjectRedirects
 from broadsheet.adapters.scheduler import Release, fire_due
 from broadsheet.content.findings import printable
@@ -29,6 +30,8 @@ from broadsheet.local.stack import Deployed, Resolver, deploy
 from broadsheet.local.template import code_zip, parse, template_text, transform
 from broadsheet.pipeline.operations import (
     WHAT,
+    changed,
+    cleared,
     dead_letters,
     finding_line,
     format_status,
@@ -109,6 +112,8 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
                 environment,
                 function["batch_size"],
                 window=function["window"],
+                concurrency=function["concurrency"],
+                reserved=function["reserved"],
             )
         )
     mappings.sort(key=lambda m: next(i for i, s in enumerate(STAGE_ORDER) if s in m.name))
@@ -162,12 +167,7 @@ class LocalStack:
     def tick(self, now: dt.datetime | None = None) -> list[Release]:
         """Be EventBridge Scheduler: send every due release, then run it through."""
         with self.lock:
-            sqs = self.client("sqs")
-
-            def send(arn: str, body: str) -> None:
-                url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
-                sqs.send_message(QueueUrl=url, MessageBody=body)
-
+            send = schedule_target(self.client("sqs"))
             fired = fire_due(self.env.scheduler, now or dt.datetime.now(dt.UTC), send)
             if fired:
                 self.runner.drain()
@@ -228,13 +228,10 @@ def status_page(stack: LocalStack) -> bytes:
 
 def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None:
     found = stack.status(commit)
-    paths: set[str] = set()
-    for record in found["stages"]["index"].values():
-        paths.update((record or {}).get("paths", []))
-    invalidation = found["stages"]["invalidate"]["all"] or {}
+    paths, invalidated = changed(found), cleared(found)
     say(
         f"{commit[:12]}: {len(paths)} page(s) changed, "
-        f"{len(invalidation.get('paths', []))} path(s) invalidated, "
+        f"{len(invalidated)} path(s) invalidated, "
         f"{len(found['findings'])} finding(s)"
     )
     for finding in found["findings"]:
@@ -243,7 +240,7 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
         say(f"  changed {printable(page)}")
     if len(paths) > 12:
         say(f"  … and {len(paths) - 12} more")
-    for path in invalidation.get("paths", [])[:8]:
+    for path in invalidated[:8]:
         say(f"  invalidated {path}")
 
 

@@ -1,10 +1,20 @@
 """A local event source mapping: SQS queues polled into handlers the way Lambda does it.
 
 moto runs no Lambda code without Docker, so the real handlers run in this process. Per
-mapping: batches of up to ``batch_size`` records in the JSON shape Lambda sends,
-``ReportBatchItemFailures`` honoured (only the failed records come back), failed records
-hidden for ``retry_after`` seconds (the queue's visibility timeout in the cloud), and the
-queue's redrive policy moving a record that keeps failing to its dead-letter queue.
+mapping: batches of up to ``batch_size`` records in the JSON shape Lambda sends (a FIFO
+queue's with their message group), ``ReportBatchItemFailures`` honoured (only the failed
+records come back), failed records hidden for ``retry_after`` seconds (the queue's
+visibility timeout in the cloud), and the queue's redrive policy moving a record that
+keeps failing to its dead-letter queue.
+
+Concurrency as Lambda has it: each round, the mapping's pollers (five, as Lambda starts
+with, or the mapping's ``MaximumConcurrency``) each receive a batch before any runs, so
+every batch's messages are in flight at once and a FIFO queue holds each group that has
+one in flight. A function with reserved concurrency below the batches received is
+throttled: the batches beyond it go back to the queue with their receive counted, as
+Lambda's do, and reach the dead-letter queue if that keeps happening. The invocations of
+a round then run one after another (their bucket calls are not interleaved here; the
+convergence oracle interleaves them).
 """
 
 from __future__ import annotations
@@ -14,12 +24,13 @@ import hashlib
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 Handler = Callable[[dict[str, Any], Any], Any]
+POLLERS = 5  # the batches Lambda's SQS event source receives at once, to begin with
 
 
 @dataclass
@@ -33,6 +44,12 @@ class FunctionMapping:
     # A batching window: the function waits to gather a batch. Locally it waits until
     # the functions without one have nothing left to do, then takes a whole batch.
     window: int = 0
+    concurrency: int | None = None  # the mapping's ScalingConfig.MaximumConcurrency
+    reserved: int | None = None  # the function's ReservedConcurrentExecutions
+
+    @property
+    def pollers(self) -> int:
+        return self.concurrency or POLLERS
 
 
 @dataclass
@@ -89,7 +106,12 @@ class LocalEventSource:
         # per function, and the largest message body received.
         self.slowest: dict[str, float] = {}
         self.busy: dict[str, float] = {}
+        self.by_group: defaultdict[str, dict[str, float]] = defaultdict(dict)
         self.largest = 0
+        # Records sent back because the function was throttled, and the most invocations
+        # of a function in one round, per function.
+        self.throttled: Counter[str] = Counter()
+        self.concurrent: Counter[str] = Counter()
 
     def _record(self, mapping: FunctionMapping, message: dict[str, Any]) -> dict[str, Any]:
         arn = self.sqs.get_queue_attributes(
@@ -100,6 +122,11 @@ class LocalEventSource:
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": {
+                **{
+                    name: message["Attributes"][name]
+                    for name in ("MessageGroupId", "MessageDeduplicationId", "SequenceNumber")
+                    if name in message["Attributes"]
+                },
                 "ApproximateReceiveCount": message["Attributes"].get(
                     "ApproximateReceiveCount", "1"
                 ),
@@ -116,8 +143,8 @@ class LocalEventSource:
             "awsRegion": self.region,
         }
 
-    def poll(self, mapping: FunctionMapping) -> int:
-        """One receive and one invocation; the number of records delivered."""
+    def _receive(self, mapping: FunctionMapping) -> list[dict[str, Any]]:
+        """One poller's batch."""
         received: list[dict[str, Any]] = []
         while len(received) < mapping.batch_size:
             more = self.sqs.receive_message(
@@ -129,8 +156,35 @@ class LocalEventSource:
             received += more
             if not more or not mapping.window:  # SQS hands out ten at most a call
                 break
-        if not received:
-            return 0
+        return received
+
+    def _return(self, mapping: FunctionMapping, message: dict[str, Any]) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=mapping.queue_url,
+            ReceiptHandle=message["ReceiptHandle"],
+            VisibilityTimeout=mapping.retry_after,
+        )
+
+    def poll(self, mapping: FunctionMapping) -> int:
+        """One round of the mapping's pollers, and its invocations; the records
+        delivered."""
+        batches = []
+        for _ in range(mapping.pollers):
+            batch = self._receive(mapping)
+            if not batch:
+                break
+            batches.append(batch)
+        allowed = len(batches) if mapping.reserved is None else mapping.reserved
+        for batch in batches[allowed:]:  # throttled: back to the queue, a receive spent
+            self.throttled[mapping.name] += len(batch)
+            for message in batch:
+                self._return(mapping, message)
+        self.concurrent[mapping.name] = max(
+            self.concurrent[mapping.name], min(allowed, len(batches))
+        )
+        return sum(self._invoke(mapping, batch) for batch in batches[:allowed])
+
+    def _invoke(self, mapping: FunctionMapping, received: list[dict[str, Any]]) -> int:
         event = {"Records": [self._record(mapping, m) for m in received]}
         self.invocations += 1
         self.delivered[mapping.name] += len(received)
@@ -148,14 +202,17 @@ class LocalEventSource:
         took = time.perf_counter() - started
         self.busy[mapping.name] = self.busy.get(mapping.name, 0.0) + took
         self.slowest[mapping.name] = max(self.slowest.get(mapping.name, 0.0), took)
+        # A FIFO queue's time by message group, each record its share of the invocation:
+        # what a bench needs to say what runs side by side on Lambda and what in turn.
+        for message in received:
+            group = message["Attributes"].get("MessageGroupId")
+            if group is not None:
+                groups = self.by_group[mapping.name]
+                groups[group] = groups.get(group, 0.0) + took / len(received)
         self.failures += len(failed)
         for message in received:
             if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(
-                    QueueUrl=mapping.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=mapping.retry_after,
-                )
+                self._return(mapping, message)
             else:
                 self.sqs.delete_message(
                     QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"]

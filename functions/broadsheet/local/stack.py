@@ -55,11 +55,17 @@ class Deployed:
                     "queue_arn": queue_arn,
                     "batch_size": int(props.get("BatchSize", 10)),
                     "window": int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                    "concurrency": _count(props.get("ScalingConfig", {}).get("MaximumConcurrency")),
+                    "reserved": _count(definition.get("ReservedConcurrentExecutions")),
                     "report_failures": "ReportBatchItemFailures"
                     in props.get("FunctionResponseTypes", []),
                 }
             )
         return found
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class Resolver:

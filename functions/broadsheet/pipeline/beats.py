@@ -21,7 +21,7 @@ old article deleted) re-cuts the blocks after it, at most the beat's length over
 The pages listing every section and every tag (``/<lang>/sections/``, ``/<lang>/tags/``)
 are partitions too, each made from the names of the beats with pages (key -> the name
 they show), kept in its record likewise. One job's changes to all of these are carried
-out together: one note of the paths, the files, then the records.
+out together, in the shared group's job: the files, what to clear, then the records.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def _json(value: Any) -> bytes:
 
 
 def share(items: list[Item]) -> str:
-    """A short fingerprint of an issue's items in one beat (what the issue's state keeps,
-    to tell which beats a commit changed)."""
+    """A short fingerprint of an issue's items in one beat (what the site-wide record
+    keeps of each issue, to tell which beats a change of the issue touches)."""
     return hashlib.sha256(_json(sorted(items, key=sort_key))).hexdigest()[:20]
 
 

@@ -38,11 +38,12 @@ from broadsheet.pipeline.messages import (
     IssueJob,
     ReleaseJob,
     SearchJob,
+    ShareJob,
     body_key,
     variant_key,
 )
 from broadsheet.pipeline.reconcile import Clear, Diff, apply, diff, inputs_digest, load_applied
-from broadsheet.pipeline.renames import update_redirects
+from broadsheet.pipeline.renames import record_renames, sync_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.search import update_records
 from broadsheet.pipeline.sitewide import site_diff
@@ -330,28 +331,43 @@ def _finish(
     before_doc: IssueDoc | None = None,
     verify: bool = False,
 ) -> dict[str, Any]:
-    """Everything after the issue's state is saved; repeated as often as the job is.
-    ``verify`` (a rebuild) trusts no record: each file is compared with the bucket."""
-    site = _site(blob(env.sources, state.site_blob), commit) if state.site_blob else None
-    diffs = [_issue_diff(env, state, commit, verify=verify)]
-    touched, indexes, shares = _listings(env, state, site, verify=verify)
-    newest, site_wide = site_diff(env, state, shares, verify=verify)
-    diffs.append(site_wide)
+    """Everything after the issue's state is saved; repeated as often as the job is:
+    the issue's own partition reconciled, its renames and search records kept, and the
+    shared partitions handed to their group. ``verify`` (a rebuild) trusts no record:
+    each file is compared with the bucket."""
+    diff_ = _issue_diff(env, state, commit, verify=verify)
+    changed = apply(env.sources, env.site, [diff_], clearing(env, commit))
+    record_renames(env, state, renames or [], before_doc)
+    if _search_records(env, state, commit):
+        env.queue("search").send(SearchJob(commit, state.number).to_json())
+    env.queue("index").send(ShareJob(commit, state.number, verify).to_json())
+    record(env, commit, "index", state.number, paths=changed, revision=state.revision)
+    return {"commit": commit, "issue": state.number, "paths": len(changed)}
+
+
+def share(job: ShareJob, env: Env) -> dict[str, Any]:
+    """The shared partitions brought in line with the issue as it is now (a later state
+    than the job's commit, if one was applied since: its own job follows, and finds
+    nothing left to do): the site-wide files, the listings whose share of the issue
+    changed, the indexes of sections and tags, and the redirect table."""
+    state = load_issue(env.sources, job.issue)
+    site = _site(blob(env.sources, state.site_blob), job.commit) if state.site_blob else None
+    touched, indexes, shares = _listings(env, state, site, verify=job.verify)
+    newest, site_wide = site_diff(env, state, shares, verify=job.verify)
+    diffs: list[Diff] = [site_wide]
     dropped: list[str] = []
     if touched or indexes:
         listings, dropped = beats.beat_diffs(
-            env, state.number, site, state.doc, touched, indexes, newest, verify=verify
+            env, state.number, site, state.doc, touched, indexes, newest, verify=job.verify
         )
         diffs += listings
-    # One reconcile of every partition touched.
-    changed = apply(env.sources, env.site, diffs, clearing(env, commit))
+    # The redirects first: the record that says they are made is saved with the rest.
+    site_wide.after.data["redirects"] = sync_redirects(env, site_wide.before.data.get("redirects"))
+    changed = apply(env.sources, env.site, diffs, clearing(env, job.commit))
     for key in dropped:
         env.sources.delete(key)
-    update_redirects(env, state, renames or [], before_doc)
-    if _search_records(env, state, commit):
-        env.queue("search").send(SearchJob(commit, state.number).to_json())
-    record(env, commit, "index", state.number, paths=changed, revision=state.revision)
-    return {"commit": commit, "issue": state.number, "paths": len(changed)}
+    record(env, job.commit, "shared", job.issue, paths=changed)
+    return {"commit": job.commit, "issue": job.issue, "paths": len(changed)}
 
 
 # --- the stage -----------------------------------------------------------------------------

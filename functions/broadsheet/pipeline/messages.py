@@ -4,7 +4,8 @@ A commit travels as one manifest, then one job per touched issue:
 
     S3 event (manifests/<commit>.json)
       └─ validate: CommitJob → one IssueJob per touched issue, to itself
-    validate: IssueJob → render → index → InvalidateJob → invalidate
+    validate: IssueJob → render → index (group issue-<n>) → ShareJob → index (group
+    "shared"); each reconcile → InvalidateJob → invalidate; index → SearchJob → search
 
 An embargo's schedule sends a ReleaseJob to index; ``broadsheet rebuild`` sends one
 IssueJob of kind "rebuild" per issue. Each message is a frozen dataclass with
@@ -92,6 +93,15 @@ def failure_key(message_id: str) -> str:
 
 JobKind = Literal["commit", "rebuild"]
 
+# The index queue is FIFO: one message group per issue, so an issue's jobs run one at a
+# time and in order while issues run side by side; and one group for the partitions
+# every issue shares, which its jobs follow. A message names its group (``group``).
+SHARED_GROUP = "shared"
+
+
+def issue_group(number: int) -> str:
+    return f"issue-{number}"
+
 
 def _fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
@@ -167,7 +177,7 @@ class IssueJob:
     waits: int = 0  # times it was sent back to wait for an earlier commit
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "issue", **dataclasses.asdict(self)}
+        return {"type": "issue", "group": issue_group(self.issue), **dataclasses.asdict(self)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IssueJob:
@@ -196,7 +206,21 @@ class ReleaseJob:
         return f"release-{self.issue}-{self.slug}-{self.at.replace(':', '').replace('+', 'p')}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "release", **dataclasses.asdict(self)}
+        return {"type": "release", "group": issue_group(self.issue), **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class ShareJob:
+    """index, in the site-wide group: issue ``issue`` was applied (by ``commit``); bring
+    the partitions every issue shares (the site-wide files, the listings, the indexes of
+    sections and tags, the redirects) in line with its state as it is now."""
+
+    commit: str
+    issue: int
+    verify: bool = False  # a rebuild: trust no record
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "share", "group": SHARED_GROUP, **dataclasses.asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -220,12 +244,13 @@ class SearchJob:
     commit: str
     issue: int
     verify: bool = False
+    waits: int = 0  # times it was sent back because another rebuild was under way
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "search", **dataclasses.asdict(self)}
 
 
-Job = CommitJob | IssueJob | ReleaseJob | InvalidateJob | SearchJob
+Job = CommitJob | IssueJob | ReleaseJob | ShareJob | InvalidateJob | SearchJob
 
 
 def job_from_json(data: Mapping[str, Any]) -> Job:
@@ -243,6 +268,8 @@ def _job(data: Mapping[str, Any]) -> Job:
         return IssueJob.from_json(data)
     if kind == "release":
         return ReleaseJob(**_fields(ReleaseJob, data))
+    if kind == "share":
+        return ShareJob(**_fields(ShareJob, data))
     if kind == "invalidate":
         return InvalidateJob(**_fields(InvalidateJob, data))
     if kind == "search":

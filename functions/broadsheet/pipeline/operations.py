@@ -44,11 +44,11 @@ def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
     report = read_json(sources, report_key(commit)) or {}
     issues = report.get("issues", [])
     findings = list(report.get("findings", []))
-    stages: dict[str, dict[str, Any]] = {stage: {} for stage in STAGES}
+    stages: dict[str, dict[str, Any]] = {stage: {} for stage in (*STAGES, "shared")}
     for number in issues:
         part = read_json(sources, report_key(commit, number)) or {}
         findings.extend(part.get("findings", []))
-        for stage in ("validate", "render", "index"):
+        for stage in ISSUE_STEPS:
             stages[stage][str(number)] = read_json(sources, status_key(commit, stage, number))
     made = [read_json(sources, key) for key in sources.keys(invalidation_prefix(commit))]
     stages["invalidate"] = {m["reference"]: m for m in made if m}
@@ -61,6 +61,23 @@ def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
     }
 
 
+# What each issue of a commit goes through: its own partition in index, then the
+# partitions every issue shares, in their group.
+ISSUE_STEPS = ("validate", "render", "index", "shared")
+
+
+def changed(found: dict[str, Any]) -> list[str]:
+    """Every path a commit's jobs wrote or deleted."""
+    records = [*found["stages"]["index"].values(), *found["stages"]["shared"].values()]
+    return sorted({path for record in records for path in (record or {}).get("paths", [])})
+
+
+def cleared(found: dict[str, Any]) -> list[str]:
+    """Every path the invalidations of a commit's changes cleared."""
+    made = found["stages"]["invalidate"].values()
+    return sorted({path for m in made for path in m.get("paths", [])})
+
+
 def format_status(found: dict[str, Any]) -> str:
     lines = [f"commit {found['commit']}"]
     if not found["validated"]:
@@ -68,7 +85,7 @@ def format_status(found: dict[str, Any]) -> str:
     for number in found["issues"]:
         label = "site" if number == NO_ISSUE else f"issue {number}"
         steps = []
-        for stage in ("validate", "render", "index"):
+        for stage in ISSUE_STEPS:
             record = found["stages"][stage].get(str(number))
             steps.append(f"{stage} {'done' if record else 'pending'}")
         index = found["stages"]["index"].get(str(number)) or {}
@@ -79,11 +96,10 @@ def format_status(found: dict[str, Any]) -> str:
             extra += f"; not published: {', '.join(index['refused'])}"
         lines.append(f"  {label:<10}  {', '.join(steps)}{extra}")
     made = sorted(found["stages"]["invalidate"].values(), key=lambda m: str(m["at"]))
-    indexed = all(found["stages"]["index"].get(str(n)) for n in found["issues"])
+    indexed = all(found["stages"]["shared"].get(str(n)) for n in found["issues"])
     if made:
         lines.append(f"  invalidate  done {made[-1]['at'][:19]}Z")
-        cleared = sorted({path for m in made for path in m.get("paths", [])})
-        lines.extend(f"  invalidated {path}" for path in cleared)
+        lines.extend(f"  invalidated {path}" for path in cleared(found))
     else:
         lines.append("  invalidate  nothing to clear" if indexed else "  invalidate  pending")
     lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])

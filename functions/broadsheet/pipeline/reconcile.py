@@ -20,11 +20,13 @@ from the CDN whatever it finds (it cannot know what the first run did). A file c
 where nothing was needs no clearing: the CDN caches no error responses.
 
 What is cleared is named by its *transition*: the partition, how many changes its
-record had seen before this one (``runs``) and the paths. A run repeated after a crash
+record had seen before this one (``runs``), and the paths with their new bytes'
+hashes. A run repeated after a crash
 names the same transition, which CloudFront answers with the first invalidation; the
 same change made again later (back, then forth) is a new transition.
 
-One writer at a time per partition, by the queues' ordering; the record is written with
+One writer at a time per partition, by the index queue's message groups (an issue's
+group for its own partition, the shared group for the rest); the record is written with
 If-Match all the same, so a second writer would be retried, never lost.
 """
 
@@ -51,11 +53,12 @@ class Clear(Protocol):
     def __call__(self, transitions: list[str], paths: list[str]) -> None: ...
 
 
-def transition(partition: str, runs: int, paths: list[str]) -> str:
-    """The name of one change of a partition: a repeat is the same name, a change made
-    again later another."""
-    digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()[:12]
-    return f"{partition}@{runs}:{digest}"
+def transition(partition: str, runs: int, changes: Mapping[str, str]) -> str:
+    """The name of one change of a partition (``changes``: each path cleared -> the hash
+    of its new bytes, "" when deleted): a repeat is the same name; a change made again
+    later, or other bytes on the same paths, another."""
+    text = "\n".join(f"{path} {changes[path]}" for path in sorted(changes))
+    return f"{partition}@{runs}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def applied_key(partition: str) -> str:
@@ -204,20 +207,20 @@ def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], clear: Cle
     transitions: list[str] = []
     cleared: list[str] = []
     for change in diffs:
-        forget: list[str] = []
+        forget: dict[str, str] = {}  # path -> the hash of its new bytes ("" when gone)
         for key in change.put:
             current = site.get(key)
             doubt = change.before.files.get(key) == UNKNOWN
             if current is None or current.body != change.made[key]:
                 puts.append((key, change.made[key]))
             if doubt or (current is not None and current.body != change.made[key]):
-                forget.append("/" + key)
+                forget["/" + key] = str(change.after.hash(key))
         for key in change.gone:
             if site.get(key) is not None:
                 deletes.append(key)
-                forget.append("/" + key)
+                forget["/" + key] = ""
             elif change.before.files.get(key) == UNKNOWN:
-                forget.append("/" + key)
+                forget["/" + key] = ""
         if forget:
             transitions.append(transition(change.partition, change.before.runs, forget))
             cleared += forget

@@ -10,6 +10,7 @@ page again (a rename undone, a slug reused), nor when the chain ends at nothing 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -51,11 +52,13 @@ def derive(edges: dict[str, dict[str, Any]], public: dict[str, str | None]) -> d
     return table
 
 
-def update_redirects(
+def record_renames(
     env: Env, state: IssueState, renames: list[list[str]], before: IssueDoc | None
 ) -> None:
-    """Record this issue's renames and which of its articles are public, then make the
-    redirect table match. Costs one read when the issue has no part in any rename."""
+    """Record this issue's renames and which of its articles are public (one conditional
+    update of the history, however many issues do so at once). Costs one read when the
+    issue has no part in any rename. The redirect table follows in the shared group
+    (``sync_redirects``)."""
     mine = _public(state.doc)
     was = _public(before)
     prefix = f"{state.number}/"
@@ -66,7 +69,6 @@ def update_redirects(
             stored = env.site.get(urls.object_key(urls.issue_index(number)))
             other = _public(index.loads(stored.body)) if stored else {}
             elsewhere[article_key(new)] = other.get(article_key(new))
-    changed: list[bool] = []
 
     def change(raw: bytes | None) -> bytes | None:
         data = json.loads(raw) if raw else {"edges": {}, "public": {}}
@@ -86,10 +88,19 @@ def update_redirects(
                 public[key] = mine.get(key)
         if json.dumps(data, sort_keys=True) == before_text:
             return None
-        changed.append(True)
         return json.dumps(data, sort_keys=True).encode()
 
-    final = update(env.sources, RENAMES_KEY, change)
-    if changed and final is not None:
-        data = json.loads(final)
-        sync(env.redirects, derive(data["edges"], data["public"]))
+    update(env.sources, RENAMES_KEY, change)
+
+
+def sync_redirects(env: Env, synced: str | None) -> str:
+    """Make the redirect table what the renames say, unless ``synced`` (the digest of
+    the table last made) says it is already; the digest of the table now. One writer:
+    the shared group's."""
+    stored = env.sources.get(RENAMES_KEY)
+    data = json.loads(stored.body) if stored else {"edges": {}, "public": {}}
+    table = derive(data["edges"], data["public"])
+    digest = hashlib.sha256(json.dumps(table, sort_keys=True).encode()).hexdigest()[:16]
+    if digest != synced:
+        sync(env.redirects, table)
+    return digest

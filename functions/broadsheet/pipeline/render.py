@@ -60,6 +60,9 @@ def make_variants(env: Env, examined: Examined) -> int:
 
 
 def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
+    if not job.site_ok:  # a held commit waiting its turn at index: nothing to typeset
+        env.queue("index").send(job.to_json())
+        return {"commit": job.commit, "issue": job.issue, "typeset": 0}
     site, _data, _findings = read_site(env, job.site_blob)
     if site is None:
         raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")

@@ -23,8 +23,10 @@ of the records it was made from. It is reconciled in an order a reader never not
    is answered by the first, and an index held again later is a new transition; then
    the record.
 
-The stage runs one invocation at a time (reserved concurrency 1), each taking a whole
-batch of jobs.
+Each invocation takes a whole batch of jobs; at most two run at once (the event source's
+maximum concurrency). A rebuild that finds its record changed under it when it comes to
+mark its files (another rebuild got there first) waits and runs again later, from the
+records as they are then.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from broadsheet.content.site import Site
 from broadsheet.edition import search, urls, viewer
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.search import SearchRecord
+from broadsheet.errors import NotYet, Retryable
 from broadsheet.pipeline.env import Env
 from broadsheet.pipeline.messages import InvalidateJob
 from broadsheet.pipeline.reconcile import (
@@ -57,6 +60,7 @@ RECORDS = "search/records/"
 PARTITIONS = "search/"  # a language's bundle is the partition search/<lang>
 FIXED = ("pagefind.js", "pagefind-worker.js")  # and wasm.<lang>.pagefind, the entry
 ENTRY = "pagefind-entry.json"
+TAKE_OVER = 5  # waits of a minute: the search function's timeout (300 s) and more
 
 
 def records_key(number: int) -> str:
@@ -147,6 +151,7 @@ def rebuild(
     build: Callable[[str, Iterable[SearchRecord]], dict[str, bytes]],
     *,
     verify: bool = False,
+    waits: int = 0,
 ) -> dict[str, Any]:
     """Bring each language's bundle in line with the records (a language with none left
     loses its bundle); what changed, by language. The records are read twice: once to
@@ -164,6 +169,11 @@ def rebuild(
         digest = _digest("".join(sorted(digests.get(language, []))).encode())
         before = load_applied(env.sources, partition(language))
         cut_short = any(entry == UNKNOWN for entry in before.files.values())
+        if cut_short and waits < TAKE_OVER:
+            # Files in doubt: another rebuild is writing them, or one was cut short. The
+            # job waits; once it has waited longer than a rebuild may run, the writer
+            # is gone, and this one mends what it left.
+            raise NotYet(f"{partition(language)}: a rebuild is under way", delay=60)
         if before.data.get("records") == digest and not cut_short and not verify:
             continue
         files = build(language, records_of(env, language)) if language in digests else {}
@@ -199,7 +209,10 @@ def _publish(
     )
     if not (change.put or change.gone or change.after.data != before.data):
         return {"files": len(made), "written": 0, "retired": 0}
-    etag = mark_unknown(env.sources, change)
+    try:
+        etag = mark_unknown(env.sources, change)
+    except Retryable as error:  # the record changed since it was read: another rebuild
+        raise NotYet(f"{partition(language)}: another rebuild is under way", delay=60) from error
     written = []
     entry = search.bundle_key(language, ENTRY)
     # Content-hashed files first, then the loader, the entry last.
@@ -229,7 +242,8 @@ def _publish(
     fixed = [k for k in (*change.put, *change.gone) if _fixed(_name(k), language) or k == entry]
     paths = sorted({"/" + k for k in fixed if before.hash(k) != change.after.hash(k)})
     if paths:
-        named = transition(partition(language), before.runs, paths)
+        changes = {p: str(change.after.hash(p[1:]) or "") for p in paths}
+        named = transition(partition(language), before.runs, changes)
         job = InvalidateJob(f"search-{language}", [named], paths)
         env.queue("invalidate").send(job.to_json())
     save_record(env.sources, change, etag)

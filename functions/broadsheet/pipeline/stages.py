@@ -15,6 +15,7 @@ from broadsheet.pipeline.messages import (
     IssueJob,
     ReleaseJob,
     SearchJob,
+    ShareJob,
     job_from_json,
 )
 
@@ -36,16 +37,21 @@ def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
         from broadsheet.pipeline.render import render_issue
 
         return render_issue(job, env)
-    if stage == "index" and isinstance(job, IssueJob | ReleaseJob):
-        from broadsheet.pipeline.index import index_issue, release
+    if stage == "index" and isinstance(job, IssueJob | ReleaseJob | ShareJob):
+        from broadsheet.pipeline.index import index_issue, release, share
 
         if isinstance(job, IssueJob):
             return index_issue(job, env)
+        if isinstance(job, ShareJob):
+            return share(job, env)
         return release(job, env)
     if stage in BATCHED:
         return handle_batch(stage, [message], env)
     raise Permanent(f"the {stage} stage takes no {type(job).__name__}")
 
+
+# The stages whose queue is FIFO, its messages grouped (``messages.issue_group``).
+FIFO = ("index",)
 
 # The stages whose work is one for any number of messages: their event sources gather
 # a batch, and the batch runs once.
@@ -60,21 +66,31 @@ def handle_batch(stage: str, messages: Sequence[Mapping[str, Any]], env: Env) ->
 
         return invalidate(env, [j for j in jobs if isinstance(j, InvalidateJob)])
     if stage == "search" and all(isinstance(j, SearchJob) for j in jobs):
+        searches = [j for j in jobs if isinstance(j, SearchJob)]
         # A repair's job among them makes the rebuild look at each file.
-        return search_archive(env, verify=any(isinstance(j, SearchJob) and j.verify for j in jobs))
+        verify = any(j.verify for j in searches)
+        return search_archive(env, verify=verify, waits=max(j.waits for j in searches))
     kinds = sorted({type(j).__name__ for j in jobs})
     raise Permanent(f"the {stage} stage takes no {', '.join(kinds)}")
 
 
-def search_archive(env: Env, *, verify: bool = False) -> dict[str, Any]:
+def search_archive(env: Env, *, verify: bool = False, waits: int = 0) -> dict[str, Any]:
     """The search stage: every language's index made to match the records (one rebuild
     serves any number of jobs, so the Lambda handler runs it once a batch)."""
     from broadsheet.adapters.pagefind import build_bundle
     from broadsheet.pipeline.search import rebuild
 
-    return rebuild(env, build_bundle, verify=verify)
+    return rebuild(env, build_bundle, verify=verify, waits=waits)
 
 
 def again(message: Mapping[str, Any]) -> dict[str, Any]:
     """A message sent back to wait: the same job, one wait more."""
     return {**message, "waits": int(message.get("waits", 0)) + 1}
+
+
+def waiting_room(stage: str) -> str:
+    """Where a job that must wait is sent back to, with a delay. Index's queue is FIFO:
+    it takes no delay, and a job waiting at the head of its group would hold back the
+    very commit it waits for; so an index job waits in render's queue, whose stage
+    finds its work done (typeset bodies are kept by hash) and hands it on again."""
+    return "render" if stage == "index" else stage

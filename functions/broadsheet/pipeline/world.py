@@ -17,7 +17,7 @@ from broadsheet.adapters.scheduler import MemoryScheduler
 from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.messages import CommitJob, commit_of
-from broadsheet.pipeline.stages import BATCHED, again, handle, handle_batch
+from broadsheet.pipeline.stages import BATCHED, FIFO, again, handle, handle_batch, waiting_room
 
 
 class NotifyingStore:
@@ -77,7 +77,7 @@ class World:
 
     def __post_init__(self) -> None:
         for stage in STAGES:
-            self.queues.setdefault(stage, MemoryQueue(self.bucket))
+            self.queues.setdefault(stage, MemoryQueue(self.bucket, fifo=stage in FIFO))
         self.sources: ObjectStore = NotifyingStore(self.bucket, self._announce)
         self.redirects = ObjectRedirects(self.bucket)
 
@@ -119,11 +119,14 @@ class World:
                 handle(stage, message, self)
         except NotYet:
             try:
-                queue.send(again(message))
+                for waiting in messages:
+                    self.queues[waiting_room(stage)].send(again(waiting))
             except Exception:  # the re-send died (its claim check, say): SQS hands it out again
-                queue.release(envelope)
+                for each in (envelope, *batch):
+                    queue.release(each)
                 raise
-            queue.delete(envelope)
+            for each in (envelope, *batch):
+                queue.delete(each)
             return True
         except Permanent as error:
             self.failures.append((stage, str(error)))
