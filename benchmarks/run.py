@@ -352,13 +352,16 @@ def report(results: dict[str, Any], articles: int) -> None:
             f"slowest invocation {first['slowest_invocation_s']}"
         )
         print(
-            f"  on Lambda (index one at a time, the rest side by side): about "
-            f"{first['lambda_estimate_s']} s of function time, plus S3 latency"
+            f"  on Lambda (index's issue groups ten at once, its shared group in turn, the "
+            f"rest side by side): about {first['lambda_estimate_s']} s of function time "
+            f"(index {first['index_on_lambda_s']} s, its shared group "
+            f"{first['index_shared_group_s']} s), plus S3 latency"
         )
         if "site_yml_edit_wall_s" in first:
             print(
                 f"  then a site.yml edit on it: {first['site_yml_edit_wall_s']} s wall; time "
-                f"per function {first['site_yml_edit_busy_s']}"
+                f"per function {first['site_yml_edit_busy_s']}; on Lambda about "
+                f"{first['site_yml_edit_lambda_estimate_s']} s"
             )
     if "worst_issue" in results:
         worst = results["worst_issue"]

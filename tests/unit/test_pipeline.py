@@ -319,6 +319,24 @@ def test_regression_a_rename_undone_makes_no_redirect_loop(stack: Stack) -> None
     stack.assert_is_the_full_build()
 
 
+def test_regression_renaming_an_article_whose_date_no_calendar_has_publishes(
+    stack: Stack,
+) -> None:
+    # GIVEN an article committed with a date that does not exist (its finding keeps it
+    # at its published version), then renamed
+    old, new = "issues/411/a-library-run-by-its-readers.md", "issues/411/our-library.md"
+    path = stack.repo.content / old
+    path.write_text(path.read_text().replace("date: 2025-07-09", "date: 2025-13-40", 1))
+    stack.repo.commit("break the date")
+    stack.publish()
+    # WHEN it is renamed, and HEAD published whole (a snapshot reads the old version's
+    # front matter from git to find the address it had) THEN it publishes
+    _rename(stack, old, new)
+    publish(Git.of(stack.repo.content), stack.world.sources, snapshot=True, say=lambda _: None)
+    stack.world.drain()
+    stack.assert_is_the_full_build()
+
+
 def test_regression_a_reused_slug_stops_redirecting(stack: Stack) -> None:
     a = "issues/411/a-library-run-by-its-readers.md"
     _rename(stack, a, "issues/411/our-library.md")

@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import random
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -337,3 +338,43 @@ def test_regression_an_index_held_again_later_is_invalidated_again() -> None:
     entry = "/en/search/pagefind/pagefind-entry.json"
     made = [r for r, paths in world.cdn.invalidations.items() if entry in paths]
     assert len(made) == 4
+
+
+def test_regression_records_gone_between_the_two_readings_leave_no_bundle_not_a_failure() -> None:
+    # Index writes an issue's records while search reads them: a language may lose its
+    # last record between the rebuild's first reading (which languages changed) and the
+    # second (what Pagefind indexes). Pagefind refuses an empty folder; that was a
+    # Permanent failure, and search went stale in silence.
+    import datetime as dt
+
+    from broadsheet.adapters.pagefind import build_bundle
+    from broadsheet.pipeline.reconcile import load_applied
+    from broadsheet.pipeline.search import RECORDS, rebuild
+    from broadsheet.pipeline.world import World
+
+    world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    def records(*languages: str) -> None:
+        found = [record(i, lang) for i, lang in enumerate(languages)]
+        doc = {
+            "revision": 1,
+            "commit": "c",
+            "records": {r["path"]: {**r, "source": "x"} for r in found},
+        }
+        world.bucket.put(f"{RECORDS}1.json", json.dumps(doc).encode())
+
+    records("en", "es")
+    rebuild(world, build_bundle)
+    records("en", "es", "es")  # a change to index...
+
+    def build(language: str, found: Iterable[SearchRecord]) -> dict[str, bytes]:
+        if language == "es":
+            records("en")  # ...and, before Pagefind reads it, the language's last goes
+        return build_bundle(language, found)
+
+    rebuild(world, build)
+    # THEN the language has no bundle (as the full build has none), and its record says
+    # what was indexed: nothing, so the next job finds nothing more to do
+    assert not [k for k in world.site.live() if k.startswith("es/search/pagefind/")]
+    assert load_applied(world.sources, "search/es").files == {}
+    assert rebuild(world, build_bundle) == {}

@@ -70,10 +70,14 @@ def build_bundle(language: str, found: Iterable[SearchRecord]) -> dict[str, byte
     keeps the archive's text out of memory."""
     with tempfile.TemporaryDirectory(prefix="broadsheet-search-") as scratch:
         site, out = Path(scratch, "site"), Path(scratch, "out")
+        written = 0
         for record in found:
             target = site / page_key(record)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(page(record))
+            written += 1
+        if not written:  # nothing to find: no bundle (Pagefind refuses an empty folder)
+            return {}
         site.mkdir(exist_ok=True)
         result = subprocess.run(
             [

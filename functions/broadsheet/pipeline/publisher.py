@@ -214,7 +214,7 @@ def _front_matter(data: bytes) -> dict[str, object]:
     block = text[3:].split("\n---", 1)[0]
     try:
         found = yaml.safe_load(block)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a date no calendar has (2025-13-40)
         return {}
     return found if isinstance(found, dict) else {}
 

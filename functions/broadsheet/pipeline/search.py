@@ -162,8 +162,7 @@ def rebuild(
     for records in _documents(env):
         for record in records.values():
             record.pop("source")
-            text = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
-            digests.setdefault(record["language"], []).append(_digest(text))
+            digests.setdefault(record["language"], []).append(_record_digest(record))
     done: dict[str, Any] = {}
     for language in sorted(set(digests) | _with_record(env)):
         digest = _digest("".join(sorted(digests.get(language, []))).encode())
@@ -176,9 +175,24 @@ def rebuild(
             raise NotYet(f"{partition(language)}: a rebuild is under way", delay=60)
         if before.data.get("records") == digest and not cut_short and not verify:
             continue
-        files = build(language, records_of(env, language)) if language in digests else {}
+        # The records are read again as they are indexed, and may have changed since the
+        # first reading (index writes them meanwhile): the record keeps the digest of
+        # those indexed, so a change the first reading missed is indexed next time.
+        fed: list[str] = []
+        files = build(language, _digested(records_of(env, language), fed))
+        digest = _digest("".join(sorted(fed)).encode())
         done[language] = _publish(env, language, before, digest, files, verify=verify)
     return done
+
+
+def _record_digest(record: SearchRecord) -> str:
+    return _digest(json.dumps(record, ensure_ascii=False, sort_keys=True).encode())
+
+
+def _digested(records: Iterable[SearchRecord], into: list[str]) -> Iterator[SearchRecord]:
+    for record in records:
+        into.append(_record_digest(record))
+        yield record
 
 
 def _with_record(env: Env) -> set[str]:
