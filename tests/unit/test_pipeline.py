@@ -727,3 +727,22 @@ def test_status_shows_a_hostile_file_name_escaped_on_one_line() -> None:
     shown = format_status(found)
     assert "\x1b" not in shown and shown.count("\n") == 4
     assert "esc\\x1b[31mRED\\nline.md:1:1: bad name" in shown
+
+
+def test_verdicts_travel_by_key_and_a_lost_cache_is_checked_again(stack: Stack) -> None:
+    # GIVEN a new article with a photograph, checked by validate and typeset by render
+    stack.repo.write("issues/412/port-of-genoa.md", article("Genoa's dockers join"))
+    stack.repo.commit("Genoa")
+    publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
+    stack.world.drain(stages=("validate", "render"))
+    [(_, job)] = stack.world.waiting(("index",))
+    # THEN the job carries keys into the verdicts cache, not what validate read
+    message = json.loads(job.body)
+    assert message["fresh"] and all(k.startswith("verdicts/") for k in message["fresh"])
+    assert "facts" not in job.body
+    # AND WHEN the cache is lost before index runs, index checks the files again
+    for key in [*stack.world.sources.keys("verdicts/"), *stack.world.sources.keys("examined/")]:
+        stack.world.sources.delete(key)
+    stack.world.drain()
+    assert "port-of-genoa" in stack.slugs(412)
+    stack.assert_is_the_full_build()

@@ -217,6 +217,8 @@ def test_only_index_writes_pages_and_each_stage_sends_only_where_it_must() -> No
         "${SourceBucket.Arn}/status/*",
         "${SourceBucket.Arn}/failures/*",
         "${SourceBucket.Arn}/claims/*",
+        "${SourceBucket.Arn}/verdicts/*",
+        "${SourceBucket.Arn}/examined/*",
     ]
     for function in ("ValidateFunction", "RenderFunction", "InvalidateFunction"):
         assert not any("SiteBucket" in r for r in resources_for(function, "s3:PutObject"))

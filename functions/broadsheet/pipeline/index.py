@@ -30,6 +30,7 @@ from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import beats, desk, sitewide
+from broadsheet.pipeline import verdicts as kept
 from broadsheet.pipeline.env import Env, blob, record
 from broadsheet.pipeline.messages import (
     Checked,
@@ -110,7 +111,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         return blob(env.sources, digest)
 
     tree = read_tree(env, job.tree)
-    known = [*job.checked, *state.verdicts, *state.accepted.values()]
+    known = [*kept.verdicts(env.sources, job.fresh), *state.verdicts, *state.accepted.values()]
     verdicts = desk.check_folder(tree, number, site, version, read, known, committed(job))
     issue, issue_blob, _ = desk.issue_file(tree, number, site, read) if tree else (None, None, [])
     if tree is not None and issue is None:
@@ -128,7 +129,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         tree,
         desk.wanted(verdicts, accepted.values()),
         read,
-        [*job.examined, *state.examined],
+        [*kept.examined(env.sources, job.photos), *state.examined],
     )
     decided = desk.decide(number, verdicts, _articles(number, accepted), desk.photos(examined))
     by_path = {c.path: c for c in verdicts}

@@ -172,8 +172,10 @@ class IssueJob:
     site_ok: bool  # False: site.yml has findings, and the whole commit is held back
     # [old path, new path, old address or ""] of each rename out of this issue
     renames: list[list[str]] = field(default_factory=list)
-    checked: list[Checked] = field(default_factory=list)  # files validate read anew
-    examined: list[Examined] = field(default_factory=list)  # photographs examined anew
+    # What validate read anew, by key in the verdicts cache (``verdicts.py``): the files'
+    # verdicts and the photographs examined.
+    fresh: list[str] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)
     waits: int = 0  # times it was sent back to wait for an earlier commit
 
     def to_json(self) -> dict[str, Any]:
@@ -181,10 +183,7 @@ class IssueJob:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IssueJob:
-        values = _fields(cls, data)
-        values["checked"] = [Checked.from_json(c) for c in values.get("checked", [])]
-        values["examined"] = [Examined.from_json(e) for e in values.get("examined", [])]
-        return cls(**values)
+        return cls(**_fields(cls, data))
 
     def replace(self, **changes: Any) -> IssueJob:
         return dataclasses.replace(self, **changes)

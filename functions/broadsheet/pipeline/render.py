@@ -15,6 +15,7 @@ from broadsheet.content.site import Site
 from broadsheet.content.version import code_version
 from broadsheet.errors import Permanent
 from broadsheet.pipeline import desk
+from broadsheet.pipeline import verdicts as kept
 from broadsheet.pipeline.env import Env, blob, record
 from broadsheet.pipeline.messages import Checked, Examined, IssueJob, body_key, variant_key
 from broadsheet.pipeline.validate import read_site
@@ -66,14 +67,14 @@ def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     site, _data, _findings = read_site(env, job.site_blob)
     if site is None:
         raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")
-    checked = []
     count = 0
-    for verdict in job.checked:
+    typeset_now = []
+    for verdict in kept.verdicts(env.sources, job.fresh):
         if verdict.facts is not None and not verdict.typeset:
-            verdict = typeset(env, verdict, job.issue, site)[0]
+            typeset_now.append(typeset(env, verdict, job.issue, site)[0])
             count += 1
-        checked.append(verdict)
-    made = sum(make_variants(env, examined) for examined in job.examined)
+    kept.keep_verdicts(env.sources, typeset_now)  # under the same keys: worth more
+    made = sum(make_variants(env, photo) for photo in kept.examined(env.sources, job.photos))
     record(env, job.commit, "render", job.issue, typeset=count, variants=made)
-    env.queue("index").send(job.replace(checked=checked).to_json())
+    env.queue("index").send(job.to_json())
     return {"commit": job.commit, "issue": job.issue, "typeset": count}

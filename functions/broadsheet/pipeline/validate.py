@@ -16,6 +16,7 @@ from broadsheet.pipeline.env import Env, blob, put_json, record
 from broadsheet.pipeline.manifest import SITE_PATH, SUBMODULE, SYMLINK, Manifest, Tree
 from broadsheet.pipeline.messages import CommitJob, IssueJob, report_key, tree_key
 from broadsheet.pipeline.state import load_issue
+from broadsheet.pipeline.verdicts import keep_examined, keep_verdicts
 
 NO_ISSUE = 0  # the job of a commit that touches no issue folder but site.yml
 
@@ -141,5 +142,7 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
         },
     )
     record(env, job.commit, "validate", job.issue, passed=len(passed), findings=len(findings))
-    env.queue("render").send(job.replace(checked=fresh, examined=new_photos).to_json())
+    keys = keep_verdicts(env.sources, fresh)
+    photos = keep_examined(env.sources, new_photos)
+    env.queue("render").send(job.replace(fresh=keys, photos=photos).to_json())
     return {"commit": job.commit, "issue": job.issue, "passed": len(passed)}
