@@ -172,7 +172,7 @@ def event_source(
             resources.queues[stage],
             chosen[stage],
             resources.environment(stage),
-            batch_size=100 if stage in BATCHED else (5 if stage in FIFO else 10),
+            batch_size=100 if stage in BATCHED else 10,
             retry_after=retry_after,
             window={"search": 60, "invalidate": 1}.get(stage, 0),
             concurrency={"index": 10, "search": 2}.get(stage),

@@ -746,3 +746,30 @@ def test_verdicts_travel_by_key_and_a_lost_cache_is_checked_again(stack: Stack) 
     stack.world.drain()
     assert "port-of-genoa" in stack.slugs(412)
     stack.assert_is_the_full_build()
+
+
+def test_the_shared_group_runs_a_burst_of_issues_as_one_reconcile(stack: Stack) -> None:
+    # GIVEN a site.yml edit, which touches every issue: each issue's job is done, and
+    # the shared group holds one job per issue
+    site = stack.repo.content / "site.yml"
+    site.write_text(site.read_text().replace("The Workers' Broadsheet", "The Broadsheet", 1))
+    stack.repo.commit("retitle")
+    publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
+
+    def shared() -> list[Any]:
+        return [e for s, e in stack.world.waiting(("index",)) if '"type":"share"' in e.body]
+
+    while others := [
+        (s, e) for s, e in stack.world.waiting(("validate", "render", "index")) if e not in shared()
+    ]:
+        stack.world.deliver(*others[0])
+    queued = [m for m in stack.world.queues["index"].messages if '"type":"share"' in m.body]
+    assert len(queued) == 3
+    # WHEN the shared group's head is delivered THEN the three run as one reconcile
+    [head] = shared()
+    before = stack.world.deliveries
+    stack.world.deliver("index", head)
+    assert stack.world.deliveries == before + 1
+    assert not [m for m in stack.world.queues["index"].messages if '"type":"share"' in m.body]
+    stack.world.drain()
+    stack.assert_is_the_full_build()

@@ -107,6 +107,18 @@ class MemoryQueue:
             heads.setdefault(message.group, message)
         return [m for m in heads.values() if not m.in_flight]
 
+    def following(self, envelope: Envelope, limit: int) -> list[Envelope]:
+        """The messages after ``envelope`` in its FIFO group, in order, that one receive
+        may hand out with it."""
+        group = [m for m in self.messages if m.group == envelope.group]
+        after = group[group.index(envelope) + 1 :]
+        found = []
+        for message in after[:limit]:
+            if message.in_flight:
+                break
+            found.append(message)
+        return found
+
     def receive(self, envelope: Envelope) -> dict[str, Any] | None:
         """Take one waiting message; None when it was dead-lettered instead."""
         if envelope.receives >= self.max_receives:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable
@@ -37,7 +38,14 @@ from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
 from broadsheet.pipeline.messages import failure_key, job_from_json
-from broadsheet.pipeline.stages import FIFO, again, handle, handle_batch, waiting_room
+from broadsheet.pipeline.stages import (
+    FIFO,
+    GATHERED,
+    again,
+    handle,
+    handle_batch,
+    waiting_room,
+)
 
 SERVICE = "broadsheet"
 SETTINGS = tuple(sorted(set(OUTPUTS.values())))
@@ -137,14 +145,53 @@ def sqs_handler(
                 keep_failure(stage, record, error)
                 raise
 
+    gathered = GATHERED.get(stage)
+
+    def run_gathered(records: list[SQSRecord]) -> list[str]:
+        """The batch's jobs of the kind run as one (the shared group's, in order): the
+        ids of the records that failed (all, or none)."""
+        messages = [decode(r.body, runtime().sources) for r in records]
+        try:
+            result = handle_batch(stage, messages, runtime())
+        except Permanent as error:
+            logger.error("dropped", extra={"reason": str(error)})
+            for record in records:
+                keep_failure(stage, record, error)
+            return []
+        except Exception as error:
+            logger.exception("failed", extra={"reason": f"{type(error).__name__}: {error}"})
+            for record in records:
+                keep_failure(stage, record, error)
+            return [r.message_id for r in records]
+        logger.info("done", extra={"messages": len(records), "result": result})
+        return []
+
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        records = event.get("Records", [])
+        together = [SQSRecord(r) for r in records if gathered and _kind(r) == gathered]
+        failed = run_gathered(together) if together else []
+        rest = [r for r in records if not (gathered and _kind(r) == gathered)]
+        response = process_partial_response(
+            event={**event, "Records": rest},
+            record_handler=record_handler,
+            processor=processor,
+            context=context,
         )
+        failures = list(response.get("batchItemFailures", []))
+        failures += [{"itemIdentifier": i} for i in failed]
+        return {"batchItemFailures": failures}
 
     return handler
+
+
+def _kind(record: dict[str, Any]) -> str | None:
+    try:
+        body = json.loads(record.get("body") or "")
+    except ValueError:
+        return None
+    return body.get("type") if isinstance(body, dict) else None
 
 
 def batch_handler(

@@ -235,23 +235,26 @@ class BeatChange:
 def update_beat(
     env: Env,
     beat: Beat,
-    number: int,
-    items: list[Item],
+    changes: list[tuple[int, list[Item]]],
     site: Site,
     site_blob: str,
     *,
     verify: bool = False,
 ) -> BeatChange:
-    """Issue ``number``'s items in the beat made ``items``, and what its pages must
-    become for it (new blocks are written at once: they are named by their bytes)."""
+    """Each issue's items in the beat made what ``changes`` says (issue number, items),
+    and what its pages must become for it (the new blocks are written at once: they are
+    named by their bytes)."""
     before = load_applied(env.sources, partition(beat))
     old = _blocks_of(before)
     store = _Blocks(env, beat)
+    blocks, written = old, {}
     try:
-        blocks, written = _replace(old, number, items, store)
+        for number, items in changes:
+            blocks, made = _replace(blocks, number, items, store)
+            written.update(made)
     except _Stale as error:  # a block its record names is gone: the cache was lost
         raise Retryable(f"the listing {beat.path} names a block that is gone") from error
-    for digest in sorted(written):
+    for digest in sorted({b.digest for b in blocks} & set(written)):  # not one cut again
         put_new(env.sources, block_key(beat, digest), written[digest])
     name: str | None = None
     wanted: dict[str, str] = {}
@@ -321,31 +324,33 @@ def everywhere(languages: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def beat_diffs(
     env: Env,
-    number: int,
-    site: Site | None,
-    doc: IssueDoc | None,
-    idents: Iterable[str],
+    issues: list[tuple[int, Site | None, IssueDoc | None, list[str]]],
     indexes: Iterable[str],
     newest: str | None,
     *,
     verify: bool = False,
 ) -> tuple[list[Diff], list[str]]:
-    """What the beats a job named (``idents``) and the indexes it named must become with
-    issue ``number``'s items as they are now (``doc``, read with the issue's ``site``),
-    every page rendered with the newest site.yml applied; and the blocks no longer named,
-    to delete once the records are saved."""
+    """What the beats each issue names must become with its items as they are now
+    (issue number, the site.yml it was read with, its document, the beats it touches),
+    and the indexes named; every page rendered with the newest site.yml applied. And the
+    blocks no longer named, to delete once the records are saved. A beat several issues
+    touch is reconciled once, with all their items."""
     if newest is None:
         return [], []
     shown = _sites(env)(newest)
     if shown is None:  # a site.yml this code cannot read: touch nothing
         return [], []
-    items = items_of(site, doc) if site is not None and doc is not None else {}
+    by_beat: dict[str, list[tuple[int, list[Item]]]] = {}
+    for number, site, doc, idents in issues:
+        items = items_of(site, doc) if site is not None and doc is not None else {}
+        for ident in idents:
+            beat = Beat.from_ident(ident)
+            by_beat.setdefault(ident, []).append((number, items.get(beat, [])))
     names: dict[str, dict[str, str | None]] = {name: {} for name in indexes}
     changes: list[BeatChange] = []
-    for ident in sorted(set(idents)):
+    for ident in sorted(by_beat):
         beat = Beat.from_ident(ident)
-        mine = items.get(beat, [])
-        change = update_beat(env, beat, number, mine, shown, newest, verify=verify)
+        change = update_beat(env, beat, by_beat[ident], shown, newest, verify=verify)
         changes.append(change)
         if beat.kind in INDEXED:
             names.setdefault(f"{beat.language}/{beat.kind}", {})[beat.key] = change.name

@@ -43,7 +43,15 @@ from broadsheet.pipeline.messages import (
     body_key,
     variant_key,
 )
-from broadsheet.pipeline.reconcile import Clear, Diff, apply, diff, inputs_digest, load_applied
+from broadsheet.pipeline.reconcile import (
+    Applied,
+    Clear,
+    Diff,
+    apply,
+    diff,
+    inputs_digest,
+    load_applied,
+)
 from broadsheet.pipeline.renames import record_renames, sync_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.search import update_records
@@ -169,11 +177,13 @@ def _released(env: Env, state: IssueState, now: dt.datetime) -> IssueState:
 # --- carrying a decision out ---------------------------------------------------------------
 
 
-def clearing(env: Env, commit: str) -> Clear:
-    """A reconcile's paths to clear, sent to the invalidate stage under their names."""
+def clearing(env: Env, *commits: str) -> Clear:
+    """A reconcile's paths to clear, sent to the invalidate stage under their names, for
+    the commits whose changes they are."""
 
     def clear(transitions: list[str], paths: list[str]) -> None:
-        env.queue("invalidate").send(InvalidateJob(commit, transitions, paths).to_json())
+        job = InvalidateJob(list(commits), transitions, paths)
+        env.queue("invalidate").send(job.to_json())
 
     return clear
 
@@ -304,13 +314,15 @@ def _apply(
     return _finish(env, after, commit, renames=renames, before_doc=before.doc, verify=everything)
 
 
-def _listings(env: Env, state: IssueState, site: Site | None, *, verify: bool) -> Any:
+def _listings(
+    env: Env, applied: Applied, state: IssueState, site: Site | None, *, verify: bool
+) -> Any:
     """The listings the issue's items must be put in again, found by comparing its
     items now with what the site-wide record says was last put there (``shares``, with
     the site.yml they were put with); the indexes of sections and tags, when site.yml
     changed; and the issue's shares as they are now."""
     now = beats.shares(site, state.doc)
-    was_site, was = sitewide.applied_shares(load_applied(env.sources, sitewide.PARTITION), state)
+    was_site, was = sitewide.applied_shares(applied, state)
     touched = {b for b in {*was, *now} if was.get(b) != now.get(b)}
     indexes: list[str] = []
     if verify or was_site != state.site_blob:
@@ -346,29 +358,39 @@ def _finish(
     return {"commit": commit, "issue": state.number, "paths": len(changed)}
 
 
-def share(job: ShareJob, env: Env) -> dict[str, Any]:
-    """The shared partitions brought in line with the issue as it is now (a later state
-    than the job's commit, if one was applied since: its own job follows, and finds
-    nothing left to do): the site-wide files, the listings whose share of the issue
-    changed, the indexes of sections and tags, and the redirect table."""
-    state = load_issue(env.sources, job.issue)
-    site = _site(blob(env.sources, state.site_blob), job.commit) if state.site_blob else None
-    touched, indexes, shares = _listings(env, state, site, verify=job.verify)
-    newest, site_wide = site_diff(env, state, shares, verify=job.verify)
+def share(jobs: list[ShareJob], env: Env) -> dict[str, Any]:
+    """The shared partitions brought in line with each job's issue as it is now (a later
+    state than the job's commit, if one was applied since: its own job follows, and
+    finds nothing left to do): the site-wide files, the listings whose share of an issue
+    changed, the indexes of sections and tags, and the redirect table. A batch of jobs
+    is one reconcile: the site-wide files rendered once, each listing once."""
+    numbers = sorted({job.issue for job in jobs})
+    verify = any(job.verify for job in jobs)
+    states = [load_issue(env.sources, number) for number in numbers]
+    applied = load_applied(env.sources, sitewide.PARTITION)
+    shares: dict[int, dict[str, str]] = {}
+    issues: list[tuple[int, Site | None, IssueDoc | None, list[str]]] = []
+    indexes: set[str] = set()
+    for state in states:
+        site = _site(blob(env.sources, state.site_blob), "shared") if state.site_blob else None
+        touched, named, shares[state.number] = _listings(env, applied, state, site, verify=verify)
+        issues.append((state.number, site, state.doc, touched))
+        indexes.update(named)
+    newest, site_wide = site_diff(env, states, shares, verify=verify)
     diffs: list[Diff] = [site_wide]
     dropped: list[str] = []
-    if touched or indexes:
-        listings, dropped = beats.beat_diffs(
-            env, state.number, site, state.doc, touched, indexes, newest, verify=job.verify
-        )
+    if indexes or any(touched for *_, touched in issues):
+        listings, dropped = beats.beat_diffs(env, issues, sorted(indexes), newest, verify=verify)
         diffs += listings
     # The redirects first: the record that says they are made is saved with the rest.
     site_wide.after.data["redirects"] = sync_redirects(env, site_wide.before.data.get("redirects"))
-    changed = apply(env.sources, env.site, diffs, clearing(env, job.commit))
+    commits = sorted({job.commit for job in jobs})
+    changed = apply(env.sources, env.site, diffs, clearing(env, *commits))
     for key in dropped:
         env.sources.delete(key)
-    record(env, job.commit, "shared", job.issue, paths=changed)
-    return {"commit": job.commit, "issue": job.issue, "paths": len(changed)}
+    for job in jobs:
+        record(env, job.commit, "shared", job.issue, paths=changed)
+    return {"commits": commits, "issues": numbers, "paths": len(changed)}
 
 
 # --- the stage -----------------------------------------------------------------------------

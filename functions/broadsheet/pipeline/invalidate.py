@@ -25,7 +25,7 @@ def reference_of(jobs: list[InvalidateJob]) -> str:
     """The invalidation's name: its transitions (and its commit, when it has one)."""
     transitions = sorted({t for job in jobs for t in job.transitions})
     digest = hashlib.sha256("\n".join(transitions).encode()).hexdigest()
-    commits = sorted({job.commit for job in jobs})
+    commits = sorted({commit for job in jobs for commit in job.commits})
     named = commits[0] if len(commits) == 1 else f"{len(commits)}-commits"
     return f"broadsheet-{named}-{digest[:24]}"
 
@@ -37,9 +37,9 @@ def invalidate(env: Env, jobs: list[InvalidateJob]) -> dict[str, Any]:
     reference = reference_of(jobs)
     invalidation = env.cdn.invalidate(cleared, reference=reference)
     at = env.now().isoformat()
-    for commit in sorted({job.commit for job in jobs}):
+    for commit in sorted({commit for job in jobs for commit in job.commits}):
         mine = urls.invalidation_paths(
-            {p for job in jobs if job.commit == commit for p in job.paths}
+            {p for job in jobs if commit in job.commits for p in job.paths}
         )
         put_json(
             env.sources,

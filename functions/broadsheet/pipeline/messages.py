@@ -227,7 +227,7 @@ class InvalidateJob:
     """invalidate: the CDN paths one reconcile replaced or deleted, and the transitions
     they belong to (``reconcile.transition``), which name the invalidation."""
 
-    commit: str
+    commits: list[str]  # whose changes they are (a batch of shared jobs: several)
     transitions: list[str]
     paths: list[str]
 

@@ -151,7 +151,7 @@ def repair(env: Env, *, dry_run: bool = False) -> Survey:
         for key in found.orphans:
             env.site.delete(key)
         paths = sorted("/" + k for k in found.orphans)
-        clear = InvalidateJob(f"repair-{stamp}", [f"repair@{stamp}"], paths)
+        clear = InvalidateJob([f"repair-{stamp}"], [f"repair@{stamp}"], paths)
         env.queue("invalidate").send(clear.to_json())
     return found
 

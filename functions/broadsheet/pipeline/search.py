@@ -258,7 +258,7 @@ def _publish(
     if paths:
         changes = {p: str(change.after.hash(p[1:]) or "") for p in paths}
         named = transition(partition(language), before.runs, changes)
-        job = InvalidateJob(f"search-{language}", [named], paths)
+        job = InvalidateJob([f"search-{language}"], [named], paths)
         env.queue("invalidate").send(job.to_json())
     save_record(env.sources, change, etag)
     return {"files": len(made), "written": len(written), "retired": retired}

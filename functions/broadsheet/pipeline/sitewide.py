@@ -53,35 +53,44 @@ def applied_shares(record: Applied, state: IssueState) -> tuple[str | None, dict
 
 
 def site_diff(
-    env: Env, state: IssueState, shares: dict[str, str], *, verify: bool = False
+    env: Env,
+    states: list[IssueState],
+    shares: dict[int, dict[str, str]],
+    *,
+    verify: bool = False,
 ) -> tuple[str | None, Diff]:
     """The newest site.yml applied, and what the site-wide partition must become with
-    the issue's line (and its ``shares`` of the listings) put among the others."""
-    issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
-    mine = line(issue_site, state.doc) if issue_site else None
+    each issue's line (and its ``shares`` of the listings) put among the others."""
     before = load_applied(env.sources, PARTITION)
     data = {"site_blob": None, "site_sequence": -1, "issues": {}, "shares": {}, **before.data}
-    issues = dict(data["issues"])
-    if mine is None:
-        issues.pop(str(state.number), None)
-    else:
-        issues[str(state.number)] = mine
+    issues, put, doubt = dict(data["issues"]), dict(data["shares"]), dict(data["shares"])
+    in_doubt = False
+    for state in states:
+        issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
+        mine = line(issue_site, state.doc) if issue_site else None
+        if mine is None:
+            issues.pop(str(state.number), None)
+        else:
+            issues[str(state.number)] = mine
+        was_site, was = applied_shares(before, state)
+        put[str(state.number)] = {"site": state.site_blob, "beats": shares[state.number]}
+        # Until the listings are done, the issue's share of each is in doubt: a run cut
+        # short leaves them to be looked at again by the issue's next job, whatever it
+        # changes.
+        beats_now = {*was, *shares[state.number]}
+        doubt[str(state.number)] = {"site": was_site, "beats": dict.fromkeys(sorted(beats_now), "")}
+        in_doubt |= was != shares[state.number] or was_site != state.site_blob
+        if state.site_blob and state.sequence > int(data["site_sequence"]):
+            data["site_blob"], data["site_sequence"] = state.site_blob, state.sequence
     data["issues"] = issues
-    put = {"site": state.site_blob, "beats": shares}
-    was_site, was = applied_shares(before, state)
-    # Until the listings are done, the issue's share of each is in doubt: a run cut short
-    # leaves them to be looked at again by the issue's next job, whatever it changes.
-    doubt = {"site": was_site, "beats": dict.fromkeys(sorted({*was, *shares}), "")}
-    pending = {**data, "shares": {**data["shares"], str(state.number): doubt}}
-    data["shares"] = {**data["shares"], str(state.number): put}
-    if state.site_blob and state.sequence > int(data["site_sequence"]):
-        data["site_blob"], data["site_sequence"] = state.site_blob, state.sequence
+    pending = {**data, "shares": doubt}
+    data["shares"] = put
     newest: str | None = data["site_blob"]  # what every page of the site shows
     site = _parse(blob(env.sources, newest)) if newest else None
     made: dict[str, bytes] = {}
     digest = ""
     if site is not None:
-        given = _inputs(env, state, site, issues)
+        given = _inputs(env, states, site, issues)
         # Rendered whole (it is small): every file made from the same inputs.
         digest = inputs_digest(newest, given.issues, given.docs, given.now)
         made = site_wide(site, given)
@@ -90,19 +99,17 @@ def site_diff(
     if site is None:
         wanted = {k: str(before.digest(k)) for k in before.files}
     change = diff(env.sources, PARTITION, wanted, lambda _: made, data, before, verify=verify)
-    if was != shares or was_site != state.site_blob:
+    if in_doubt:
         change.pending = pending
     return newest, change
 
 
-def _inputs(env: Env, state: IssueState, site: Site, lines: dict[str, Any]) -> State:
+def _inputs(env: Env, states: list[IssueState], site: Site, lines: dict[str, Any]) -> State:
     """What the site-wide files are rendered from: the list of issues, and the few issue
     documents they show (the latest issue, those the feeds need, and the last two days'
     for news)."""
     issues = index.issues_doc(site, [entry["summary"] for entry in lines.values()])
-    docs: dict[int, IssueDoc] = {}
-    if state.doc is not None:
-        docs[state.number] = state.doc
+    docs: dict[int, IssueDoc] = {s.number: s.doc for s in states if s.doc is not None}
 
     def load(number: int) -> IssueDoc:
         if number not in docs:

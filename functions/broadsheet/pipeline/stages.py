@@ -43,7 +43,7 @@ def handle(stage: str, message: Mapping[str, Any], env: Env) -> dict[str, Any]:
         if isinstance(job, IssueJob):
             return index_issue(job, env)
         if isinstance(job, ShareJob):
-            return share(job, env)
+            return share([job], env)
         return release(job, env)
     if stage in BATCHED:
         return handle_batch(stage, [message], env)
@@ -56,6 +56,8 @@ FIFO = ("index",)
 # The stages whose work is one for any number of messages: their event sources gather
 # a batch, and the batch runs once.
 BATCHED = ("invalidate", "search")
+# The messages of a FIFO stage that a batch runs once (the shared group's, in order).
+GATHERED = {"index": "share"}
 
 
 def handle_batch(stage: str, messages: Sequence[Mapping[str, Any]], env: Env) -> dict[str, Any]:
@@ -65,6 +67,10 @@ def handle_batch(stage: str, messages: Sequence[Mapping[str, Any]], env: Env) ->
         from broadsheet.pipeline.invalidate import invalidate
 
         return invalidate(env, [j for j in jobs if isinstance(j, InvalidateJob)])
+    if stage == "index" and all(isinstance(j, ShareJob) for j in jobs):
+        from broadsheet.pipeline.index import share
+
+        return share([j for j in jobs if isinstance(j, ShareJob)], env)
     if stage == "search" and all(isinstance(j, SearchJob) for j in jobs):
         searches = [j for j in jobs if isinstance(j, SearchJob)]
         # A repair's job among them makes the rebuild look at each file.

@@ -17,7 +17,15 @@ from broadsheet.adapters.scheduler import MemoryScheduler
 from broadsheet.adapters.store import MemoryStore, ObjectStore, Stored
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.messages import CommitJob, commit_of
-from broadsheet.pipeline.stages import BATCHED, FIFO, again, handle, handle_batch, waiting_room
+from broadsheet.pipeline.stages import (
+    BATCHED,
+    FIFO,
+    GATHERED,
+    again,
+    handle,
+    handle_batch,
+    waiting_room,
+)
 
 
 class NotifyingStore:
@@ -59,6 +67,9 @@ class NotifyingStore:
 
     def is_retired(self, key: str) -> bool:
         return self.store.is_retired(key)
+
+
+GATHER = 10  # the most a FIFO receive hands out at once
 
 
 @dataclass
@@ -105,15 +116,25 @@ class World:
         self.deliveries += 1
         batch: list[Envelope] = []
         messages = [message]
+        gathered = stage in GATHERED and message.get("type") == GATHERED[stage]
         if stage in BATCHED:  # its event source waits for a batch: one run for all
             for other in [e for e in queue.waiting() if e is not envelope]:
                 received = queue.receive(other)
                 if received is not None:
                     batch.append(other)
                     messages.append(received)
+        elif gathered:  # a FIFO group's next jobs of the kind come in the same batch
+            for other in queue.following(envelope, GATHER - 1):
+                if f'"type":"{message["type"]}"' not in other.body:
+                    break
+                received = queue.receive(other)
+                if received is None:
+                    break
+                batch.append(other)
+                messages.append(received)
         before = self.bucket.requests + self.site.requests
         try:
-            if stage in BATCHED:
+            if stage in BATCHED or gathered:
                 handle_batch(stage, messages, self)
             else:
                 handle(stage, message, self)
