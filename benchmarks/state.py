@@ -23,7 +23,10 @@ from broadsheet.pipeline.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-UPLOADS_AND_CACHES = ("blobs/", "trees/", "manifests/", "bodies/", "variants/")
+UPLOADS_AND_CACHES = (
+    *("blobs/", "trees/", "manifests/", "bodies/", "variants/"),
+    *("verdicts/", "examined/"),  # what validate read, by its inputs: a cache too
+)
 ARTICLE = "issues/412/dockworkers-vote-to-strike.md"
 
 
