@@ -104,11 +104,12 @@ def test_a_commit_is_published_through_the_deployed_stack(
         ]["Paths"]["Items"]
         for item in listed["Items"]
     ]
-    # One for the commit; then the search stage's (both languages' transitions in one),
-    # after one rebuild for the whole batch of the commit's three issues (the local
-    # batching window).
+    # At most one for the commit (a first publish creates its files where nothing was,
+    # but one batch of the shared group may replace what another made); then the search
+    # stage's (both languages' transitions in one), after one rebuild for the whole
+    # batch of the commit's three issues (the local batching window).
     searched = [p for p in paths if all("/search/pagefind/" in each for each in p)]
-    assert len(paths) == 2 and len(searched) == 1
+    assert len(paths) <= 2 and len(searched) == 1
     assert sorted(p for each in searched for p in each if p.endswith("entry.json")) == [
         "/en/search/pagefind/pagefind-entry.json",
         "/es/search/pagefind/pagefind-entry.json",

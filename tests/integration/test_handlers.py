@@ -78,7 +78,9 @@ def test_a_commit_goes_through_the_five_functions(aws: Resources, tmp_path: Path
         s3().get_object(Bucket=aws.sources, Key=f"reports/{commit}.json")["Body"].read()
     )
     assert report["findings"] == [] and report["issues"] == [410, 411, 412]
-    assert len([i for i in invalidations(aws) if reference(commit, i)]) == 1
+    # Everything was created where nothing was: at most the files one issue's job
+    # replaced after another's (the shared group's batches) are cleared
+    assert len([i for i in invalidations(aws) if reference(commit, i)]) <= 1
     # Each language's search entry, its own transition, cleared in one invalidation
     [searched] = [i for i in invalidations(aws) if not reference(commit, i)]
     cleared = searched["InvalidationBatch"]["Paths"]["Items"]
@@ -114,7 +116,7 @@ def test_a_redelivered_message_changes_nothing(aws: Resources, tmp_path: Path) -
     # No idempotency layer stands in front of the stages: each is idempotent by
     # construction, and a notification S3 delivers twice runs twice to the same end.
     repo = Repo(tmp_path / "repo")
-    [commit] = publish_repo(repo, aws)
+    publish_repo(repo, aws)
     sqs = boto3.client("sqs", region_name=REGION)
     received = sqs.receive_message(QueueUrl=aws.queues["validate"], MaxNumberOfMessages=10)
     # The manifest's notification, not the test event S3 sends when it is set up
@@ -131,12 +133,13 @@ def test_a_redelivered_message_changes_nothing(aws: Resources, tmp_path: Path) -
     assert runner.delivered["broadsheet-render"] == 6  # both copies went the whole way
     site = site_contents(aws)
     assert b"<h1" in site["en/issues/410/why-we-print/index.html"]
+    told = len(invalidations(aws))
     # WHEN the same notification comes once more, late
     sqs.send_message(QueueUrl=aws.queues["validate"], MessageBody=original["Body"])
     runner.drain()
-    # THEN the site is byte for byte what it was, and CloudFront was told once
+    # THEN the site is byte for byte what it was, and CloudFront was told nothing more
     assert site_contents(aws) == site
-    assert len([i for i in invalidations(aws) if reference(commit, i)]) == 1
+    assert len(invalidations(aws)) == told
     assert runner.failures == 0
 
 

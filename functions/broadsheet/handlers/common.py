@@ -173,13 +173,15 @@ def sqs_handler(
         together = [SQSRecord(r) for r in records if gathered and _kind(r) == gathered]
         failed = run_gathered(together) if together else []
         rest = [r for r in records if not (gathered and _kind(r) == gathered)]
-        response = process_partial_response(
-            event={**event, "Records": rest},
-            record_handler=record_handler,
-            processor=processor,
-            context=context,
-        )
-        failures = list(response.get("batchItemFailures", []))
+        failures: list[Any] = []
+        if rest or not together:  # Powertools refuses a batch of no records
+            response = process_partial_response(
+                event={**event, "Records": rest},
+                record_handler=record_handler,
+                processor=processor,
+                context=context,
+            )
+            failures = list(response.get("batchItemFailures", []))
         failures += [{"itemIdentifier": i} for i in failed]
         return {"batchItemFailures": failures}
 
