@@ -197,3 +197,39 @@ def test_a_photograph_goes_through_the_deployed_stack_and_loses_its_gps(
     head = s3.head_object(Bucket=deployed.outputs["SiteBucketName"], Key=variants[0])
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["ContentType"] in {"image/jpeg", "image/webp"}
+
+
+def test_regression_a_held_commit_that_overtakes_its_predecessor_waits_and_publishes(
+    stack: tuple[Deployed, Resolver], tmp_path: Path
+) -> None:
+    # GIVEN a rename, then a broken site.yml (held, so validate sends it straight to
+    # index), then the fix, published together: the held commit reaches index while
+    # the rename is still in render, and must wait in render's queue with the deployed
+    # functions' own settings (it once had no RENDER_QUEUE_URL, and dead-lettered with
+    # every later commit of its issue behind it)
+    deployed, resolver = stack
+    repo = Repo(tmp_path / "repo")
+    sources = S3Store(boto3.client("s3", region_name=REGION), deployed.outputs["SourceBucketName"])
+    publish(Git.of(repo.content), sources, say=lambda _: None)
+    runner = runner_for(deployed, resolver)
+    runner.drain()
+    repo.git("mv", "content/issues/410/why-we-print.md", "content/issues/410/why-we-still-print.md")
+    repo.commit("rename")
+    site = repo.content / "site.yml"
+    good = site.read_text()
+    site.write_text(good + "languages: [en, es\n")
+    repo.commit("broken site.yml")
+    site.write_text(good.replace("Broadsheet", "Herald"))
+    repo.commit("fixed")
+    publish(Git.of(repo.content), sources, say=lambda _: None)
+    runner.drain()
+    # THEN nothing was dead-lettered, and the fix is live on the renamed page
+    sqs = boto3.client("sqs", region_name=REGION)
+    for name, url in deployed.outputs.items():
+        if name.endswith("DeadLetterQueueUrl"):
+            assert not sqs.receive_message(QueueUrl=url).get("Messages"), name
+    site_bucket = S3Store(
+        boto3.client("s3", region_name=REGION), deployed.outputs["SiteBucketName"]
+    )
+    renamed = site_bucket.get("en/issues/410/why-we-still-print/index.html")
+    assert renamed is not None and b"Herald" in renamed.body

@@ -397,3 +397,18 @@ def test_photographs_are_served_as_immutable_as_the_stylesheet() -> None:
     assert behaviours["/media/*"]["CachePolicyId"] == {"Ref": "AssetCachePolicy"}
     assert behaviours["/media/*"]["CachePolicyId"] == behaviours["/assets/*"]["CachePolicyId"]
     assert viewer.ASSET_CACHE == "public, max-age=31536000, immutable"
+
+
+def test_every_queue_a_function_may_send_to_is_in_its_environment() -> None:
+    # Index sends a commit that must wait to render's queue: the permission alone, with
+    # no RENDER_QUEUE_URL to send to, dead-lettered every such job without a reason.
+    for name, function in FUNCTIONS.items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        for statement in statements(name):
+            if statement["Action"] != "sqs:SendMessage":
+                continue
+            targets = statement["Resource"]
+            for target in targets if isinstance(targets, list) else [targets]:
+                queue = target["Fn::GetAtt"][0]
+                setting = re.sub(r"(?<!^)(?=[A-Z])", "_", queue.removesuffix("Queue")).upper()
+                assert variables.get(f"{setting}_QUEUE_URL") == {"Ref": queue}, (name, queue)

@@ -136,7 +136,12 @@ def sqs_handler(
                 logger.info("waiting", extra={"reason": str(error)})
                 # The local stack waits a second, not half a minute.
                 delay = min(error.delay, int(os.environ.get("BROADSHEET_MAX_DELAY", "900")))
-                runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
+                try:
+                    runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
+                except Exception as failed:  # it comes back, and says why if it dies
+                    logger.exception("could not wait", extra={"reason": f"{failed}"})
+                    keep_failure(stage, record, failed)
+                    raise
             except Permanent as error:
                 logger.error("dropped", extra={"reason": str(error)})
                 keep_failure(stage, record, error)
