@@ -318,11 +318,11 @@ def _listings(
     env: Env, applied: Applied, state: IssueState, site: Site | None, *, verify: bool
 ) -> Any:
     """The listings the issue's items must be put in again, found by comparing its
-    items now with what the site-wide record says was last put there (``shares``, with
+    items now with what its ``listed`` record says was last put there (``shares``, with
     the site.yml they were put with); the indexes of sections and tags, when site.yml
     changed; and the issue's shares as they are now."""
     now = beats.shares(site, state.doc)
-    was_site, was = sitewide.applied_shares(applied, state)
+    was_site, was = sitewide.applied_shares(applied)
     touched = {b for b in {*was, *now} if was.get(b) != now.get(b)}
     indexes: list[str] = []
     if verify or was_site != state.site_blob:
@@ -367,17 +367,18 @@ def share(jobs: list[ShareJob], env: Env) -> dict[str, Any]:
     numbers = sorted({job.issue for job in jobs})
     verify = any(job.verify for job in jobs)
     states = [load_issue(env.sources, number) for number in numbers]
-    applied = load_applied(env.sources, sitewide.PARTITION)
-    shares: dict[int, dict[str, str]] = {}
     issues: list[tuple[int, Site | None, IssueDoc | None, list[str]]] = []
     indexes: set[str] = set()
+    diffs: list[Diff] = []
     for state in states:
         site = _site(blob(env.sources, state.site_blob), "shared") if state.site_blob else None
-        touched, named, shares[state.number] = _listings(env, applied, state, site, verify=verify)
+        put = load_applied(env.sources, sitewide.listed(state.number))
+        touched, named, shares = _listings(env, put, state, site, verify=verify)
+        diffs.append(sitewide.shares_diff(put, state, shares))
         issues.append((state.number, site, state.doc, touched))
         indexes.update(named)
-    newest, site_wide = site_diff(env, states, shares, verify=verify)
-    diffs: list[Diff] = [site_wide]
+    newest, site_wide = site_diff(env, states, verify=verify)
+    diffs.append(site_wide)
     dropped: list[str] = []
     if indexes or any(touched for *_, touched in issues):
         listings, dropped = beats.beat_diffs(env, issues, sorted(indexes), newest, verify=verify)

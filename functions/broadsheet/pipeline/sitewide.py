@@ -7,10 +7,12 @@ applied, and the few issue documents they show (the latest issue, those the feed
 and the last two days' for the news sitemap), rendered whole by the full build's own
 function (``edition.plan.site_wide``) and reconciled (``reconcile``). The lines are the
 partition's index of its inputs, kept in its applied record: each issue's job puts its
-own line there, in the same write that records the files. Beside the lines, the record
-keeps what each issue last put in the listings (a short fingerprint of its items in each,
-``beats.shares``, and the site.yml they were read with): the next job of the issue
-compares its items with these to know which listings to look at.
+own line there, in the same write that records the files. What each issue last put in
+the listings (a short fingerprint of its items in each, ``beats.shares``, and the
+site.yml they were read with) is kept in a small record of the issue's own
+(``listed/<n>``, no files, written by the shared group alone): the next job of the issue
+compares its items with it to know which listings to look at, and no job reads the
+shares of every issue.
 """
 
 from __future__ import annotations
@@ -45,26 +47,38 @@ def _parse(data: bytes) -> Site | None:
     return parse_site(data, FindingSink("site.yml"))
 
 
-def applied_shares(record: Applied, state: IssueState) -> tuple[str | None, dict[str, str]]:
-    """What the issue last put in the listings, as the site-wide record says: the
+def listed(number: int) -> str:
+    """The partition that keeps what issue ``number`` last put in the listings."""
+    return f"listed/{number}"
+
+
+def applied_shares(record: Applied) -> tuple[str | None, dict[str, str]]:
+    """What the issue last put in the listings, as its ``listed`` record says: the
     site.yml its items were read with, and its share of each listing."""
-    put = record.data.get("shares", {}).get(str(state.number))
-    return (put["site"], dict(put["beats"])) if put else (None, {})
+    return record.data.get("site"), dict(record.data.get("beats", {}))
+
+
+def shares_diff(record: Applied, state: IssueState, shares: dict[str, str]) -> Diff:
+    """The issue's ``listed`` record as it must become; until the listings are done,
+    the issue's share of each is in doubt (a run cut short leaves them to be looked at
+    again by the issue's next job, whatever it changes)."""
+    was_site, was = applied_shares(record)
+    after = Applied({}, {"site": state.site_blob, "beats": shares}, record.etag, record.runs)
+    change = Diff(listed(state.number), record, after, {}, [], [])
+    if was != shares or was_site != state.site_blob:
+        change.pending = {"site": was_site, "beats": dict.fromkeys(sorted({*was, *shares}), "")}
+    return change
 
 
 def site_diff(
-    env: Env,
-    states: list[IssueState],
-    shares: dict[int, dict[str, str]],
-    *,
-    verify: bool = False,
+    env: Env, states: list[IssueState], *, verify: bool = False
 ) -> tuple[str | None, Diff]:
     """The newest site.yml applied, and what the site-wide partition must become with
-    each issue's line (and its ``shares`` of the listings) put among the others."""
+    each issue's line put among the others."""
     before = load_applied(env.sources, PARTITION)
-    data = {"site_blob": None, "site_sequence": -1, "issues": {}, "shares": {}, **before.data}
-    issues, put, doubt = dict(data["issues"]), dict(data["shares"]), dict(data["shares"])
-    in_doubt = False
+    data = {"site_blob": None, "site_sequence": -1, "issues": {}, **before.data}
+    data.pop("shares", None)  # kept per issue now (``listed``)
+    issues = dict(data["issues"])
     for state in states:
         issue_site = _parse(blob(env.sources, state.site_blob)) if state.site_blob else None
         mine = line(issue_site, state.doc) if issue_site else None
@@ -72,19 +86,9 @@ def site_diff(
             issues.pop(str(state.number), None)
         else:
             issues[str(state.number)] = mine
-        was_site, was = applied_shares(before, state)
-        put[str(state.number)] = {"site": state.site_blob, "beats": shares[state.number]}
-        # Until the listings are done, the issue's share of each is in doubt: a run cut
-        # short leaves them to be looked at again by the issue's next job, whatever it
-        # changes.
-        beats_now = {*was, *shares[state.number]}
-        doubt[str(state.number)] = {"site": was_site, "beats": dict.fromkeys(sorted(beats_now), "")}
-        in_doubt |= was != shares[state.number] or was_site != state.site_blob
         if state.site_blob and state.sequence > int(data["site_sequence"]):
             data["site_blob"], data["site_sequence"] = state.site_blob, state.sequence
     data["issues"] = issues
-    pending = {**data, "shares": doubt}
-    data["shares"] = put
     newest: str | None = data["site_blob"]  # what every page of the site shows
     site = _parse(blob(env.sources, newest)) if newest else None
     made: dict[str, bytes] = {}
@@ -99,8 +103,6 @@ def site_diff(
     if site is None:
         wanted = {k: str(before.digest(k)) for k in before.files}
     change = diff(env.sources, PARTITION, wanted, lambda _: made, data, before, verify=verify)
-    if in_doubt:
-        change.pending = pending
     return newest, change
 
 
