@@ -6,17 +6,21 @@ always what the full build writes."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broadsheet.adapters.store import MemoryStore
 from broadsheet.build.full import build_site
 from broadsheet.edition import beats as listing
+from broadsheet.pipeline.beats import BEATS
 from tests.conftest import CONTENT, NOW
 from tests.unit.test_pipeline import Stack, article
 
@@ -408,3 +412,39 @@ def test_the_pipeline_cuts_a_listing_as_the_full_build_does(
             assert {b.digest for b in blocks} <= stored
     finally:
         listing.PAGE = page
+
+
+def test_a_site_yml_edit_renders_every_listing_again_and_cuts_no_block_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a published archive
+    stack = Stack(tmp_path)
+    stack.publish()
+    site_yml = (stack.repo.content / "site.yml").read_text()
+    blocks = {k: v.body for k, v in stack.world.bucket.objects.items() if k.startswith(BEATS)}
+    assert blocks
+    touched: list[str] = []
+    for name in ("get", "put"):
+        method = getattr(MemoryStore, name)
+
+        def noted(self: MemoryStore, key: str, *a: object, _m: Any = method, **k: object) -> Any:
+            if key.startswith(BEATS):
+                touched.append(key)
+            return _m(self, key, *a, **k)
+
+        monkeypatch.setattr(MemoryStore, name, noted)
+    # WHEN the paper's English name changes (every English listing page shows it)
+    stack.repo.write("site.yml", site_yml.replace("The Workers' Broadsheet", "Workers' Paper"))
+    commit = land(stack, "renamed")
+    # THEN every English listing's pages are made again with it, and the blocks, whose
+    # items did not change, are not cut again nor written
+    listings = [k for k in stack.published() if re.match(r"en/(sections|tags|authors)/.", k)]
+    assert listings
+    assert all("Workers' Paper" in html.unescape(stack.page(k) or "") for k in listings)
+    assert {"/" + k for k in listings} <= set(stack.written(commit))
+    after = {k: v.body for k, v in stack.world.bucket.objects.items() if k.startswith(BEATS)}
+    assert after == blocks
+    # (each listing's newest block is read, for the name its pages show, and the blocks
+    # its pages show; none is written)
+    assert touched and not [k for k in touched if touched.count(k) > 1]
+    assert len(touched) <= len(blocks)

@@ -3,12 +3,15 @@ name, including after a run cut short between the files and the records."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from broadsheet.adapters.store import MemoryStore
+from broadsheet.pipeline.env import side_by_side
 from broadsheet.pipeline.reconcile import UNKNOWN, apply, diff, load_applied
 
 
@@ -91,3 +94,52 @@ def test_a_repeat_is_the_same_transition_and_the_same_change_later_another() -> 
         apply(sources2, site2, [change], die)
     [(again, _)] = reconcile(sources2, site2, {"a.html": b"2"}).made
     assert dying.made[0][0] == again == first
+
+
+def test_requests_side_by_side_keep_their_order_and_all_end_before_an_error() -> None:
+    running, most, ended = [0], [0], []
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+            ended.append(n)
+        if n == 1:
+            raise ValueError("one failed")
+        return n * 10
+
+    assert side_by_side(4, work, [0, 2, 3, 4, 5, 6]) == [0, 20, 30, 40, 50, 60]
+    assert 1 < most[0] <= 4
+    # WHEN one fails THEN its error is raised, once every other call has ended
+    ended.clear()
+    with pytest.raises(ValueError, match="one failed"):
+        side_by_side(4, work, range(8))
+    assert sorted(ended) == list(range(8))
+    # AND work side by side that goes side by side again runs inline (no pool waits on
+    # itself), and one worker is one call after another
+    assert side_by_side(2, lambda n: side_by_side(2, lambda m: m + n, [1, 2]), [0, 1, 2]) == [
+        [1, 2],
+        [2, 3],
+        [3, 4],
+    ]
+    seen: list[int] = []
+    side_by_side(1, seen.append, [3, 1, 2])
+    assert seen == [3, 1, 2]
+
+
+def test_a_reconcile_side_by_side_does_what_one_at_a_time_does() -> None:
+    files = {f"p/{n}.html": str(n).encode() for n in range(30)}
+    results = []
+    for workers in (1, 8):
+        sources, site, cleared = MemoryStore(), MemoryStore(), Cleared()
+        for version in (b"a", b"b"):
+            wanted = {k: (v + version).decode() for k, v in files.items() if k != "p/3.html"}
+            made = {k: v + version for k, v in files.items()}
+            change = diff(sources, "p", wanted, lambda keys, made=made: {k: made[k] for k in keys})
+            paths = apply(sources, site, [change], cleared, workers=workers)
+        results.append((paths, cleared.made, site.live(), load_applied(sources, "p").to_json()))
+    assert results[0] == results[1]

@@ -68,11 +68,18 @@ class AwsEnv:
             raise RuntimeError(f"{name} is not set")
         return value
 
+    # Bucket requests a stage has in flight at once (``pipeline.env.side_by_side``): a
+    # request to S3 takes tens of milliseconds, nearly all of it waiting. As many as
+    # boto3's connection pool holds by default.
+    workers = 10
+
     def client(self, service: str) -> Any:
         import boto3
+        from botocore.config import Config
 
         # AWS_ENDPOINT_URL (the local stack) is honoured by boto3 itself.
-        return boto3.client(service, endpoint_url=self.endpoint_url)
+        config = Config(max_pool_connections=self.workers)
+        return boto3.client(service, endpoint_url=self.endpoint_url, config=config)
 
     @cached_property
     def _s3(self) -> Any:

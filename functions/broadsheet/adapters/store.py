@@ -164,9 +164,14 @@ class S3Store:
         self.client = client
         self.bucket = bucket
         self.requests = 0
+        self._counting = threading.Lock()  # requests go side by side (``side_by_side``)
+
+    def _count(self) -> None:
+        with self._counting:
+            self.requests += 1
 
     def get(self, key: str) -> Stored | None:
-        self.requests += 1
+        self._count()
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except self.client.exceptions.NoSuchKey:
@@ -186,7 +191,7 @@ class S3Store:
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> str:
-        self.requests += 1
+        self._count()
         arguments: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -212,7 +217,7 @@ class S3Store:
         return str(response["ETag"]).strip('"')
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
-        self.requests += 1
+        self._count()
         arguments = {"Bucket": self.bucket, "Key": key}
         if if_match is not None:
             arguments["IfMatch"] = f'"{if_match}"'
@@ -227,19 +232,19 @@ class S3Store:
     def keys(self, prefix: str = "") -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            self.requests += 1
+            self._count()
             for item in page.get("Contents", []):
                 yield item["Key"]
 
     def listing(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            self.requests += 1
+            self._count()
             for item in page.get("Contents", []):
                 yield item["Key"], str(item["ETag"]).strip('"')
 
     def retire(self, key: str, retired: bool = True) -> None:
-        self.requests += 1
+        self._count()
         if retired:
             tags = [{"Key": RETIRED[0], "Value": RETIRED[1]}]
             self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
@@ -247,7 +252,7 @@ class S3Store:
             self.client.delete_object_tagging(Bucket=self.bucket, Key=key)
 
     def is_retired(self, key: str) -> bool:
-        self.requests += 1
+        self._count()
         tags = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
         return {"Key": RETIRED[0], "Value": RETIRED[1]} in tags
 

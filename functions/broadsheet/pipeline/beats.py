@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from broadsheet.adapters.store import put_new
 from broadsheet.content.findings import FindingSink
@@ -52,7 +52,7 @@ from broadsheet.edition.beats import (
 )
 from broadsheet.edition.index import IssueDoc
 from broadsheet.errors import Retryable
-from broadsheet.pipeline.env import Env, blob
+from broadsheet.pipeline.env import Env, blob, side_by_side
 from broadsheet.pipeline.reconcile import (
     Applied,
     Diff,
@@ -322,36 +322,56 @@ def everywhere(languages: Iterable[str]) -> tuple[list[str], list[str]]:
     return beats, indexes
 
 
+class Touched(NamedTuple):
+    """What an issue's shared job reconciles of the listings: the issue, the site.yml it
+    was read with, its document, the beats to reconcile, and those of them whose items
+    of the issue changed (the others are only rendered again, with a new site.yml)."""
+
+    number: int
+    site: Site | None
+    doc: IssueDoc | None
+    beats: list[str]
+    moved: set[str]
+
+
 def beat_diffs(
     env: Env,
-    issues: list[tuple[int, Site | None, IssueDoc | None, list[str]]],
+    issues: list[Touched],
     indexes: Iterable[str],
     newest: str | None,
     *,
     verify: bool = False,
 ) -> tuple[list[Diff], list[str]]:
-    """What the beats each issue names must become with its items as they are now
-    (issue number, the site.yml it was read with, its document, the beats it touches),
+    """What the beats each issue touches must become with its items as they are now,
     and the indexes named; every page rendered with the newest site.yml applied. And the
     blocks no longer named, to delete once the records are saved. A beat several issues
-    touch is reconciled once, with all their items."""
+    touch is reconciled once, with all their items; the beats are reconciled side by
+    side (``env.workers`` at once: mostly waiting on the bucket)."""
     if newest is None:
         return [], []
     shown = _sites(env)(newest)
     if shown is None:  # a site.yml this code cannot read: touch nothing
         return [], []
     by_beat: dict[str, list[tuple[int, list[Item]]]] = {}
-    for number, site, doc, idents in issues:
+    for touched in issues:
+        site, doc = touched.site, touched.doc
         items = items_of(site, doc) if site is not None and doc is not None else {}
-        for ident in idents:
+        for ident in touched.beats:
             beat = Beat.from_ident(ident)
-            by_beat.setdefault(ident, []).append((number, items.get(beat, [])))
+            replaced = by_beat.setdefault(ident, [])
+            if ident in touched.moved:  # else its items there are as they were
+                replaced.append((touched.number, items.get(beat, [])))
     names: dict[str, dict[str, str | None]] = {name: {} for name in indexes}
-    changes: list[BeatChange] = []
-    for ident in sorted(by_beat):
+
+    def reconcile(ident: str) -> BeatChange:
+        return update_beat(
+            env, Beat.from_ident(ident), by_beat[ident], shown, newest, verify=verify
+        )
+
+    idents = sorted(by_beat)
+    changes = side_by_side(env.workers, reconcile, idents)
+    for ident, change in zip(idents, changes, strict=True):
         beat = Beat.from_ident(ident)
-        change = update_beat(env, beat, by_beat[ident], shown, newest, verify=verify)
-        changes.append(change)
         if beat.kind in INDEXED:
             names.setdefault(f"{beat.language}/{beat.kind}", {})[beat.key] = change.name
     diffs = [c.diff for c in changes]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
 
 from broadsheet.adapters.cdn import CDN
 from broadsheet.adapters.queue import Queue
@@ -38,6 +41,11 @@ class Env(Protocol):
 
     def now(self) -> dt.datetime: ...
 
+    @property
+    def workers(self) -> int:
+        """How many bucket requests a stage may have in flight at once (1: one after
+        another, as the convergence oracle needs to replay a run by its seed)."""
+
 
 def to_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
@@ -69,3 +77,31 @@ def record(env: Env, commit: str, stage: str, issue: int | None, **fields: Any) 
         **fields,
     }
     put_json(env.sources, status_key(commit, stage, issue), entry)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_IN_POOL = threading.local()
+
+
+def side_by_side(workers: int, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``work`` done for each of ``items``, up to ``workers`` at once, the results in
+    the items' order. A bucket request is mostly waiting (tens of milliseconds on S3),
+    so independent requests overlap. Every call has ended before this returns or raises
+    (the first error, in the items' order): a step that must come after them, such as
+    saving a record, never runs beside them. Work already side by side runs inline."""
+    todo = list(items)
+    if workers <= 1 or len(todo) <= 1 or getattr(_IN_POOL, "inside", False):
+        return [work(item) for item in todo]
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS.setdefault(workers, ThreadPoolExecutor(workers, "bucket"))
+
+    def run(item: T) -> R:
+        _IN_POOL.inside = True
+        return work(item)
+
+    futures = [pool.submit(run, item) for item in todo]
+    wait(futures)
+    return [future.result() for future in futures]

@@ -317,13 +317,16 @@ def _apply(
 def _listings(
     env: Env, applied: Applied, state: IssueState, site: Site | None, *, verify: bool
 ) -> Any:
-    """The listings the issue's items must be put in again, found by comparing its
-    items now with what its ``listed`` record says was last put there (``shares``, with
-    the site.yml they were put with); the indexes of sections and tags, when site.yml
-    changed; and the issue's shares as they are now."""
+    """The listings to reconcile for the issue: those its items must be put in again,
+    found by comparing its items now with what its ``listed`` record says was last put
+    there (``shares``, with the site.yml they were put with), and, when site.yml
+    changed, every listing of the issue (each shows site.yml) and the indexes of
+    sections and tags; which of them hold other items of the issue than before; and the
+    issue's shares as they are now."""
     now = beats.shares(site, state.doc)
     was_site, was = sitewide.applied_shares(applied)
-    touched = {b for b in {*was, *now} if was.get(b) != now.get(b)}
+    moved = {b for b in {*was, *now} if verify or was.get(b) != now.get(b)}
+    touched = set(moved)
     indexes: list[str] = []
     if verify or was_site != state.site_blob:
         # Every listing shows site.yml: each beat of the issue is looked at again, and
@@ -332,7 +335,7 @@ def _listings(
         languages = [*(old.languages if old else ()), *(site.languages if site else ())]
         always, indexes = beats.everywhere(languages)
         touched |= {*was, *now, *always}
-    return sorted(touched), indexes, now
+    return beats.Touched(state.number, site, state.doc, sorted(touched), moved), indexes, now
 
 
 def _finish(
@@ -349,7 +352,7 @@ def _finish(
     shared partitions handed to their group. ``verify`` (a rebuild) trusts no record:
     each file is compared with the bucket."""
     diff_ = _issue_diff(env, state, commit, verify=verify)
-    changed = apply(env.sources, env.site, [diff_], clearing(env, commit))
+    changed = apply(env.sources, env.site, [diff_], clearing(env, commit), workers=env.workers)
     record_renames(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
@@ -367,7 +370,7 @@ def share(jobs: list[ShareJob], env: Env) -> dict[str, Any]:
     numbers = sorted({job.issue for job in jobs})
     verify = any(job.verify for job in jobs)
     states = [load_issue(env.sources, number) for number in numbers]
-    issues: list[tuple[int, Site | None, IssueDoc | None, list[str]]] = []
+    issues: list[beats.Touched] = []
     indexes: set[str] = set()
     diffs: list[Diff] = []
     for state in states:
@@ -375,18 +378,18 @@ def share(jobs: list[ShareJob], env: Env) -> dict[str, Any]:
         put = load_applied(env.sources, sitewide.listed(state.number))
         touched, named, shares = _listings(env, put, state, site, verify=verify)
         diffs.append(sitewide.shares_diff(put, state, shares))
-        issues.append((state.number, site, state.doc, touched))
+        issues.append(touched)
         indexes.update(named)
     newest, site_wide = site_diff(env, states, verify=verify)
     diffs.append(site_wide)
     dropped: list[str] = []
-    if indexes or any(touched for *_, touched in issues):
+    if indexes or any(touched.beats for touched in issues):
         listings, dropped = beats.beat_diffs(env, issues, sorted(indexes), newest, verify=verify)
         diffs += listings
     # The redirects first: the record that says they are made is saved with the rest.
     site_wide.after.data["redirects"] = sync_redirects(env, site_wide.before.data.get("redirects"))
     commits = sorted({job.commit for job in jobs})
-    changed = apply(env.sources, env.site, diffs, clearing(env, *commits))
+    changed = apply(env.sources, env.site, diffs, clearing(env, *commits), workers=env.workers)
     for key in dropped:
         env.sources.delete(key)
     for job in jobs:

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from broadsheet.adapters.store import ObjectStore, PreconditionFailed
 from broadsheet.edition import urls, viewer
 from broadsheet.errors import Retryable
+from broadsheet.pipeline.env import side_by_side
 
 APPLIED = "state/applied/"
 
@@ -195,13 +196,24 @@ def _save(sources: ObjectStore, partition: str, record: Applied, etag: str | Non
 UNKNOWN = ["", ""]  # a file a reconcile cut short may have left in any state
 
 
-def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], clear: Clear) -> list[str]:
+def apply(
+    sources: ObjectStore,
+    site: ObjectStore,
+    diffs: list[Diff],
+    clear: Clear,
+    *,
+    workers: int = 1,
+) -> list[str]:
     """Carry out each diff: first each record with the files about to change marked
     unknown; then each of those files is looked at in the bucket and put or deleted;
     then what readers may hold of them is cleared (the files replaced or deleted, and
     every file a run cut short left unknown), in one request named by the transitions;
-    then each record as it now is. The paths written or deleted."""
-    etags = {change.partition: mark_unknown(sources, change) for change in diffs}
+    then each record as it now is. Each step's requests go ``workers`` at once, and each
+    step begins when the one before has ended. The paths written or deleted."""
+    marked = side_by_side(workers, lambda change: mark_unknown(sources, change), diffs)
+    etags = {change.partition: etag for change, etag in zip(diffs, marked, strict=True)}
+    looked = [key for change in diffs for key in (*change.put, *change.gone)]
+    found = dict(zip(looked, side_by_side(workers, site.get, looked), strict=True))
     puts: list[tuple[str, bytes]] = []
     deletes: list[str] = []
     transitions: list[str] = []
@@ -209,14 +221,14 @@ def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], clear: Cle
     for change in diffs:
         forget: dict[str, str] = {}  # path -> the hash of its new bytes ("" when gone)
         for key in change.put:
-            current = site.get(key)
+            current = found[key]
             doubt = change.before.files.get(key) == UNKNOWN
             if current is None or current.body != change.made[key]:
                 puts.append((key, change.made[key]))
             if doubt or (current is not None and current.body != change.made[key]):
                 forget["/" + key] = str(change.after.hash(key))
         for key in change.gone:
-            if site.get(key) is not None:
+            if found[key] is not None:
                 deletes.append(key)
                 forget["/" + key] = ""
             elif change.before.files.get(key) == UNKNOWN:
@@ -224,14 +236,13 @@ def apply(sources: ObjectStore, site: ObjectStore, diffs: list[Diff], clear: Cle
         if forget:
             transitions.append(transition(change.partition, change.before.runs, forget))
             cleared += forget
-    for key, data in puts:
-        put_file(site, key, data)
-    for key in deletes:
-        delete_file(site, key)
+    side_by_side(workers, lambda item: put_file(site, *item), puts)
+    side_by_side(workers, lambda key: delete_file(site, key), deletes)
     if cleared:
         clear(transitions, sorted(set(cleared)))
-    for change in diffs:
-        save_record(sources, change, etags[change.partition])
+    side_by_side(
+        workers, lambda change: save_record(sources, change, etags[change.partition]), diffs
+    )
     return sorted("/" + key for key in (*(key for key, _ in puts), *deletes))
 
 

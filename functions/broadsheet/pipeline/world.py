@@ -85,6 +85,9 @@ class World:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason)
     deliveries: int = 0
     requests: dict[str, int] = field(default_factory=dict)  # stage -> bucket requests
+    # One bucket request at a time: a run is replayed exactly from its seed, and a crash
+    # armed for a delivery's thread counts every write of it.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         for stage in STAGES:
