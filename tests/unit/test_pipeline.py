@@ -9,14 +9,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import random
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broadsheet.adapters.queue import MAX_BODY
+from broadsheet.build.archive import load_archive
 from broadsheet.build.full import build_site
+from broadsheet.content.issue import SUBMODULE_FOUND
 from broadsheet.edition import index, urls
 from broadsheet.pipeline.messages import invalidation_prefix, report_key
 from broadsheet.pipeline.operations import rebuild_jobs
@@ -431,6 +436,60 @@ def test_misplaced_files_are_findings_once_and_not_after_they_are_moved(stack: S
     # THEN its report says nothing of what is gone
     report = json.loads(stack.world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
     assert report["findings"] == []
+    stack.assert_is_the_full_build()
+
+
+def _submodule(stack: Stack, path: str, article_name: str) -> None:
+    """What ``git submodule add`` leaves: a repository of its own inside the content,
+    committed here as a gitlink."""
+    inner = stack.repo.content / path
+    inner.mkdir(parents=True)
+    (inner / article_name).write_text(article("Inside"), encoding="utf-8")
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=S", "-c", "user.email=s@example.org", "commit", "-qm", "inner"],
+    ):
+        subprocess.run(["git", "-C", str(inner), *args], check=True, capture_output=True)
+
+
+def test_regression_a_submodule_is_a_finding_and_the_rest_publishes(stack: Stack) -> None:
+    # GIVEN a commit that adds two submodules (one inside an issue, one as a whole issue
+    # folder) and an article beside them
+    _submodule(stack, "issues/412/extra", "strike.md")
+    _submodule(stack, "issues/414", "issue.yml")
+    stack.repo.write("issues/412/port-of-genoa.md", article("Genoa"))
+    commit = stack.repo.commit("a submodule by mistake")
+    assert "160000" in stack.repo.git("ls-tree", "-r", "HEAD", "content/issues/412/")
+    # WHEN it is published (this stopped `broadsheet publish` with an IndexError)
+    stack.publish()
+    # THEN each submodule is a finding on its path, as validate says it, and the
+    # article beside them is live
+    report = json.loads(stack.world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
+    found = [(f["path"], f["message"]) for f in report["findings"]]
+    assert found == [
+        ("issues/412/extra", SUBMODULE_FOUND),
+        ("issues/414", SUBMODULE_FOUND),
+    ]
+    checked = [
+        (os.path.relpath(f.path, stack.repo.content), f.message)
+        for f in load_archive(stack.repo.content, workers=1).findings
+    ]
+    assert checked == found
+    assert "port-of-genoa" in stack.slugs(412)
+    assert stack.world.site.get("api/v1/issues/414.json") is None
+    assert stack.world.failures == []
+    stack.assert_is_the_full_build()
+    # AND the commits after it publish, the one that removes the submodules too
+    stack.repo.git("rm", "-q", "--cached", "content/issues/412/extra", "content/issues/414")
+    shutil.rmtree(stack.repo.content / "issues/412/extra")
+    shutil.rmtree(stack.repo.content / "issues/414")
+    stack.repo.write("issues/412/port-of-genoa.md", article("Genoa again"))
+    commit = stack.repo.commit("the submodules removed")
+    assert stack.publish() == [commit]
+    report = json.loads(stack.world.sources.get(report_key(commit)).body)  # type: ignore[union-attr]
+    assert report["findings"] == []
+    assert "Genoa again" in (stack.page("en/issues/412/port-of-genoa/index.html") or "")
     stack.assert_is_the_full_build()
 
 

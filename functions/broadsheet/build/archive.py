@@ -12,7 +12,15 @@ from pathlib import Path
 from broadsheet.build.cache import Shelf
 from broadsheet.content.article import Article, check_slug, parse_article, source_hash
 from broadsheet.content.findings import Finding, FindingSink
-from broadsheet.content.issue import ISSUE_FOLDER, Issue, is_article_name, misplaced, parse_issue
+from broadsheet.content.issue import (
+    ISSUE_FOLDER,
+    LINK_FOUND,
+    SUBMODULE_FOUND,
+    Issue,
+    is_article_name,
+    misplaced,
+    parse_issue,
+)
 from broadsheet.content.photo import Photo, examine
 from broadsheet.content.site import Site, parse_site
 from broadsheet.content.validation import Entry, Media, check_settled
@@ -161,13 +169,17 @@ def _media_files(folder: Path) -> dict[str, Path]:
         return {f"media/{e.name}": media / e.name for e in found if not e.is_dir()}
 
 
-LINK = "is a symbolic link: commit the file itself"
+LINK = LINK_FOUND
 
 
 def _link(path: Path, where: str) -> Finding | None:
-    """A symbolic link is refused wherever a source is read: followed, it could publish
-    any file of the machine; published, it would be its target's name, not its text."""
+    """A symbolic link is refused wherever a source is read (``LINK_FOUND``)."""
     return Finding(where, 1, 1, None, LINK) if path.is_symlink() else None
+
+
+def is_submodule(path: Path) -> bool:
+    """A folder git keeps as another repository's commit: it holds a ``.git``."""
+    return not path.is_symlink() and path.is_dir() and os.path.lexists(path / ".git")
 
 
 def _misplaced(root: Path) -> list[Finding]:
@@ -175,8 +187,14 @@ def _misplaced(root: Path) -> list[Finding]:
     be (``content.issue.misplaced``): the same rule the publisher applies."""
     found = {}
     for folder, dirs, files in os.walk(root / "issues"):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
         relative = Path(folder).relative_to(root).as_posix()
+        if is_submodule(Path(folder)):  # read as nothing, as the pipeline reads a gitlink
+            found[(relative, SUBMODULE_FOUND)] = Finding(
+                label(Path(folder)), 1, 1, None, SUBMODULE_FOUND
+            )
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             stray = misplaced(f"{relative}/{name}")
             if stray:
@@ -192,6 +210,8 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
     try:
         if site_path.is_symlink():
             sink.add(1, 1, None, LINK)
+        elif is_submodule(site_path):
+            sink.add(1, 1, None, SUBMODULE_FOUND)
         else:
             archive.site = parse_site(site_path.read_bytes(), sink)
     except FileNotFoundError:
@@ -216,8 +236,8 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
         if folder.is_symlink():
             archive.findings.append(Finding(label(folder), 1, 1, None, LINK))
             continue
-        if not folder.is_dir():
-            continue
+        if not folder.is_dir() or is_submodule(folder):
+            continue  # a submodule: said by _misplaced
         if not ISSUE_FOLDER.fullmatch(folder.name):
             continue  # said by _misplaced
         number = int(folder.name)

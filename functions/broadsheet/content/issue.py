@@ -81,6 +81,15 @@ def is_article_name(name: str) -> bool:
     return name.endswith(".md") and not name.startswith(".") and "/" not in name
 
 
+# A symbolic link is refused wherever a source is read: followed, it could publish any
+# file of the machine; published, it would be its target's name, not its text.
+LINK_FOUND = "is a symbolic link: commit the file itself"
+# A git submodule holds another repository's commit, not files of this one: neither the
+# build (which sees a folder with a .git in it) nor the pipeline (which sees a gitlink)
+# reads anything from it, and both say so on its path in these words.
+SUBMODULE_FOUND = "is a git submodule: nothing in it is read; commit its files here instead"
+
+
 def misplaced(path: str) -> tuple[str, str] | None:
     """Why a file under ``issues/`` (a content-relative path) that looks meant to be
     published will not be, as (where, message); None for what is read or plainly not

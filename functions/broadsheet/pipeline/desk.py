@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 from broadsheet.content.article import Article, parse_article
 from broadsheet.content.findings import Finding, FindingSink
-from broadsheet.content.issue import Issue, parse_issue
+from broadsheet.content.issue import LINK_FOUND, SUBMODULE_FOUND, Issue, parse_issue
 from broadsheet.content.photo import SPEC, Photo, examine
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Verdict, judge_issue
@@ -31,9 +31,7 @@ def verdict_version(site_yml: bytes) -> str:
 
 
 def _link_finding(path: str, mode: str) -> Finding:
-    # The same words as the build's (build.archive.LINK), which cannot be imported here.
-    what = "a symbolic link" if mode == SYMLINK else "a git submodule"
-    return Finding(path, 1, 1, None, f"is {what}: commit the file itself")
+    return Finding(path, 1, 1, None, LINK_FOUND if mode == SYMLINK else SUBMODULE_FOUND)
 
 
 def check_article(

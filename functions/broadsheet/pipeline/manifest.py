@@ -94,6 +94,7 @@ class Manifest:
     issues: dict[int, Touch]
     changes: tuple[Change, ...] = ()  # what git says changed (renames included)
     ignored: tuple[str, ...] = ()  # files under issues/ that will not be read (misplaced)
+    submodules: tuple[str, ...] = ()  # gitlinks this commit adds: read as nothing
     snapshot: bool = False  # the whole content folder, not a diff
     site_mode: str = "100644"  # site.yml's git mode: a symbolic link is refused
     # A snapshot's renames, oldest first, read from git (the redirects are history that
@@ -121,6 +122,7 @@ class Manifest:
             issues={int(n): Touch(t["tree"], int(t["after"])) for n, t in data["issues"].items()},
             changes=tuple(Change(**c) for c in data.get("changes", [])),
             ignored=tuple(data.get("ignored", [])),
+            submodules=tuple(data.get("submodules", [])),
             snapshot=bool(data.get("snapshot", False)),
             site_mode=str(data.get("site_mode", "100644")),
             history=tuple(Rename(**r) for r in data.get("history", [])),

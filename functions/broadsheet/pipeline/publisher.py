@@ -22,6 +22,7 @@ from broadsheet.edition import urls
 from broadsheet.errors import CommandError
 from broadsheet.pipeline.manifest import (
     SITE_PATH,
+    SUBMODULE,
     Change,
     Head,
     Manifest,
@@ -190,6 +191,8 @@ class Git:
                 process.stdin.write(oid.encode() + b"\n")
                 process.stdin.flush()
                 header = process.stdout.readline().split()
+                if len(header) != 3:  # "<oid> missing": what a listing names is not here
+                    raise CommandError(f"git object {oid} is not in {self.repo}")
                 size = int(header[2])
                 data = process.stdout.read(size)
                 process.stdout.read(1)  # the newline after the object
@@ -270,16 +273,27 @@ def manifest_for(
         folders = {issue_of(p) for p in listed} | set(touches)
     else:
         folders = {issue_of(p) for p in changed}
-        listed = git.listing(commit, [f"issues/{n}/" for n in sorted(n for n in folders if n)])
+        # What changed outside any issue folder is listed too: a gitlink can be there.
+        loose = sorted(p for p in changed if issue_of(p) is None and p != SITE_PATH)
+        listed = git.listing(
+            commit, [*(f"issues/{n}/" for n in sorted(n for n in folders if n)), *loose]
+        )
+    # A submodule is another repository's commit: it has no bytes here, so it is read as
+    # nothing (as the build reads a folder with a .git in it) and named as a finding.
+    submodules = {p for p, (mode, _) in listed.items() if mode == SUBMODULE}
+    listed = {p: e for p, e in listed.items() if p not in submodules}
     numbers = sorted(n for n in folders if n is not None)
     # What this commit adds that will not be read (a snapshot: all there is), so the
     # editor hears of it once; what it removes is no longer anyone's concern.
     present = listed if snapshot else [c.path for c in changes if c.status != "D"]
-    ignored = sorted(p for p in present if misplaced(p))
+    ignored = sorted(p for p in present if p not in submodules and misplaced(p))
     site = git.listing(commit, [SITE_PATH]).get(SITE_PATH)
+    if site is not None and site[0] == SUBMODULE:
+        submodules.add(SITE_PATH)
+    announced = sorted(p for p in submodules if snapshot or p in changed)
     # Only what this commit changed is uploaded: the rest was uploaded when it changed.
     fresh = [e[1] for p, e in listed.items() if snapshot or p in changed]
-    if site is not None and site_changed:
+    if site is not None and site_changed and site[0] != SUBMODULE:
         fresh.append(site[1])
     _upload(git, store, (oid for oid in fresh))
     issues = {}
@@ -295,10 +309,11 @@ def manifest_for(
         parent=parent,
         author=author,
         time=time,
-        site_blob=site[1] if site else None,
+        site_blob=site[1] if site and site[0] != SUBMODULE else None,
         issues=issues,
         changes=tuple(changes),
         ignored=tuple(ignored),
+        submodules=tuple(announced),
         snapshot=snapshot,
         site_mode=site[0] if site else "100644",
         history=renames_before(git, commit) if snapshot else (),

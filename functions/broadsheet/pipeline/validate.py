@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from broadsheet.content.findings import Finding, FindingSink
-from broadsheet.content.issue import misplaced
+from broadsheet.content.issue import LINK_FOUND, SUBMODULE_FOUND, misplaced
 from broadsheet.content.site import Site, parse_site
 from broadsheet.errors import Permanent, Retryable
 from broadsheet.pipeline import desk
@@ -61,11 +61,14 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
         manifest = Manifest.from_json(stored.body)
     except (ValueError, KeyError, TypeError) as error:
         raise Permanent(f"{job.key} is not a Broadsheet manifest: {error}") from error
+    findings = [Finding(p, 1, 1, None, SUBMODULE_FOUND) for p in manifest.submodules]
     if manifest.site_mode in (SYMLINK, SUBMODULE):
         site = None
-        findings = [Finding(SITE_PATH, 1, 1, None, "is a symbolic link: commit the file itself")]
+        if manifest.site_mode == SYMLINK:
+            findings.append(Finding(SITE_PATH, 1, 1, None, LINK_FOUND))
     else:
-        site, _data, findings = read_site(env, manifest.site_blob)
+        site, _data, found = read_site(env, manifest.site_blob)
+        findings.extend(found)
     stray = (misplaced(path) for path in manifest.ignored)
     for where, message in sorted({found for found in stray if found}):
         findings.append(Finding(where, 1, 1, None, message))
