@@ -363,6 +363,13 @@ def report(results: dict[str, Any], articles: int) -> None:
                 f"per function {first['site_yml_edit_busy_s']}; on Lambda about "
                 f"{first['site_yml_edit_lambda_estimate_s']} s"
             )
+        if "build_no_cache_s" in first:
+            print(
+                f"  `broadsheet build --no-cache` of the same archive: {first['build_no_cache_s']} "
+                f"s (median of 3); the site.yml edit is {first['site_yml_edit_wall_vs_build']}x "
+                f"that in the local stack's wall time, {first['site_yml_edit_lambda_vs_build']}x "
+                "on Lambda's estimate (goal: within 10x)"
+            )
     if "worst_issue" in results:
         worst = results["worst_issue"]
         print(
