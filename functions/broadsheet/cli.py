@@ -219,11 +219,33 @@ def _moment(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def port(text: str) -> int:
+    """A TCP port, as argparse reads one: 1 to 65535, or a usage error."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return number
+
+
+def writable_folder(out: Path) -> None:
+    """Make ``out`` (and its parents) or say in one line why it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot make {label(out)}/: {error.strerror}: give --out", 2) from error
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CommandError(f"{label(out)}/ is not writable: give --out", 2)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from broadsheet.build.full import build_site
 
     if not args.content.is_dir():
         raise CommandError(f"{label(args.content)}/ is not a folder: give --content", 2)
+    writable_folder(args.out)
     started = time.perf_counter()
     report = build_site(
         args.content,
@@ -454,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", "preview a built folder as the CDN serves it", cmd_serve)
     serve.add_argument("--out", type=Path, default=OUT, help="the site folder to serve")
     serve.add_argument("--host", default=HOST, help="the address to listen on")
-    serve.add_argument("--port", type=int, default=PORT, help="the port to listen on")
+    serve.add_argument("--port", type=port, default=PORT, help="the port to listen on")
 
     new = command("new-article", "write a valid article skeleton (a draft)", cmd_new_article)
     _content(new)
@@ -470,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     _content(local, "the content folder, inside a git repository")
     local.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=int(os.environ.get("PORT", PORT)),
         help="the site's port (environment: PORT)",
     )

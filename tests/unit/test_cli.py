@@ -88,6 +88,40 @@ def test_a_content_folder_that_is_not_there_is_a_usage_error(
     assert "nowhere/ is not a folder: give --content" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where", ["a-file/out", "/proc/nowhere"])
+def test_a_build_into_a_folder_it_cannot_make_is_one_line(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / where  # an absolute ``where`` stays itself
+    assert main(["build", "--quiet", "--content", str(CONTENT), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("broadsheet build: cannot make ")
+
+
+def test_a_build_into_a_folder_it_cannot_write_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    # As an editor's account finds it (CI's root writes anywhere).
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != out)
+    assert main(["build", "--quiet", "--content", str(CONTENT), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.endswith("locked/ is not writable: give --out\n")
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+@pytest.mark.parametrize("number", ["99999", "0", "eighty"])
+def test_a_port_that_is_no_port_is_a_usage_error(
+    command: str, number: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--port", number])
+    assert stopped.value.code == 2
+    assert f"argument --port: {number!r} is not a port (1 to 65535)" in capsys.readouterr().err
+
+
 def test_a_build_that_can_build_nothing_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
