@@ -75,7 +75,8 @@ def main() -> int:
         f"{count['deliveries']} messages delivered in {minutes:.1f} min: "
         f"{histories / minutes:.1f} histories and {count['deliveries'] / minutes:.0f} "
         f"messages a minute ({oracle.OVERLAPS['started_beside_another']} begun while others "
-        "were under way); no failure"
+        f"were under way; {oracle.HELD_BACK['articles']} articles and "
+        f"{oracle.HELD_BACK['photographs']} photographs held back); no failure"
     )
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
 import re
 import shutil
@@ -31,6 +32,7 @@ from broadsheet.adapters.store import MemoryStore, Stored
 from broadsheet.build.archive import load_archive
 from broadsheet.build.full import build_site
 from broadsheet.content.findings import FindingSink
+from broadsheet.content.photo import examine
 from broadsheet.content.site import parse_site
 from broadsheet.edition import urls
 from broadsheet.errors import Retryable
@@ -166,7 +168,7 @@ class Crash(Exception):
 
 class FaultyStore:
     """A bucket that crashes at the k-th write (before or after it lands) when armed, and
-    notes each object a write replaced with other bytes or deleted: a reader may hold a
+    notes each object a write replaced with other bytes, deleted or retired: a reader may hold a
     copy of what was there, so the CDN must be told (an object created where nothing was
     has no copy anywhere, since the CDN keeps no error responses)."""
 
@@ -240,7 +242,13 @@ class FaultyStore:
         return iter(list(self.store.listing(prefix)))
 
     def retire(self, key: str, retired: bool = True) -> None:
-        self._tick(lambda: self.store.retire(key, retired))
+        def write() -> None:
+            withdrawn = retired and key in self.store.objects and not self.store.is_retired(key)
+            self.store.retire(key, retired)
+            if withdrawn:  # a reader's cache may still hold it: as good as deleted
+                self.overwritten[key] = next(self.ticks)
+
+        self._tick(write)
 
     def is_retired(self, key: str) -> bool:
         self.gate()
@@ -256,6 +264,7 @@ class FaultyStore:
 # (``MemoryQueue`` holds a group while one of its messages is in flight).
 CONCURRENCY = {"index": 3, "search": 2, "validate": 3, "render": 3, "invalidate": 3}
 OVERLAPS = {"started_beside_another": 0}  # deliveries begun while others were under way
+HELD_BACK = {"articles": 0, "photographs": 0}  # changes the model held back, in all histories
 
 
 class Worker:
@@ -398,16 +407,28 @@ class Model:
                 self.issues.pop(number, None)
                 self.media.pop(number, None)
                 continue
-            self.media[number] = {n: d for n, d in mine.items() if n.startswith("media/")}
+            committed_media = {n: d for n, d in mine.items() if n.startswith("media/")}
+            # A photograph the accepted articles use that the commit deletes or breaks
+            # stays at its published version while a published article still uses it.
+            published = _photos_used(self.articles.get(number, {}).values())
+            fallback = {
+                n: d
+                for n, d in self.media.get(number, {}).items()
+                if n in published and _is_photo(n, d) and not _is_photo(n, committed_media.get(n))
+            }
+            self.media[number] = {**committed_media, **fallback}
+            refused_here = _refused_in(refused, head / folder)
+            if fallback:  # the folder's articles decided with them
+                trial = self.work / "with-kept"
+                kept_files = {**mine, **fallback}
+                _write(trial, {"site.yml": site, **{folder + n: d for n, d in kept_files.items()}})
+                found = {f.path for f in load_archive(trial, workers=1).findings}
+                refused_here = _refused_in(found, trial / folder)
             issue = mine.get("issue.yml")
-            if issue is not None and str(head / folder / "issue.yml") not in _absolute(
-                refused, head
-            ):
+            if issue is not None and "issue.yml" not in refused_here:
                 self.issues[number] = issue
             committed = {n[:-3]: d for n, d in mine.items() if n.endswith(".md") and "/" not in n}
-            bad = {
-                s for s in committed if str(head / folder / f"{s}.md") in _absolute(refused, head)
-            }
+            bad = {s for s in committed if f"{s}.md" in refused_here}
             current = {s: d for s, d in committed.items() if s not in bad}
             kept = self.articles.get(number, {})
             held = {s: kept[s] for s in bad if s in kept}
@@ -432,6 +453,15 @@ class Model:
                     break
                 held = {s: d for s, d in held.items() if s not in failing}
             self.articles[number] = {**current, **held}
+            used = _photos_used(self.articles[number].values())
+            HELD_BACK["articles"] += len(held)
+            HELD_BACK["photographs"] += len(used & set(fallback))
+            for name in fallback:
+                if name not in used:  # no article published uses it: its deletion stands
+                    if name in committed_media:
+                        self.media[number][name] = committed_media[name]
+                    else:
+                        del self.media[number][name]
 
     def tree(self) -> dict[str, bytes]:
         if self.site is None:
@@ -462,6 +492,15 @@ class Model:
         }
 
 
+def _photos_used(articles: Any) -> set[str]:
+    """The photographs articles written by ``article_text`` use."""
+    return {m.decode() for text in articles for m in re.findall(rb"media/[a-z]+\.jpg", text)}
+
+
+def _is_photo(name: str, data: bytes | None) -> bool:
+    return data is not None and examine(name, data).problem is None
+
+
 def _issue_folder(path: str) -> bool:
     parts = path.split("/")
     return (
@@ -469,6 +508,12 @@ def _issue_folder(path: str) -> bool:
         and parts[0] == "issues"
         and re.fullmatch(r"[1-9][0-9]*", parts[1]) is not None
     )
+
+
+def _refused_in(paths: set[str], folder: Path) -> set[str]:
+    """The names, inside ``folder``, of the files with findings."""
+    inside = str(folder.resolve()) + os.sep
+    return {p.removeprefix(inside) for p in _absolute(paths, folder) if p.startswith(inside)}
 
 
 def _absolute(paths: set[str], root: Path) -> set[str]:

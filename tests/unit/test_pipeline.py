@@ -24,7 +24,7 @@ from broadsheet.build.full import build_site
 from broadsheet.content.issue import SUBMODULE_FOUND
 from broadsheet.edition import index, urls
 from broadsheet.pipeline.messages import invalidation_prefix, report_key
-from broadsheet.pipeline.operations import rebuild_jobs
+from broadsheet.pipeline.operations import rebuild_jobs, status
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
 from broadsheet.pipeline.world import World
@@ -95,9 +95,18 @@ class Stack:
         ]
         return sorted({urls.cached_path(p) for status in made for p in status["paths"]})
 
-    def built(self) -> dict[str, bytes]:
+    def built(self, held: dict[str, bytes] | None = None) -> dict[str, bytes]:
+        """The full build of HEAD (with ``held``: of HEAD with those files as they were
+        published, the versions a commit's changes to them were held back from)."""
+        content = self.repo.content
+        if held:
+            content = self.root / f"held-{random.random()}"
+            shutil.copytree(self.repo.content, content)
+            for name, data in held.items():
+                (content / name).parent.mkdir(parents=True, exist_ok=True)
+                (content / name).write_bytes(data)
         out = self.root / f"built-{random.random()}"
-        build_site(self.repo.content, out, now=self.clock, workers=1)
+        build_site(content, out, now=self.clock, workers=1)
         return {
             str(p.relative_to(out)): p.read_bytes()
             for p in out.rglob("*")
@@ -107,8 +116,8 @@ class Stack:
     def published(self) -> dict[str, bytes]:
         return self.world.site.live()
 
-    def assert_is_the_full_build(self) -> None:
-        built, published = self.built(), self.published()
+    def assert_is_the_full_build(self, held: dict[str, bytes] | None = None) -> None:
+        built, published = self.built(held), self.published()
         assert sorted(published) == sorted(built)
         assert [k for k in built if built[k] != published[k]] == []
 
@@ -755,12 +764,25 @@ def test_a_commit_with_a_photograph_publishes_its_variants_and_clears_few_paths(
     now = sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate."))
     assert len(now) == 9 and not set(now) & set(variants)
     stack.assert_is_the_full_build()
-    # The photograph gone: the article no longer checks out, and nothing of it stays.
+    # The photograph deleted while the article uses it: the deletion is held back (the
+    # article names the file it lacks), and the page stays as it was.
+    page = stack.page("en/issues/412/at-the-gate/index.html")
     (stack.repo.content / "issues/412/media/gate.jpg").unlink()
-    stack.repo.commit("the photograph deleted")
+    deleted = stack.repo.commit("the photograph deleted")
+    stack.publish()
+    found = status(stack.world.sources, deleted)
+    assert [(f["path"], f["field"]) for f in found["findings"]] == [
+        ("issues/412/at-the-gate.md", "image.src")
+    ]
+    assert sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate.")) == now
+    assert stack.page("en/issues/412/at-the-gate/index.html") == page
+    stack.assert_is_the_full_build(held={"issues/412/media/gate.jpg": picture("red")})
+    # The article no longer uses it: the deletion stands, and nothing of it stays.
+    stack.repo.write("issues/412/at-the-gate.md", article("At the gate"))
+    stack.repo.commit("the article without its photograph")
     stack.publish()
     assert not [k for k in stack.world.site.objects if k.startswith("media/412/gate.")]
-    assert stack.page("en/issues/412/at-the-gate/index.html") is None
+    assert "<img" not in (stack.page("en/issues/412/at-the-gate/index.html") or "<img")
     stack.assert_is_the_full_build()
 
 
@@ -831,4 +853,52 @@ def test_the_shared_group_runs_a_burst_of_issues_as_one_reconcile(stack: Stack) 
     assert stack.world.deliveries == before + 1
     assert not [m for m in stack.world.queues["index"].messages if '"type":"share"' in m.body]
     stack.world.drain()
+    stack.assert_is_the_full_build()
+
+
+def test_regression_a_withdrawn_photograph_and_search_text_are_cleared(stack: Stack) -> None:
+    import gzip
+
+    from tests.support.oracle import covered, picture
+
+    # GIVEN an article with a photograph, and a word only it holds, published
+    stack.repo.write(
+        "issues/412/at-the-gate.md",
+        article(
+            "At the gate",
+            body="The palimpsest of the picket.",
+            image="\n  src: media/gate.jpg\n  alt: The works gate at dawn",
+        ),
+    )
+    (stack.repo.content / "issues/412/media/gate.jpg").write_bytes(picture("blue"))
+    stack.repo.commit("an article and its photograph")
+    stack.publish()
+    variants = sorted(k for k in stack.world.site.objects if k.startswith("media/412/gate."))
+    fragments = {
+        k
+        for k, v in stack.world.site.objects.items()
+        if "/pagefind/fragment/" in k and b"palimpsest" in gzip.decompress(v.body)
+    }
+    assert len(variants) == 9 and len(fragments) == 1
+    # WHEN the photograph is taken out (a striker's safety), and then the article (a
+    # legal takedown)
+    stack.repo.write("issues/412/at-the-gate.md", article("At the gate", body="The picket."))
+    (stack.repo.content / "issues/412/media/gate.jpg").unlink()
+    removed = stack.repo.commit("the photograph taken out")
+    stack.publish()
+    stack.repo.git("rm", "-q", "content/issues/412/at-the-gate.md")
+    deleted = stack.repo.commit("the article taken down")
+    stack.publish()
+    # THEN readers' caches are told to forget every variant (served immutable for a
+    # year: they were never cleared) and the old fragment that held the article's text
+    # (retired in the bucket, but cached at the edge)
+    cleared = set(stack.invalidated(removed))
+    assert [v for v in variants if not covered("/" + v, cleared)] == []
+    assert "/media/412/*" in cleared  # nine variants, one path
+    searched = {
+        p for r, made in stack.world.cdn.invalidations.items() if "search-en" in r for p in made
+    }
+    assert [f for f in fragments if not covered("/" + f, searched)] == []
+    assert stack.invalidated(deleted)
+    assert all(stack.world.site.is_retired(f) for f in fragments)
     stack.assert_is_the_full_build()

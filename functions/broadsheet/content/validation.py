@@ -202,6 +202,9 @@ class Verdict:
     published: list[Article]  # what goes out: committed versions, and held-back ones
     held_back: list[str] = field(default_factory=list)  # slugs kept at an earlier version
     refused: list[str] = field(default_factory=list)  # slugs with findings and nothing kept
+    # photographs the commit deleted or broke, kept at their published version for the
+    # articles published that still use them
+    kept_photos: list[str] = field(default_factory=list)
 
 
 def check_settled(
@@ -232,10 +235,12 @@ def judge_issue(
     committed: Iterable[tuple[str, Article | None, list[Finding]]],
     accepted: Mapping[str, Article] | None = None,
     media: Mapping[str, Photo] | None = None,
+    published_media: Mapping[str, Photo] | None = None,
 ) -> Verdict:
     """Decide an issue folder: ``committed`` is each article file as read on its own
     (its slug, the article or None, its findings); ``accepted`` what was published of
-    each slug before.
+    each slug before; ``media`` the folder's photographs as committed, and
+    ``published_media`` those the articles published before used.
 
     Every committed article is checked against the others, as ``broadsheet validate``
     checks them. One with findings keeps its accepted version when it has one, as long
@@ -243,15 +248,30 @@ def judge_issue(
     exists, no rival translation): an editor's mistake never takes a published article
     down. Held-back versions are checked against each other until none is dropped, so
     deciding the same folder again decides the same.
+
+    A photograph is held back the same way: one published before that the commit
+    deletes, or replaces with a file that is not a photograph, stays at its published
+    version while an article published uses it. The findings are validate's (the
+    article names the file it lacks), but the articles are decided as though the
+    photograph were still there: its deletion waits until no article uses it.
     """
     committed = list(committed)
     accepted = accepted or {}
+    media = dict(media or {})
+    fallback = {
+        name: photo
+        for name, photo in (published_media or {}).items()
+        if photo.problem is None and (name not in media or media[name].problem is not None)
+    }
+    deciding = {number: {**media, **fallback}}
     findings = [f for _slug, _article, found in committed for f in found]
     alone = [a for _slug, a, found in committed if a is not None and not found]
     broken = [(number, slug) for slug, a, found in committed if a is None or found]
-    photos = {number: media or {}}
-    against = check_settled(alone, [Entry.of(a) for a in alone], broken, photos)
+    entries = [Entry.of(a) for a in alone]
+    against = check_settled(alone, entries, broken, {number: media})
     findings.extend(against)
+    if fallback:  # the same articles, decided with the photographs held back
+        against = check_settled(alone, entries, broken, deciding)
     refused_paths = {f.path for f in against}
     current = [a for a in alone if a.path not in refused_paths]
     rejected = [slug for slug, a, found in committed if a is None or found]
@@ -259,15 +279,18 @@ def judge_issue(
     held = {slug: accepted[slug] for slug in rejected if slug in accepted}
     archive = [Entry.of(a) for a in current]
     while held:
-        problems = check_archive(held.values(), archive, media=photos)
+        problems = check_archive(held.values(), archive, media=deciding)
         failing = {f.path for f in problems}
         if not failing:
             break
         held = {slug: a for slug, a in held.items() if a.path not in failing}
     findings.sort()
+    published = current + list(held.values())
+    used = {ref.src for article in published for ref in article.photos}
     return Verdict(
         findings,
-        current + list(held.values()),
+        published,
         sorted(held),
         sorted(set(rejected) - set(held)),
+        sorted(used & set(fallback)),
     )

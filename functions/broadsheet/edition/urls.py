@@ -83,20 +83,25 @@ def invalidation_paths(paths: Iterable[str], *, limit: int = 200) -> list[str]:
 
     What is cleared is each object's ``cached_path``. Two or more changes inside one
     issue folder become one wildcard for that folder: a wildcard costs one path, and
-    re-fetching the rest of one issue is cheap. Fingerprinted files (assets,
-    photographs) are never cleared: their names change with their bytes.
+    re-fetching the rest of one issue is cheap. A fingerprinted file (an asset, a
+    photograph's variant, a file of a search bundle) is never replaced, since its name
+    changes with its bytes, but it is withdrawn: a photograph removed, an old search
+    fragment that held an article's text. Readers' caches keep those a year, so they
+    are cleared too, two or more in one folder as one wildcard (the nine variants of a
+    photograph, a bundle's fragments).
     """
-    objects = sorted({cached_path(p) for p in paths if not is_fingerprinted(object_key(p))})
-    by_issue: dict[str, list[str]] = {}
-    loose: list[str] = []
+    objects = sorted({cached_path(p) for p in paths})
+    grouped: dict[str, list[str]] = {}
+    result: list[str] = []
     for path in objects:
         parts = path.split("/")
         if len(parts) >= 5 and parts[2] == "issues" and parts[3].isdigit():
-            by_issue.setdefault("/".join(parts[:4]) + "/*", []).append(path)
+            grouped.setdefault("/".join(parts[:4]) + "/*", []).append(path)
+        elif is_fingerprinted(path[1:]):
+            grouped.setdefault(path.rsplit("/", 1)[0] + "/*", []).append(path)
         else:
-            loose.append(path)
-    result = list(loose)
-    for wildcard, members in by_issue.items():
+            result.append(path)
+    for wildcard, members in grouped.items():
         result.extend(members if len(members) == 1 else [wildcard])
     if len(result) > limit:
         return ["/*"]

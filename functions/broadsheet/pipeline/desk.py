@@ -120,14 +120,15 @@ def decide(
     verdicts: Iterable[Checked],
     accepted: Mapping[str, Article],
     media: Mapping[str, Photo] | None = None,
+    published_media: Mapping[str, Photo] | None = None,
 ) -> Verdict:
     """The folder decided from its files' verdicts, its photographs, and what was
-    accepted before."""
+    accepted before (the articles, and the photographs they used)."""
     committed = []
     for checked in verdicts:
         slug = checked.path.rsplit("/", 1)[1].removesuffix(".md")
         committed.append((slug, article_of(checked, number), findings_of(checked)))
-    return judge_issue(number, committed, accepted, media)
+    return judge_issue(number, committed, accepted, media, published_media)
 
 
 def examine_media(
@@ -157,6 +158,15 @@ def examine_media(
 
 def photos(examined: Iterable[Examined]) -> dict[str, Photo]:
     return {e.name: Photo.from_facts(e.facts) for e in examined}
+
+
+def published_photos(
+    examined: Iterable[Examined], accepted: Iterable[Checked]
+) -> dict[str, Examined]:
+    """The photographs the accepted articles use, as they were examined: what a commit
+    that deletes or breaks one of them holds back."""
+    used = wanted(accepted)
+    return {e.name: e for e in examined if e.name in used}
 
 
 def wanted(verdicts: Iterable[Checked], accepted: Iterable[Checked] = ()) -> set[str]:

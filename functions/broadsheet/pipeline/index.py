@@ -139,7 +139,22 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         read,
         [*kept.examined(env.sources, job.photos), *state.examined],
     )
-    decided = desk.decide(number, verdicts, _articles(number, accepted), desk.photos(examined))
+    # The photographs published before, kept where the commit deletes or breaks one
+    # that a published article still uses (its variants are still in the cache).
+    before = desk.published_photos(state.examined, state.accepted.values())
+    decided = desk.decide(
+        number,
+        verdicts,
+        _articles(number, accepted),
+        desk.photos(examined),
+        desk.photos(before.values()),
+    )
+    if decided.kept_photos:
+        kept_names = set(decided.kept_photos)
+        examined = sorted(
+            [*(e for e in examined if e.name not in kept_names), *(before[n] for n in kept_names)],
+            key=lambda e: e.name,
+        )
     by_path = {c.path: c for c in verdicts}
     published = {a.slug: by_path[a.path] for a in decided.published if a.path in by_path}
     # The published version of a slug is the committed one unless it was held back.

@@ -18,10 +18,11 @@ of the records it was made from. It is reconciled in an order a reader never not
 5. every file of the old index that the new one does not use is tagged retired, which
    the site bucket's lifecycle rule expires a day later (a reader mid-search still finds
    them meanwhile); a retired file used again is untied;
-6. the fixed names that changed (the entry, the loader) go to the invalidate stage,
-   named by the transition (``reconcile.transition``), so a run cut short and done again
-   is answered by the first, and an index held again later is a new transition; then
-   the record.
+6. the fixed names that changed (the entry, the loader) and every file retired or
+   deleted (an old fragment holds the text of an article since withdrawn) go to the
+   invalidate stage, named by the transition (``reconcile.transition``), so a run cut
+   short and done again is answered by the first, and an index held again later is a
+   new transition; then the record.
 
 Each invocation takes a whole batch of jobs; at most two run at once (the event source's
 maximum concurrency). A rebuild that finds its record changed under it when it comes to
@@ -251,10 +252,15 @@ def _publish(
         else:
             env.site.retire(key)
             retired += 1
-    # The fixed names whose bytes changed (or may have, after a build cut short) are
-    # cleared before the record says done: a crash in between builds and clears again.
-    fixed = [k for k in (*change.put, *change.gone) if _fixed(_name(k), language) or k == entry]
-    paths = sorted({"/" + k for k in fixed if before.hash(k) != change.after.hash(k)})
+    # The fixed names whose bytes changed (or may have, after a build cut short), and
+    # every file withdrawn, are cleared before the record says done: a crash in between
+    # builds and clears again. A reader's cache keeps a content-hashed file a year, and
+    # an old fragment holds the text of an article since deleted or corrected.
+    fixed = [k for k in change.put if _fixed(_name(k), language) or k == entry]
+    paths = sorted(
+        {"/" + k for k in fixed if before.hash(k) != change.after.hash(k)}
+        | {"/" + k for k in change.gone}
+    )
     if paths:
         changes = {p: str(change.after.hash(p[1:]) or "") for p in paths}
         named = transition(partition(language), before.runs, changes)
