@@ -75,8 +75,9 @@ def main() -> int:
         f"{count['deliveries']} messages delivered in {minutes:.1f} min: "
         f"{histories / minutes:.1f} histories and {count['deliveries'] / minutes:.0f} "
         f"messages a minute ({oracle.OVERLAPS['started_beside_another']} begun while others "
-        f"were under way; {oracle.HELD_BACK['articles']} articles and "
-        f"{oracle.HELD_BACK['photographs']} photographs held back); no failure"
+        f"were under way; held back: {oracle.HELD_BACK['articles']} articles, "
+        f"{oracle.HELD_BACK['originals']} of them deleted originals a translation used, and "
+        f"{oracle.HELD_BACK['photographs']} photographs); no failure"
     )
     return 0
 

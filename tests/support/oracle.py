@@ -264,7 +264,8 @@ class FaultyStore:
 # (``MemoryQueue`` holds a group while one of its messages is in flight).
 CONCURRENCY = {"index": 3, "search": 2, "validate": 3, "render": 3, "invalidate": 3}
 OVERLAPS = {"started_beside_another": 0}  # deliveries begun while others were under way
-HELD_BACK = {"articles": 0, "photographs": 0}  # changes the model held back, in all histories
+# changes the model held back, in all histories
+HELD_BACK = {"articles": 0, "photographs": 0, "originals": 0}
 
 
 class Worker:
@@ -417,44 +418,65 @@ class Model:
                 if n in published and _is_photo(n, d) and not _is_photo(n, committed_media.get(n))
             }
             self.media[number] = {**committed_media, **fallback}
-            refused_here = _refused_in(refused, head / folder)
-            if fallback:  # the folder's articles decided with them
-                trial = self.work / "with-kept"
-                kept_files = {**mine, **fallback}
-                _write(trial, {"site.yml": site, **{folder + n: d for n, d in kept_files.items()}})
-                found = {f.path for f in load_archive(trial, workers=1).findings}
-                refused_here = _refused_in(found, trial / folder)
+            committed = {n[:-3]: d for n, d in mine.items() if n.endswith(".md") and "/" not in n}
+            accepted = self.articles.get(number, {})
+            # An original the commit deletes stays at its accepted version while a
+            # published translation points at it: begin with those any translation at
+            # hand points at, and let go of those none published does, until none is.
+            targets = {t for d in [*committed.values(), *accepted.values()] for t in _translates(d)}
+            originals = {
+                s: d
+                for s, d in accepted.items()
+                if s not in committed and s in targets and not _translates(d)
+            }
+            while True:
+                refused_here = _refused_in(refused, head / folder)
+                if fallback or originals:  # the folder's articles decided with them
+                    trial = self.work / "with-kept"
+                    kept_files = {
+                        **mine,
+                        **fallback,
+                        **{f"{s}.md": d for s, d in originals.items()},
+                    }
+                    _write(
+                        trial, {"site.yml": site, **{folder + n: d for n, d in kept_files.items()}}
+                    )
+                    found = {f.path for f in load_archive(trial, workers=1).findings}
+                    refused_here = _refused_in(found, trial / folder)
+                bad = {s for s in committed if f"{s}.md" in refused_here}
+                current = {s: d for s, d in committed.items() if s not in bad}
+                held = {s: accepted[s] for s in bad if s in accepted} | originals
+                while held:
+                    trial = self.work / "trial"
+                    tree = {
+                        "site.yml": site,
+                        **{f"{folder}{s}.md": d for s, d in {**current, **held}.items()},
+                        # its photographs too: without them a held article's lead would fail
+                        **{f"{folder}{n}": d for n, d in self.media[number].items()},
+                    }
+                    issue_kept = self.issues.get(number)
+                    if "issue.yml" not in refused_here and mine.get("issue.yml") is not None:
+                        issue_kept = mine["issue.yml"]
+                    if issue_kept is not None:
+                        tree[f"{folder}issue.yml"] = issue_kept
+                    _write(trial, tree)
+                    found = {f.path for f in load_archive(trial, workers=1).findings}
+                    failing = {s for s in held if f"{s}.md" in _refused_in(found, trial / folder)}
+                    if not failing:
+                        break
+                    held = {s: d for s, d in held.items() if s not in failing}
+                pointed = {t for d in [*current.values(), *held.values()] for t in _translates(d)}
+                still = {s: d for s, d in originals.items() if s in held and s in pointed}
+                if still == originals:
+                    break
+                originals = still
             issue = mine.get("issue.yml")
             if issue is not None and "issue.yml" not in refused_here:
                 self.issues[number] = issue
-            committed = {n[:-3]: d for n, d in mine.items() if n.endswith(".md") and "/" not in n}
-            bad = {s for s in committed if f"{s}.md" in refused_here}
-            current = {s: d for s, d in committed.items() if s not in bad}
-            kept = self.articles.get(number, {})
-            held = {s: kept[s] for s in bad if s in kept}
-            while held:
-                trial = self.work / "trial"
-                tree = {
-                    "site.yml": site,
-                    **{f"{folder}{s}.md": d for s, d in {**current, **held}.items()},
-                    # its photographs too: without them a held article's lead would fail
-                    **{f"{folder}{n}": d for n, d in self.media[number].items()},
-                }
-                if number in self.issues:
-                    tree[f"{folder}issue.yml"] = self.issues[number]
-                _write(trial, tree)
-                failing = {
-                    s
-                    for s in held
-                    if str(trial / folder / f"{s}.md")
-                    in _absolute({f.path for f in load_archive(trial, workers=1).findings}, trial)
-                }
-                if not failing:
-                    break
-                held = {s: d for s, d in held.items() if s not in failing}
             self.articles[number] = {**current, **held}
             used = _photos_used(self.articles[number].values())
             HELD_BACK["articles"] += len(held)
+            HELD_BACK["originals"] += len(originals)
             HELD_BACK["photographs"] += len(used & set(fallback))
             for name in fallback:
                 if name not in used:  # no article published uses it: its deletion stands
@@ -495,6 +517,11 @@ class Model:
 def _photos_used(articles: Any) -> set[str]:
     """The photographs articles written by ``article_text`` use."""
     return {m.decode() for text in articles for m in re.findall(rb"media/[a-z]+\.jpg", text)}
+
+
+def _translates(text: bytes) -> list[str]:
+    """What an article written by ``article_text`` translates (nothing, or one slug)."""
+    return [m.decode() for m in re.findall(rb"^translation_of: (\S+)$", text, re.M)]
 
 
 def _is_photo(name: str, data: bytes | None) -> bool:

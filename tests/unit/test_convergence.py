@@ -263,6 +263,28 @@ class Newspaper(RuleBasedStateMachine):
             used |= {f"{folder}/{m}" for m in re.findall(r"media/[a-z]+\.jpg", text)}
         return sorted(p for p in used if (self.content / p).exists())
 
+    def translated(self) -> list[str]:
+        """The articles another in their issue says it translates."""
+        found = set()
+        for name in self.articles():
+            text = (self.content / name).read_text(errors="replace")
+            for slug in re.findall(r"^translation_of: (\S+)$", text, re.M):
+                found.add(f"{name.rsplit('/', 1)[0]}/{slug}.md")
+        return sorted(p for p in found if (self.content / p).exists())
+
+    @precondition(lambda self: bool(self.translated()))
+    @rule(data=st.data(), rename=st.booleans(), slug=st.sampled_from(SLUGS))
+    def move_an_original_away(self, data: st.DataObject, rename: bool, slug: str) -> None:
+        """An original deleted or renamed under its translation: held back while the
+        translation points at it."""
+        path = data.draw(st.sampled_from(self.translated()))
+        target = self.content / path.rsplit("/", 1)[0] / f"{slug}.md"
+        if rename and not target.exists():
+            git(self.repo, "mv", f"content/{path}", str(target.relative_to(self.repo)))
+        else:
+            git(self.repo, "rm", "-q", f"content/{path}")
+        self.commit(f"original {path} {'renamed' if rename else 'deleted'}")
+
     @precondition(lambda self: bool(self.photos_in_use()))
     @rule(data=st.data(), variant=st.sampled_from(["broken", "gone"]))
     def take_away_a_photo_in_use(self, data: st.DataObject, variant: str) -> None:

@@ -902,3 +902,52 @@ def test_regression_a_withdrawn_photograph_and_search_text_are_cleared(stack: St
     assert stack.invalidated(deleted)
     assert all(stack.world.site.is_retired(f) for f in fragments)
     stack.assert_is_the_full_build()
+
+
+def test_regression_a_translation_keeps_its_original_when_the_original_goes(
+    stack: Stack,
+) -> None:
+    # GIVEN a published Spanish original and its English translation
+    original = "issues/412/huelga-de-alquileres-cumple-tres-meses.md"
+    translation = "en/issues/412/rent-strike-enters-third-month/index.html"
+    kept = (stack.repo.content / original).read_bytes()
+    page = stack.page(translation)
+    assert page is not None
+    # WHEN the original is deleted while the translation still points at it
+    stack.repo.git("rm", "-q", f"content/{original}")
+    deleted = stack.repo.commit("the Spanish original deleted")
+    stack.publish()
+    # THEN the translation names the original it lacks, and both pages stay as they were
+    found = status(stack.world.sources, deleted)
+    assert [(f["path"], f["field"]) for f in found["findings"]] == [
+        ("issues/412/rent-strike-enters-third-month.md", "translation_of")
+    ]
+    assert stack.page(translation) == page
+    assert stack.page("es/issues/412/huelga-de-alquileres-cumple-tres-meses/index.html")
+    stack.assert_is_the_full_build(held={original: kept})
+    # WHEN it comes back, and is then renamed in one commit (git mv)
+    stack.repo.write(original, kept.decode())
+    stack.repo.commit("the Spanish original restored")
+    stack.repo.git("mv", f"content/{original}", "content/issues/412/huelga-de-inquilinos.md")
+    renamed = stack.repo.commit("the Spanish original renamed")
+    stack.publish()
+    # THEN the translation keeps its original at the old address; the new one is published
+    assert status(stack.world.sources, renamed)["findings"][0]["field"] == "translation_of"
+    assert stack.page(translation) == page
+    assert stack.page("es/issues/412/huelga-de-inquilinos/index.html")
+    assert stack.page("es/issues/412/huelga-de-alquileres-cumple-tres-meses/index.html")
+    assert stack.world.redirects.all() == {}  # the old address is still a page
+    stack.assert_is_the_full_build(held={original: kept})
+    # WHEN the translation points at the new name: the old address redirects to the new
+    path = stack.repo.content / "issues/412/rent-strike-enters-third-month.md"
+    path.write_text(path.read_text().replace(original[11:-3], "huelga-de-inquilinos"))
+    stack.repo.commit("the translation follows")
+    stack.publish()
+    assert "huelga-de-alquileres-cumple-tres-meses" not in stack.slugs(412)
+    assert "huelga-de-inquilinos" in stack.page(translation)  # type: ignore[operator]
+    assert stack.world.redirects.all() == {
+        "/es/issues/412/huelga-de-alquileres-cumple-tres-meses/": (
+            "/es/issues/412/huelga-de-inquilinos/"
+        )
+    }
+    stack.assert_is_the_full_build()

@@ -253,7 +253,9 @@ def judge_issue(
     deletes, or replaces with a file that is not a photograph, stays at its published
     version while an article published uses it. The findings are validate's (the
     article names the file it lacks), but the articles are decided as though the
-    photograph were still there: its deletion waits until no article uses it.
+    photograph were still there: its deletion waits until no article uses it. So is an
+    original the commit deletes (or renames) while a translation published points at
+    it: the translation keeps its original, until it points elsewhere or goes too.
     """
     committed = list(committed)
     accepted = accepted or {}
@@ -268,22 +270,38 @@ def judge_issue(
     alone = [a for _slug, a, found in committed if a is not None and not found]
     broken = [(number, slug) for slug, a, found in committed if a is None or found]
     entries = [Entry.of(a) for a in alone]
-    against = check_settled(alone, entries, broken, {number: media})
-    findings.extend(against)
-    if fallback:  # the same articles, decided with the photographs held back
-        against = check_settled(alone, entries, broken, deciding)
-    refused_paths = {f.path for f in against}
-    current = [a for a in alone if a.path not in refused_paths]
+    findings.extend(check_settled(alone, entries, broken, {number: media}))
     rejected = [slug for slug, a, found in committed if a is None or found]
-    rejected += [a.slug for a in alone if a.path in refused_paths]
-    held = {slug: accepted[slug] for slug in rejected if slug in accepted}
-    archive = [Entry.of(a) for a in current]
-    while held:
-        problems = check_archive(held.values(), archive, media=deciding)
-        failing = {f.path for f in problems}
-        if not failing:
+    # An original the commit deletes while an article published translates it stays at
+    # its accepted version: begin with every one a translation at hand points at, and
+    # let go of those no article published points at until none is let go.
+    present = {slug for slug, _a, _f in committed}
+    targets = {a.translation_of for a in [*alone, *accepted.values()] if a.translation_of}
+    originals = {
+        slug: a
+        for slug, a in accepted.items()
+        if slug not in present and slug in targets and not a.translation_of
+    }
+    while True:
+        kept = [Entry.of(a) for a in originals.values()]
+        against = check_settled(alone, entries + kept, broken, deciding)
+        refused_paths = {f.path for f in against}
+        current = [a for a in alone if a.path not in refused_paths]
+        refused = rejected + [a.slug for a in alone if a.path in refused_paths]
+        held = {slug: accepted[slug] for slug in refused if slug in accepted} | originals
+        archive = [Entry.of(a) for a in current]
+        while held:
+            problems = check_archive(held.values(), archive, media=deciding)
+            failing = {f.path for f in problems}
+            if not failing:
+                break
+            held = {slug: a for slug, a in held.items() if a.path not in failing}
+        pointed = {a.translation_of for a in [*current, *held.values()] if a.translation_of}
+        still = {slug: a for slug, a in originals.items() if slug in held and slug in pointed}
+        if still == originals:
             break
-        held = {slug: a for slug, a in held.items() if a.path not in failing}
+        originals = still
+    rejected = refused
     findings.sort()
     published = current + list(held.values())
     used = {ref.src for article in published for ref in article.photos}
