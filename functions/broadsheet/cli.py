@@ -219,6 +219,17 @@ def _moment(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _seconds(text: str) -> float:
+    """A wait, as argparse reads one: a number of seconds from 0 to a day."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return seconds
+
+
 def port(text: str) -> int:
     """A TCP port, as argparse reads one: 1 to 65535, or a usage error."""
     try:
@@ -333,27 +344,39 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from broadsheet.pipeline.operations import (
+        format_github,
         format_status,
         pending_releases,
         resolve_commit,
+        settled,
         status,
     )
 
     stack = _stack(args)
-    commit = resolve_commit(stack.sources, args.commit)
-    if commit is None:
+    deadline = time.monotonic() + (args.wait or 0)
+    while True:
+        commit = resolve_commit(stack.sources, args.commit)
+        found = status(stack.sources, commit) if commit else None
+        if (found and settled(found)) or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    if commit is None or found is None:
         raise CommandError(f"no published commit matches {args.commit or 'HEAD'!r}")
-    found = status(stack.sources, commit)
-    releases = pending_releases(stack)
-    if args.format == "json":
-        print(json.dumps({**found, "releases": releases}, indent=2))
+    if args.format == "github":  # CI's check: the publish role reads no schedules
+        sys.stdout.write(format_github(found))
+        sys.stdout.write(format_status(found))
+    elif args.format == "json":
+        print(json.dumps({**found, "releases": pending_releases(stack)}, indent=2))
     else:
         sys.stdout.write(format_status(found))
-        for release in releases:
+        for release in pending_releases(stack):
             print(
                 f"clock       issue {release['issue']} {release['slug']}: "
                 f"{release['what']} at {release['at']}"
             )
+    if args.wait and not settled(found):
+        print(f"broadsheet status: still under way after {args.wait:g} s", file=sys.stderr)
+        return 3
     return 1 if found["findings"] else 0
 
 
@@ -514,7 +537,16 @@ def build_parser() -> argparse.ArgumentParser:
         "commit", nargs="?", help="a commit or its prefix (default: the last published)"
     )
     status.add_argument(
-        "--format", choices=("text", "json"), default="text", help="how to print it"
+        "--format",
+        choices=("text", "github", "json"),
+        default="text",
+        help="how to print it (github: annotations for a CI check, then the text)",
+    )
+    status.add_argument(
+        "--wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="wait up to SECONDS for every stage to finish the commit (exit 3 if not)",
     )
 
     dlq = command("dlq", "show or replay dead-lettered messages", cmd_dlq)

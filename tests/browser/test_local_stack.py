@@ -147,6 +147,23 @@ def test_an_invalid_commit_is_reported_and_the_live_page_stays(stack: Running) -
     assert commit[:12] in status and "2025-13-40" in status
 
 
+def test_a_deleted_article_is_announced_as_withdrawn_in_the_terminal_and_status(
+    stack: Running,
+) -> None:
+    # GIVEN a published article WHEN its file is deleted
+    stack.repo.git("rm", "-q", "content/issues/412/dockworkers-vote-to-strike.md")
+    commit = stack.repo.commit("An article taken down")
+    stack.wait_for(f"{commit[:12]}: ", timeout=30)
+    # THEN the terminal and /_broadsheet/ name the page readers lose, with no finding
+    stack.wait_for("1 page(s) withdrawn: readers who open them now get 404")
+    stack.wait_for("withdrawn /en/issues/412/dockworkers-vote-to-strike/")
+    status = stack.get("/_broadsheet/")
+    assert "withdrawn   /en/issues/412/dockworkers-vote-to-strike/" in status
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        stack.get("/en/issues/412/dockworkers-vote-to-strike/")
+    assert gone.value.code == 404
+
+
 def test_a_page_lost_from_the_bucket_is_mended_by_repair_while_it_runs(
     stack: Running,
 ) -> None:

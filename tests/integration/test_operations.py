@@ -62,6 +62,31 @@ def test_status_lists_the_findings_of_a_rejected_article(
     assert "issues/412/broken.md:2:1: language: required key is missing" in capsys.readouterr().out
 
 
+def test_status_waits_for_the_commit_and_annotates_withdrawn_pages_for_ci(
+    aws: Resources, tmp_path: Path, capsys
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    main(["publish", "--content", str(repo.content)])
+    runner = event_source(aws)
+    runner.drain()
+    repo.git("rm", "-q", "content/issues/412/dockworkers-vote-to-strike.md")
+    repo.commit("an article taken down")
+    main(["publish", "--content", str(repo.content)])
+    capsys.readouterr()
+    # WHEN CI asks before the stages have run: it waits its time, then says so (exit 3)
+    assert main(["status", "--wait", "0.5", "--format", "github"]) == 3
+    assert "still under way after 0.5 s" in capsys.readouterr().err
+    # WHEN they have: the withdrawn page is a warning on the check, apart from findings
+    runner.drain()
+    assert main(["status", "--wait", "30", "--format", "github"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "::warning title=Withdrawn from readers::/en/issues/412/dockworkers-vote-to-strike/" in out
+    )
+    assert "::error" not in out
+    assert "  withdrawn   /en/issues/412/dockworkers-vote-to-strike/" in out
+
+
 def test_dead_letters_are_listed_with_their_reason_and_replayed(aws: Resources, capsys) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
     bad = IssueJob("commit", "cafe0001", 1, 0, "", 1, None, "0" * 40, True, [1])

@@ -924,6 +924,10 @@ def test_regression_a_translation_keeps_its_original_when_the_original_goes(
     ]
     assert stack.page(translation) == page
     assert stack.page("es/issues/412/huelga-de-alquileres-cumple-tres-meses/index.html")
+    assert found["stages"]["index"]["412"]["held_back"] == [
+        "huelga-de-alquileres-cumple-tres-meses"
+    ]
+    assert found["stages"]["index"]["412"]["withdrawn"] == []
     stack.assert_is_the_full_build(held={original: kept})
     # WHEN it comes back, and is then renamed in one commit (git mv)
     stack.repo.write(original, kept.decode())
@@ -950,4 +954,36 @@ def test_regression_a_translation_keeps_its_original_when_the_original_goes(
             "/es/issues/412/huelga-de-inquilinos/"
         )
     }
+    stack.assert_is_the_full_build()
+
+
+def test_a_commit_that_withdraws_pages_says_which_apart_from_findings(stack: Stack) -> None:
+    from broadsheet.pipeline.operations import format_status, withdrawn
+
+    # GIVEN a published article, renamed: its old address redirects, nothing is withdrawn
+    stack.repo.write("issues/412/short-lived.md", article("Short"))
+    stack.repo.commit("add")
+    stack.publish()
+    stack.repo.git("mv", "content/issues/412/short-lived.md", "content/issues/412/brief.md")
+    moved = stack.repo.commit("rename")
+    stack.publish()
+    assert withdrawn(status(stack.world.sources, moved)) == []
+    # WHEN it is deleted, and a whole issue with it
+    stack.repo.git("rm", "-q", "content/issues/412/brief.md")
+    stack.repo.git("rm", "-q", "-r", "content/issues/410")
+    gone = stack.repo.commit("delete")
+    stack.publish()
+    # THEN the commit names every page readers lose, with no finding to explain it
+    found = status(stack.world.sources, gone)
+    assert found["findings"] == []
+    pages = withdrawn(found)
+    assert "/en/issues/412/brief/" in pages
+    assert {"/en/issues/410/", "/es/issues/410/"} <= set(pages)
+    assert all(stack.page(p.lstrip("/") + "index.html") is None for p in pages)
+    assert "  withdrawn   /en/issues/412/brief/" in format_status(found).splitlines()
+    # AND a commit that withdraws nothing says nothing of it
+    stack.repo.write("issues/412/brief.md", article("Brief"))
+    back = stack.repo.commit("back")
+    stack.publish()
+    assert withdrawn(status(stack.world.sources, back)) == []
     stack.assert_is_the_full_build()

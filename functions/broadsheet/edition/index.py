@@ -96,6 +96,15 @@ class IssueDoc(TypedDict):
     articles: list[ArticleEntry]
 
 
+def pages(doc: IssueDoc | None) -> set[str]:
+    """The public pages an issue's document stands for: its front page in each language
+    and each article's page."""
+    if doc is None:
+        return set()
+    fronts = (urls.issue(language, doc["number"]) for language in doc["urls"])
+    return {*fronts, *(entry["path"] for entry in doc["articles"])}
+
+
 class IssueSummary(TypedDict):
     """One issue in ``/api/v1/issues.json``."""
 

@@ -37,6 +37,7 @@ from broadsheet.pipeline.operations import (
     format_status,
     pending_releases,
     status,
+    withdrawn,
 )
 from broadsheet.pipeline.publisher import Git, history_rewritten, publish, read_head
 
@@ -234,12 +235,19 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
         f"{len(invalidated)} path(s) invalidated, "
         f"{len(found['findings'])} finding(s)"
     )
+    gone = withdrawn(found)
+    if gone:
+        say(f"  {len(gone)} page(s) withdrawn: readers who open them now get 404")
+        for page in gone[:20]:
+            say(f"  withdrawn {printable(page)}")
+        if len(gone) > 20:
+            say(f"  … and {len(gone) - 20} more withdrawn (/_broadsheet/ lists them all)")
     for finding in found["findings"]:
         say(f"  {finding_line(finding)}")
     for page in sorted(paths)[:12]:
         say(f"  changed {printable(page)}")
     if len(paths) > 12:
-        say(f"  … and {len(paths) - 12} more")
+        say(f"  … and {len(paths) - 12} more changed page(s)")
     for path in invalidated[:8]:
         say(f"  invalidated {path}")
 

@@ -31,7 +31,7 @@ from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import beats, desk, sitewide
 from broadsheet.pipeline import verdicts as kept
-from broadsheet.pipeline.env import Env, blob, record
+from broadsheet.pipeline.env import Env, blob, read_json, record
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -41,6 +41,7 @@ from broadsheet.pipeline.messages import (
     SearchJob,
     ShareJob,
     body_key,
+    status_key,
     variant_key,
 )
 from broadsheet.pipeline.reconcile import (
@@ -368,12 +369,42 @@ def _finish(
     each file is compared with the bucket."""
     diff_ = _issue_diff(env, state, commit, verify=verify)
     changed = apply(env.sources, env.site, [diff_], clearing(env, commit), workers=env.workers)
-    record_renames(env, state, renames or [], before_doc)
+    moved = record_renames(env, state, renames or [], before_doc)
     if _search_records(env, state, commit):
         env.queue("search").send(SearchJob(commit, state.number).to_json())
     env.queue("index").send(ShareJob(commit, state.number, verify).to_json())
-    record(env, commit, "index", state.number, paths=changed, revision=state.revision)
+    if before_doc is not None:
+        # The pages readers had that this commit takes away (a rename's old address
+        # redirects: it is not among them), said apart from the findings.
+        withdrawn = sorted(index.pages(before_doc) - index.pages(state.doc) - moved)
+    else:  # a repeat: what the first run found stands
+        done = read_json(env.sources, status_key(commit, "index", state.number)) or {}
+        withdrawn = list(done.get("withdrawn", []))
+    record(
+        env,
+        commit,
+        "index",
+        state.number,
+        paths=changed,
+        revision=state.revision,
+        withdrawn=withdrawn,
+        **_held(state),
+    )
     return {"commit": commit, "issue": state.number, "paths": len(changed)}
+
+
+def _held(state: IssueState) -> dict[str, list[str]]:
+    """What the issue shows other than the commit says, derived from its state: the
+    slugs published at an earlier version (the commit's has findings, or deletes an
+    original a translation needs), and those not published at all."""
+    committed = {c.path.rsplit("/", 1)[1].removesuffix(".md"): c for c in state.verdicts}
+    held_back = [
+        slug
+        for slug, accepted in state.accepted.items()
+        if slug not in committed or committed[slug].blob != accepted.blob
+    ]
+    refused = [slug for slug, c in committed.items() if c.findings and slug not in state.accepted]
+    return {"held_back": sorted(held_back), "refused": sorted(refused)}
 
 
 def share(jobs: list[ShareJob], env: Env) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 
 from broadsheet.adapters.aws import STAGES, AwsEnv
 from broadsheet.adapters.store import ObjectStore
-from broadsheet.content.findings import printable
+from broadsheet.content.findings import Finding, printable
+from broadsheet.content.findings import format_github as format_findings_github
 from broadsheet.pipeline.env import read_json
 from broadsheet.pipeline.manifest import Head
 from broadsheet.pipeline.messages import (
@@ -78,6 +79,35 @@ def cleared(found: dict[str, Any]) -> list[str]:
     return sorted({path for m in made for path in m.get("paths", [])})
 
 
+def withdrawn(found: dict[str, Any]) -> list[str]:
+    """The public pages a commit took away from readers (a rename's old address, which
+    redirects, is not one)."""
+    records = found["stages"]["index"].values()
+    return sorted({page for record in records for page in (record or {}).get("withdrawn", [])})
+
+
+def settled(found: dict[str, Any]) -> bool:
+    """Every stage has done its part of the commit: each issue through index and the
+    shared group, and what changed cleared from the CDN (nothing to clear counts)."""
+    if not found["validated"]:
+        return False
+    if not all(found["stages"]["shared"].get(str(n)) for n in found["issues"]):
+        return False
+    return not changed(found) or bool(found["stages"]["invalidate"])
+
+
+def format_github(found: dict[str, Any]) -> str:
+    """For a CI check: each withdrawn page a warning, each finding an error on its
+    file and line."""
+    lines = [
+        f"::warning title=Withdrawn from readers::{page} is no longer published "
+        f"(commit {found['commit'][:12]})\n"
+        for page in withdrawn(found)
+    ]
+    findings = [Finding(**f) for f in found["findings"]]
+    return "".join(lines) + format_findings_github(findings)
+
+
 def format_status(found: dict[str, Any]) -> str:
     lines = [f"commit {found['commit']}"]
     if not found["validated"]:
@@ -102,6 +132,7 @@ def format_status(found: dict[str, Any]) -> str:
         lines.extend(f"  invalidated {path}" for path in cleared(found))
     else:
         lines.append("  invalidate  nothing to clear" if indexed else "  invalidate  pending")
+    lines.extend(f"  withdrawn   {page}" for page in withdrawn(found))
     lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])
     # A file's name is a contributor's to choose: no escape sequence reaches a terminal.
     return "\n".join(printable(line) for line in lines) + "\n"

@@ -54,11 +54,12 @@ def derive(edges: dict[str, dict[str, Any]], public: dict[str, str | None]) -> d
 
 def record_renames(
     env: Env, state: IssueState, renames: list[list[str]], before: IssueDoc | None
-) -> None:
+) -> set[str]:
     """Record this issue's renames and which of its articles are public (one conditional
     update of the history, however many issues do so at once). Costs one read when the
     issue has no part in any rename. The redirect table follows in the shared group
-    (``sync_redirects``)."""
+    (``sync_redirects``). The old addresses, public before, whose rename leads to an
+    article public now: they redirect rather than go."""
     mine = _public(state.doc)
     was = _public(before)
     prefix = f"{state.number}/"
@@ -91,6 +92,9 @@ def record_renames(
         return json.dumps(data, sort_keys=True).encode()
 
     update(env.sources, RENAMES_KEY, change)
+    now = {**elsewhere, **mine}
+    moved = (was.get(article_key(old)) for old, new, *_ in renames if now.get(article_key(new)))
+    return {address for address in moved if address}
 
 
 def sync_redirects(env: Env, synced: str | None) -> str:
