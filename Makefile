@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 # The commands' own defaults apply (broadsheet <command> --help shows them); a variable
 # set here or on the command line is passed on: make build-site CONTENT=../paper OUT=/tmp/x
-opt = $(if $(2),$(1) $(2))
+# An option only when its value is given, the value quoted (a path may hold spaces).
+opt = $(if $(2),$(1) "$(2)")
 
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements/scan.lock | cksum | cut -d' ' -f1)
@@ -94,7 +95,7 @@ soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed 
 # ARTICLE_LANG, not LANG: LANG is the system locale (C.UTF-8) in every shell.
 new-article: setup ## make new-article ISSUE=412 SLUG=my-story [ARTICLE_LANG=es]
 	@test -n "$(ISSUE)" -a -n "$(SLUG)" || { echo "usage: make new-article ISSUE=<n> SLUG=<slug> [ARTICLE_LANG=<language of site.yml>]"; exit 2; }
-	$(BIN)/broadsheet new-article $(call opt,--content,"$(CONTENT)") --issue "$(ISSUE)" --slug "$(SLUG)" $(call opt,--language,"$(ARTICLE_LANG)")
+	$(BIN)/broadsheet new-article $(call opt,--content,$(CONTENT)) --issue "$(ISSUE)" --slug "$(SLUG)" $(call opt,--language,$(ARTICLE_LANG))
 
 build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml, no Docker
 	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)

@@ -1,19 +1,5 @@
-"""broadsheet: publish a workers' newspaper from git.
-
-For editors and anyone with a clone:
-  validate      check articles before they go live
-  build         render the whole site into a folder
-  serve         preview a built folder as the CDN serves it
-  new-article   write a valid article skeleton (a draft)
-  run           the whole stack on this machine, publishing each new commit
-
-For maintainers, against a deployed stack (or the local one, with --endpoint-url):
-  publish       upload the commits since the last publish
-  status        what each stage did with a commit, and the releases waiting
-  dlq           show or replay dead-lettered messages
-  rebuild       check, typeset and render the whole archive again (after a deploy)
-  repair        compare the site bucket with what it should hold, and mend it
-"""
+"""broadsheet: publish a workers' newspaper from git (``broadsheet --help`` lists the
+commands, each described once, where it is defined)."""
 
 from __future__ import annotations
 
@@ -112,6 +98,12 @@ def _target_findings(paths: Sequence[str]) -> tuple[dict[Path, set[str] | None],
 def cmd_validate(args: argparse.Namespace) -> int:
     if not args.paths and not args.content.is_dir():
         raise CommandError(f"{label(args.content)}/ is not a folder: give --content", 2)
+    if not args.paths and not (args.content / "site.yml").is_file():
+        raise CommandError(
+            f"{label(args.content)}/ is not a content folder (it holds no site.yml): give "
+            "--content the folder with site.yml and issues/",
+            2,
+        )
     targets = args.paths or [str(args.content)]
     roots, findings = _target_findings(targets)
     checked = 0
@@ -131,9 +123,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sys.stdout.write(fmt.format_github(findings))
     else:
         sys.stdout.write(fmt.format_text(findings))
-        if sys.stderr.isatty():
-            status = "ok" if not findings else f"{len(findings)} problem(s)"
-            print(f"broadsheet validate: {checked} file(s) checked, {status}", file=sys.stderr)
+        status = "no problems" if not findings else f"{len(findings)} problem(s)"
+        print(f"broadsheet validate: {checked} file(s) checked, {status}", file=sys.stderr)
     return 1 if findings else 0
 
 
@@ -429,7 +420,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, and descriptions kept as written."""
+    """Defaults shown (a default of None or False says nothing: the help says what
+    happens then), and descriptions kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _content(parser: argparse.ArgumentParser, what: str = "the content folder") -> None:
@@ -451,13 +448,22 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broadsheet", description=__doc__, formatter_class=_Help)
+    parser = argparse.ArgumentParser(
+        prog="broadsheet", usage="%(prog)s [-h] [--version] COMMAND ...", formatter_class=_Help
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The commands are listed once, in the description, by who runs them.
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+    )
+    listed: list[tuple[str, str]] = []
 
     def command(name: str, summary: str, run: Callable[[argparse.Namespace], int]) -> Any:
-        sub = commands.add_parser(name, help=summary, description=summary, formatter_class=_Help)
+        sub = commands.add_parser(
+            name, prog=f"broadsheet {name}", description=summary, formatter_class=_Help
+        )
         sub.set_defaults(run=run)
+        listed.append((name, summary))
         return sub
 
     validate = command("validate", "check articles before they go live", cmd_validate)
@@ -530,7 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     status = command(
-        "status", "what each stage did with a commit, and the clocks waiting", cmd_status
+        "status",
+        "what each stage did with a commit (pages withdrawn, versions kept, findings), "
+        "and the clocks waiting",
+        cmd_status,
     )
     _stack_options(status)
     status.add_argument(
@@ -570,7 +579,21 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument(
         "--dry-run", action="store_true", help="only say what differs; change nothing"
     )
+    lines = ["broadsheet: publish a workers' newspaper from git.", ""]
+    for heading, names in GROUPS:
+        lines += [heading] + [f"  {n:<13} {summary}" for n, summary in listed if n in names]
+        lines.append("")
+    parser.description = "\n".join(lines).rstrip()
     return parser
+
+
+GROUPS = (
+    ("For editors and anyone with a clone:", {"validate", "build", "serve", "new-article", "run"}),
+    (
+        "For maintainers, against a deployed stack (or the local one, with --endpoint-url):",
+        {"publish", "status", "dlq", "rebuild", "repair"},
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

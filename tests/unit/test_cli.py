@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from broadsheet import __version__
-from broadsheet.cli import __doc__ as overview
 from broadsheet.cli import build_parser, main
 from tests.conftest import CONTENT, REPO
 
@@ -27,18 +26,26 @@ def commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def summaries() -> dict[str, str]:
-    parser = build_parser()
-    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return {choice.dest: str(choice.help) for choice in sub._choices_actions}
+    return {name: str(parser.description) for name, parser in commands().items()}
 
 
-def test_every_argument_has_help_and_every_command_is_in_the_overview() -> None:
+def test_every_argument_has_help_and_every_command_is_described_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    overview = capsys.readouterr().out
     for name, parser in commands().items():
         for action in parser._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
             assert action.help, f"broadsheet {name} {action.dest} has no help"
-        assert re.search(rf"^  {re.escape(name)}\s", overview or "", re.M), name
+        described = re.findall(rf"^ +{re.escape(name)}\s+(.+)$", overview, re.M)
+        assert described == [summaries()[name]], name
+    # A default of None is not shown beside the help's own "(default: now)"
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    assert "(default: None)" not in capsys.readouterr().out
 
 
 def test_one_spelling_per_concept() -> None:
@@ -248,3 +255,48 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) ->
     # THEN it ends as git does, without a traceback
     assert ended.returncode == 141, ended.stderr
     assert "Traceback" not in ended.stderr and "Broken pipe" not in ended.stderr
+
+
+def test_validate_names_a_folder_that_is_not_a_content_folder_and_counts_what_it_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a folder with no site.yml THEN one line and exit 2, as for a missing folder
+    assert main(["validate", "--content", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a content folder (it holds no site.yml)" in err
+    assert main(["validate", "--content", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    # GIVEN the demo content THEN it says how many files it checked, even into a pipe
+    assert main(["validate", "--content", str(CONTENT)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and re.fullmatch(
+        r"broadsheet validate: \d+ file\(s\) checked, no problems\n", err
+    )
+
+
+def test_make_new_article_passes_on_only_the_values_given(tmp_path: Path) -> None:
+    # `make new-article ISSUE=412 SLUG=x` once failed: empty values arrived quoted ("").
+    def planned(*variables: str) -> str:
+        result = subprocess.run(
+            ["make", "-n", "--no-print-directory", "new-article", *variables],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    line = planned("ISSUE=412", "SLUG=x")
+    assert line.endswith('broadsheet new-article  --issue "412" --slug "x"')
+    line = planned("ISSUE=412", "SLUG=x", "CONTENT=my paper", "ARTICLE_LANG=es")
+    assert '--content "my paper" --issue "412" --slug "x" --language "es"' in line
+    # AND what it plans runs: a draft written where it was asked
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    subprocess.run(
+        ["make", "-s", "new-article", "ISSUE=412", "SLUG=x", f"CONTENT={content}"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    assert (content / "issues/412/x.md").read_text().startswith("---\ntitle: ")

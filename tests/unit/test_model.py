@@ -41,6 +41,25 @@ def test_front_matter_values_keep_their_file_lines() -> None:
     assert front.body_line == 7
 
 
+@pytest.mark.parametrize(
+    ("front", "where", "says"),
+    [
+        # A tab indenting a line, and a tab where a list item should start
+        ("title: A\n\tlanguage: en\n", "a.md:3:1", "a tab character: YAML indents with spaces"),
+        ("title: A\ntags:\n\t- strike\n", "a.md:4:1", "a tab character"),
+        # A quote never closed: shown where it opens, not at the end of the text
+        ('title: "A headline\nlanguage: en\ndate: 2025-07-25\n', "a.md:2:8", "never closed"),
+        ("dateline: 'Lyon\ntitle: A\n", "a.md:2:11", "opened here with ' is never closed"),
+    ],
+)
+def test_a_yaml_mistake_is_named_as_an_editor_would_and_where_it_is(
+    front: str, where: str, says: str
+) -> None:
+    _article, findings = parse(f"---\n{front}---\n\nBody.\n".encode())
+    assert len(findings) == 1 and findings[0].startswith(where + ": YAML syntax error: ")
+    assert says in findings[0]
+
+
 def test_a_good_article_parses_into_the_model() -> None:
     article, findings = parse(GOOD)
     assert findings == []

@@ -987,3 +987,39 @@ def test_a_commit_that_withdraws_pages_says_which_apart_from_findings(stack: Sta
     stack.publish()
     assert withdrawn(status(stack.world.sources, back)) == []
     stack.assert_is_the_full_build()
+
+
+def test_an_order_naming_no_article_is_a_finding_with_the_nearest_slug(stack: Stack) -> None:
+    # GIVEN issue.yml whose order misspells one article and names one that is not there
+    path = stack.repo.content / "issues/412/issue.yml"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "  - fascist-deportations-provoke-resistance\n",
+            "  - fascist-deportations-provoke-resistanse\n  - no-such-article\n",
+        )
+    )
+    commit = stack.repo.commit("an order with mistakes")
+    stack.publish()
+    # THEN validate, the build and the pipeline say so, each on its own line
+    expected = [
+        (
+            "issues/412/issue.yml",
+            7,
+            "no article 'fascist-deportations-provoke-resistanse' in issues/412/: give an "
+            "article's file name without .md; did you mean "
+            "'fascist-deportations-provoke-resistance'?",
+        ),
+        (
+            "issues/412/issue.yml",
+            8,
+            "no article 'no-such-article' in issues/412/: give an article's file name without .md",
+        ),
+    ]
+    found = status(stack.world.sources, commit)["findings"]
+    assert [(f["path"], f["line"], f["message"]) for f in found] == expected
+    built = load_archive(stack.repo.content, keep_bodies=False, now=NOW).findings
+    assert [(f.path.split("content/")[-1], f.line, f.message) for f in built] == expected
+    # AND the issue still publishes, led by what its order names that exists
+    assert "deportaciones-fascistas-provocan-resistencia" in stack.slugs(412)
+    stack.assert_is_the_full_build()

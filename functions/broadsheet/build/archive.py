@@ -19,6 +19,7 @@ from broadsheet.content.issue import (
     Issue,
     is_article_name,
     misplaced,
+    order_findings,
     parse_issue,
 )
 from broadsheet.content.photo import Photo, examine
@@ -256,9 +257,11 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
                 1, 1, None, f"issue {number} has no issue.yml: add one with its number and date"
             )
         archive.findings.extend(issue_sink.findings)
-        folders.append(
-            IssueFolder(number, issue, _article_files(folder), label(folder), _media_files(folder))
-        )
+        articles = _article_files(folder)
+        if issue is not None:
+            names = (path.name for path in articles)
+            archive.findings.extend(order_findings(issue, label(issue_file), names))
+        folders.append(IssueFolder(number, issue, articles, label(folder), _media_files(folder)))
     return archive, folders
 
 

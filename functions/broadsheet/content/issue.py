@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from broadsheet.content import fields
-from broadsheet.content.findings import FindingSink
-from broadsheet.content.reader import YScalar, read_yaml_file
+from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.reader import YScalar, YSeq, read_yaml_file
 from broadsheet.content.site import Site
 
 ISSUE_KEYS = ("number", "date", "title", "order")
@@ -27,6 +28,8 @@ class Issue:
     date: dt.date
     titles: dict[str, str]
     order: tuple[str, ...] = ()
+    # Where each slug of ``order`` is written (line, column), for findings about it.
+    order_at: tuple[tuple[int, int], ...] = field(default=(), compare=False, repr=False)
 
 
 def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) -> Issue | None:
@@ -65,15 +68,40 @@ def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) 
     if "title" in entries:
         titles = fields.per_language(entries["title"][1], sink, "title", site.languages)
     order: list[str] | None = []
+    order_at: tuple[tuple[int, int], ...] = ()
     if "order" in entries:
         node = entries["order"][1]
+        if isinstance(node, YSeq):
+            order_at = tuple((item.line, item.column) for item in node.items)
         order = fields.text_list(node, sink, "order")
         for slug in order or []:
             if not SLUG.fullmatch(slug):
                 sink.add(node.line, node.column, "order", f"'{slug}' is not a valid slug")
     if sink or number is None or date is None or titles is None or order is None:
         return None
-    return Issue(number, date, titles, tuple(order))
+    return Issue(number, date, titles, tuple(order), order_at)
+
+
+def order_findings(issue: Issue, path: str, names: Iterable[str]) -> list[Finding]:
+    """``order`` naming no article file of the folder (``names``, the file names): a
+    finding with the nearest slug, though the issue still publishes (a slug unknown
+    leads nothing, so deleting an article that leads never takes its issue down)."""
+    slugs = {name.removesuffix(".md") for name in names if name.endswith(".md")}
+    found = []
+    for rank, slug in enumerate(issue.order):
+        if slug not in slugs:
+            line, column = issue.order_at[rank] if rank < len(issue.order_at) else (1, 1)
+            found.append(
+                Finding(
+                    path,
+                    line,
+                    column,
+                    "order",
+                    f"no article '{slug}' in issues/{issue.number}/: give an article's file "
+                    f"name without .md{fields.did_you_mean(slug, sorted(slugs))}",
+                )
+            )
+    return found
 
 
 def is_article_name(name: str) -> bool:

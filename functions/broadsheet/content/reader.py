@@ -165,6 +165,27 @@ def _build(events: Any, sink: FindingSink, first: Any) -> YNode:
     raise _Refused(line, col, f"unexpected YAML {type(first).__name__}")
 
 
+def _explained(text: str, error: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Where a syntax error is, and what it is, in an editor's words where PyYAML's
+    miss: a tab is named as a tab, and a quote never closed is shown where it opens
+    (PyYAML reports the end of the text)."""
+    opened = error.context_mark
+    if opened is not None and "quoted scalar" in (error.context or ""):
+        quote = text[opened.index] if opened.index < len(text) else '"'
+        return (
+            opened.line + 1,
+            opened.column + 1,
+            f"the quoted value opened here with {quote} is never closed: add the closing {quote}",
+        )
+    mark = error.problem_mark or opened
+    if mark is None:
+        return 1, 1, error.problem or error.context or "not valid YAML"
+    line, column = mark.line + 1, mark.column + 1
+    if text[mark.index : mark.index + 1] == "\t" or "tab" in (error.problem or ""):
+        return line, column, "a tab character: YAML indents with spaces only (replace the tab)"
+    return line, column, error.problem or error.context or "not valid YAML"
+
+
 def parse_yaml(text: str, sink: FindingSink) -> YNode | None:
     """Parse one YAML document into positioned values; problems go to ``sink``.
 
@@ -191,9 +212,7 @@ def parse_yaml(text: str, sink: FindingSink) -> YNode | None:
         sink.add(refused.line, refused.column, None, refused.message)
         return None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or error.context or "not valid YAML"
+        line, col, problem = _explained(text, error)
         sink.add(line, col, None, f"YAML syntax error: {problem}")
         return None
     except (yaml.YAMLError, RecursionError) as error:

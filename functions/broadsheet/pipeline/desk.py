@@ -14,7 +14,13 @@ from dataclasses import asdict
 
 from broadsheet.content.article import Article, parse_article
 from broadsheet.content.findings import Finding, FindingSink
-from broadsheet.content.issue import LINK_FOUND, SUBMODULE_FOUND, Issue, parse_issue
+from broadsheet.content.issue import (
+    LINK_FOUND,
+    SUBMODULE_FOUND,
+    Issue,
+    order_findings,
+    parse_issue,
+)
 from broadsheet.content.photo import SPEC, Photo, examine
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Verdict, judge_issue
@@ -87,7 +93,8 @@ def issue_file(
         return None, blob, [_link_finding(path, mode)]
     sink = FindingSink(path)
     issue = parse_issue(read(blob), sink, number, site)
-    return issue, blob, sink.findings
+    found = order_findings(issue, path, tree.articles()) if issue and tree else []
+    return issue, blob, sink.findings + found
 
 
 def check_folder(
