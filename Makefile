@@ -83,7 +83,7 @@ run: setup ## the real pipeline on loopback, serving content/ at http://127.0.0.
 	$(BIN)/broadsheet run $(call opt,--content,$(CONTENT)) $(call opt,--port,$(PORT))
 
 serve: build-site ## preview a plain build of content/ (no pipeline) at http://127.0.0.1:8000
-	$(BIN)/broadsheet serve $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
+	$(BIN)/broadsheet serve $(call opt,--content,$(CONTENT)) $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
 bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site,search: those parts again)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.lock

@@ -49,6 +49,10 @@ async function handler(event) {
         return refused();
     }
     var moved = await renamed(uri);
+    if (!moved && uri.endsWith('/index.html')) {
+        // A renamed page's old address asked for as its index.html
+        moved = await renamed(uri.substring(0, uri.length - 'index.html'.length));
+    }
     if (moved) {
         return redirect(moved);
     }

@@ -276,12 +276,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not (args.out / "index.html").is_file():
         raise CommandError(f"{label(args.out)}/ holds no built site: run broadsheet build first", 2)
+    table, source = _preview_redirects(args.content, args.out)
     try:
-        server = make_server(folder_fetcher(args.out), args.host, args.port)
+        server = make_server(
+            folder_fetcher(args.out), args.host, args.port, redirects=lambda: table
+        )
     except OSError as error:
         raise CommandError(str(error), 2) from error
     print(
-        f"Serving {label(args.out)}/ at http://{args.host}:{args.port}/  (Ctrl-C stops)",
+        f"Serving {label(args.out)}/ at http://{args.host}:{args.port}/  (Ctrl-C stops); "
+        f"{len(table)} redirect(s) {source}",
         file=sys.stderr,
     )
     try:
@@ -291,6 +295,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _preview_redirects(content: Path, out: Path) -> tuple[dict[str, str], str]:
+    """The redirects the site would answer for the built folder: the renames in the
+    content's git history, where each leads now. None when the content is not in git."""
+    from broadsheet.edition import index
+    from broadsheet.pipeline.publisher import Git, renames_before
+    from broadsheet.pipeline.renames import table_from_history
+
+    try:
+        git = Git.of(content)
+        history = renames_before(git, git.head())
+    except (CommandError, OSError):
+        return {}, f"(no renames: {label(content)}/ is not in a git repository)"
+    docs = [index.loads(p.read_bytes()) for p in sorted((out / "api/v1/issues").glob("*.json"))]
+    renamed = [(r.old_path, r.path, r.url) for r in history]
+    return table_from_history(renamed, docs), f"from the renames in git under {label(content)}/"
 
 
 def _stack(args: argparse.Namespace) -> Any:
@@ -504,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command("serve", "preview a built folder as the CDN serves it", cmd_serve)
     serve.add_argument("--out", type=Path, default=OUT, help="the site folder to serve")
+    _content(serve, "the content folder, whose renames in git become redirects")
     serve.add_argument("--host", default=HOST, help="the address to listen on")
     serve.add_argument("--port", type=port, default=PORT, help="the port to listen on")
 

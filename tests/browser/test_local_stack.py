@@ -159,6 +159,8 @@ def test_a_deleted_article_is_announced_as_withdrawn_in_the_terminal_and_status(
     stack.wait_for("withdrawn /en/issues/412/dockworkers-vote-to-strike/")
     status = stack.get("/_broadsheet/")
     assert "withdrawn   /en/issues/412/dockworkers-vote-to-strike/" in status
+    # AND nothing of moto's own reaches the editor (in a container it asked Docker)
+    assert "Docker" not in stack.output() and "JSONDecodeError" not in stack.output()
     with pytest.raises(urllib.error.HTTPError) as gone:
         stack.get("/en/issues/412/dockworkers-vote-to-strike/")
     assert gone.value.code == 404

@@ -1023,3 +1023,24 @@ def test_an_order_naming_no_article_is_a_finding_with_the_nearest_slug(stack: St
     # AND the issue still publishes, led by what its order names that exists
     assert "deportaciones-fascistas-provocan-resistencia" in stack.slugs(412)
     stack.assert_is_the_full_build()
+
+
+def test_a_stack_stood_up_again_from_git_answers_the_same_redirects(stack: Stack) -> None:
+    # GIVEN a published rename (as `make run` left it before Ctrl-C)
+    stack.repo.git(
+        "mv",
+        "content/issues/412/dockworkers-vote-to-strike.md",
+        "content/issues/412/dockers-vote-to-strike.md",
+    )
+    stack.repo.commit("a shorter slug")
+    stack.publish()
+    table = stack.world.redirects.all()
+    assert table == {
+        "/en/issues/412/dockworkers-vote-to-strike/": "/en/issues/412/dockers-vote-to-strike/"
+    }
+    # WHEN an empty stack publishes the same repository (a restart, a lost bucket)
+    stack.world = World(clock=lambda: stack.clock)
+    stack.publish()
+    # THEN the redirects come back from git's history, the same as before
+    assert stack.world.redirects.all() == table
+    stack.assert_is_the_full_build()

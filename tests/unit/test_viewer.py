@@ -55,6 +55,17 @@ def test_a_pretty_url_serves_the_page_with_the_cdn_headers(server) -> None:
         assert response.getheader(name) == value
 
 
+def test_a_page_not_published_yet_is_asked_for_again_once_it_is(server) -> None:
+    # A reader who opens an embargoed address a minute before its release gets the 404
+    # page, which their browser must not keep: it is sent no-cache (the edge keeps
+    # errors for the distribution's ErrorCachingMinTTL, 0, which the template sets).
+    response = get(server, "/en/issues/412/not-yet-released/")
+    assert response.status == 404
+    assert response.getheader("Cache-Control") == "no-cache"
+    assert viewer.cache_control("404.html") == "no-cache"
+    assert get(server, "/en/issues/412/").getheader("Cache-Control") == viewer.HTML_CACHE
+
+
 def test_a_folder_without_slash_redirects(server) -> None:
     response = get(server, "/en/issues/412")
     assert (response.status, response.getheader("Location")) == (301, "/en/issues/412/")
@@ -92,6 +103,40 @@ def test_the_preview_server_follows_the_redirect_table(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_serve_answers_a_renamed_article_as_the_site_does(tmp_path: Path) -> None:
+    from broadsheet.cli import _preview_redirects
+    from tests.support.gitrepo import Repo
+
+    # GIVEN a published article renamed in git, and the site built from HEAD
+    repo = Repo(tmp_path / "repo")
+    old = "content/issues/412/dockworkers-vote-to-strike.md"
+    repo.git("mv", old, "content/issues/412/dockers-vote-to-strike.md")
+    repo.commit("a shorter slug")
+    out = tmp_path / "site"
+    build_site(repo.content, out, now=NOW, search_index=False)
+    table, said = _preview_redirects(repo.content, out)
+    assert "from the renames in git" in said
+    httpd = make_server(folder_fetcher(out), "127.0.0.1", 0, quiet=True, redirects=lambda: table)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        # THEN the old address and its index.html redirect to the new page, which is there
+        for path in (
+            "/en/issues/412/dockworkers-vote-to-strike/",
+            "/en/issues/412/dockworkers-vote-to-strike/index.html",
+        ):
+            response = get(httpd.server_address, path)
+            assert (response.status, response.getheader("Location")) == (
+                301,
+                "/en/issues/412/dockers-vote-to-strike/",
+            )
+        assert get(httpd.server_address, "/en/issues/412/dockers-vote-to-strike/").status == 200
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    # AND a folder outside git serves no redirects, and says why
+    assert _preview_redirects(out, out)[0] == {}
 
 
 @pytest.mark.parametrize(

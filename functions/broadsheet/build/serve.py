@@ -78,8 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _headers(self, key: str) -> None:
         for name, value in viewer.SECURITY_HEADERS.items():
             self.send_header(name, value)
-        cache = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
-        self.send_header("Cache-Control", cache)
+        self.send_header("Cache-Control", viewer.cache_control(key))
         if key.startswith("api/"):
             self.send_header("Access-Control-Allow-Origin", "*")
 

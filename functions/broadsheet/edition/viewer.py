@@ -10,6 +10,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from broadsheet.edition import urls
+
 SECURITY_HEADERS = {
     # 'wasm-unsafe-eval' lets the search page compile Pagefind's WebAssembly; it allows
     # no JavaScript eval, and no script from anywhere but the site itself.
@@ -25,6 +27,18 @@ SECURITY_HEADERS = {
 }
 HTML_CACHE = "public, max-age=60, s-maxage=300"
 ASSET_CACHE = "public, max-age=31536000, immutable"
+# The 404 page is what a reader gets for an address not published yet (an embargo about
+# to lift): their browser must ask again, not keep the 404 for a minute. At the edge,
+# the distribution caches errors for its ErrorCachingMinTTL, 0: S3's error response
+# carries no Cache-Control, and CloudFront then caches an error for that minimum only.
+NOT_FOUND_CACHE = "no-cache"
+
+
+def cache_control(key: str) -> str:
+    """How long readers and the edge may keep a file of the site."""
+    if urls.is_fingerprinted(key):
+        return ASSET_CACHE
+    return NOT_FOUND_CACHE if "/" + key == urls.NOT_FOUND else HTML_CACHE
 
 
 @dataclass(frozen=True)
@@ -46,8 +60,12 @@ def route(uri: str, redirects: dict[str, str] | None = None) -> Route:
     if _CONTROL.search(path):
         # A control character has no place in an address, and must never reach a header.
         return Route(status=400)
-    if redirects and path in redirects:
-        return Route(redirect=redirects[path])
+    if redirects:
+        moved = redirects.get(path)
+        if moved is None and path.endswith("/index.html"):  # the old page's own file
+            moved = redirects.get(path.removesuffix("index.html"))
+        if moved:
+            return Route(redirect=moved)
     if "//" in path or "/../" in path or path.endswith("/..") or "\\" in path:
         # Never "//host": a protocol-relative Location would be an open redirect.
         normal = posixpath.normpath(re.sub(r"[/\\]+", "/", path))

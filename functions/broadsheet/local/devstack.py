@@ -4,9 +4,11 @@ tests both stand it up through ``deploy_local``."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import importlib
+import io
 import json
 import logging
 import os
@@ -282,6 +284,14 @@ def run(
     # moto's request log and its attempts to reach Docker say nothing an editor needs.
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    # Inside a container moto asks Docker's socket where it runs, once, the first time a
+    # function is created, and prints a warning and a JSONDecodeError when there is no
+    # Docker (it needs none here: the handlers run in this process). Asked now, quietly;
+    # the answer is cached.
+    from moto import settings as moto_settings
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        moto_settings.moto_server_host()
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()

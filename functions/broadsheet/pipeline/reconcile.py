@@ -267,8 +267,9 @@ def save_record(sources: ObjectStore, change: Diff, etag: str | None) -> None:
 
 def put_file(site: ObjectStore, key: str, data: bytes) -> None:
     """Put one file of the site as the CDN serves it."""
-    cache_control = viewer.ASSET_CACHE if urls.is_fingerprinted(key) else viewer.HTML_CACHE
-    site.put(key, data, content_type=urls.content_type(key), cache_control=cache_control)
+    site.put(
+        key, data, content_type=urls.content_type(key), cache_control=viewer.cache_control(key)
+    )
 
 
 def delete_file(site: ObjectStore, key: str) -> None:

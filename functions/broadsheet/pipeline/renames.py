@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from broadsheet.adapters.redirects import sync
@@ -50,6 +51,19 @@ def derive(edges: dict[str, dict[str, Any]], public: dict[str, str | None]) -> d
             seen.add(target)
             target = edges.get(target, {}).get("to")
     return table
+
+
+def table_from_history(
+    history: Iterable[tuple[str, str, str | None]], docs: Iterable[IssueDoc]
+) -> dict[str, str]:
+    """The redirect table of a built site: the renames in git, oldest first, (old path,
+    new path, the address the old one was public at), against the issues' documents as
+    built. What the preview serves, by the rules the CDN's table is derived by."""
+    edges = {article_key(old): {"to": article_key(new), "url": url} for old, new, url in history}
+    public: dict[str, str | None] = {}
+    for doc in docs:
+        public.update(_public(doc))
+    return derive(edges, public)
 
 
 def record_renames(
