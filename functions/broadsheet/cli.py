@@ -368,10 +368,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + (args.wait or 0)
     while True:
         commit = resolve_commit(stack.sources, args.commit)
-        found = status(stack.sources, commit) if commit else None
+        found = status(stack.sources, commit, search=False) if commit else None
         if (found and settled(found)) or time.monotonic() >= deadline:
             break
         time.sleep(2)
+    if commit is not None:  # search is the whole site's: read once, when done waiting
+        found = status(stack.sources, commit)
     if commit is None or found is None:
         raise CommandError(f"no published commit matches {args.commit or 'HEAD'!r}")
     if args.format == "github":  # CI's check: the publish role reads no schedules
@@ -414,8 +416,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from broadsheet.pipeline.operations import rebuild
 
-    count = rebuild(_stack(args))
+    commit, count = rebuild(_stack(args))
     print(f"rebuild: {count} issue(s) sent to the validate queue", file=sys.stderr)
+    if count:
+        print(f"follow it with: broadsheet status {commit}", file=sys.stderr)
     return 0
 
 

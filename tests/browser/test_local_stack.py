@@ -196,6 +196,13 @@ def test_a_page_lost_from_the_bucket_is_mended_by_repair_while_it_runs(
     # THEN the running stack handles what repair sent, with no commit, and serves it again
     stack.wait_for("message(s) a command sent", timeout=60)
     assert stack.get(page) == served
+    # AND a rebuild run against it is reported in its terminal as a commit is
+    rebuild = [sys.executable, "-m", "broadsheet.cli", "rebuild", "--endpoint-url", endpoint]
+    sent = subprocess.run(rebuild, capture_output=True, text=True, env=env, timeout=120)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    [rebuild_id] = re.findall(r"broadsheet status (rebuild-\S+)", sent.stderr)
+    stack.wait_for(f"{rebuild_id}: ", timeout=60)
+    assert re.search(rf"{rebuild_id}: \d+ page\(s\) changed", stack.output())
     again = subprocess.run(
         [*command, "--dry-run"], capture_output=True, text=True, env=env, timeout=120
     )
@@ -215,6 +222,9 @@ def test_an_embargo_is_released_by_the_local_clock(stack: Running) -> None:
         stack.get("/en/issues/412/midnight-release/")
     assert "midnight-release" in stack.get("/_broadsheet/")  # a release waiting
     stack.wait_for("issue 412 midnight-release: embargo lifts", timeout=40)
+    # The terminal says what the release changed, as it does for a commit.
+    stack.wait_for("release-412-midnight-release-", timeout=10)
+    assert "  changed /en/issues/412/midnight-release/index.html" in stack.output()
     # (A schedule truncated to the second fired early and was set again; it is rounded
     # up now. Should the page still lag, the test says what the stack said.)
     deadline = time.monotonic() + 10
@@ -247,13 +257,20 @@ def test_an_amended_commit_is_followed_and_a_restart_takes_the_same_port(
     stack.wait_for(f"{amended[:12]}: ", timeout=30)
     assert "history rewritten" in stack.output()
     assert "Second thoughts" in stack.get("/en/issues/412/first-draft/")
+    # AND another branch checked out is said to be one, and published whole
+    stack.repo.git("checkout", "-q", "-b", "other", "HEAD~1")
+    stack.repo.write("issues/412/first-draft.md", ARTICLE.format(title="Other thoughts"))
+    other = stack.repo.commit("other thoughts")
+    stack.wait_for(f"{other[:12]}: ", timeout=30)
+    assert "branch other checked out (was " in stack.output()
+    assert "Other thoughts" in stack.get("/en/issues/412/first-draft/")
     # AND after Ctrl-C the same port serves again at once
     stack.process.terminate()
     stack.process.wait(timeout=20)
     again = Running(stack.repo, stack.port, tmp_path / "again.log")
     try:
         again.wait_for("Serving the site at")
-        assert "Second thoughts" in again.get("/en/issues/412/first-draft/")
+        assert "Other thoughts" in again.get("/en/issues/412/first-draft/")
     finally:
         again.process.terminate()
         again.process.wait(timeout=20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,19 +111,30 @@ def test_dead_letters_are_listed_with_their_reason_and_replayed(aws: Resources, 
     )
 
 
-def test_rebuild_checks_and_renders_every_issue_again(aws: Resources, tmp_path: Path) -> None:
+def test_rebuild_checks_and_renders_every_issue_again(
+    aws: Resources, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = Repo(tmp_path / "repo")
     main(["publish", "--content", str(repo.content)])
     runner = event_source(aws)
     runner.drain()
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_object(Bucket=aws.site, Key="en/issues/411/index.html", Body=b"old template")
+    capsys.readouterr()
     assert main(["rebuild"]) == 0
+    # The rebuild names itself, and status follows it as it follows a commit.
+    [rebuild_id] = re.findall(r"broadsheet status (rebuild-\S+)", capsys.readouterr().err)
     runner.drain()
     page = s3.get_object(Bucket=aws.site, Key="en/issues/411/index.html")["Body"].read()
     assert page.startswith(b"<!doctype html>")
     assert runner.delivered["broadsheet-render"] == 3 + 3  # the publish, then one per issue
     assert runner.failures == 0
+    assert main(["status", rebuild_id]) == 0
+    out = capsys.readouterr().out
+    assert "  issue 411   validate done, render done, index done, shared done\n" in out
+    assert "pending" not in out
+    assert "  invalidated /en/issues/411/index.html\n" in out  # the page it mended, alone
+    assert "  search      en indexed, es indexed\n" in out
 
 
 def test_status_lists_the_releases_waiting(aws: Resources, tmp_path: Path, capsys) -> None:

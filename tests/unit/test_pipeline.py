@@ -24,7 +24,14 @@ from broadsheet.build.full import build_site
 from broadsheet.content.issue import SUBMODULE_FOUND
 from broadsheet.edition import index, urls
 from broadsheet.pipeline.messages import invalidation_prefix, report_key
-from broadsheet.pipeline.operations import rebuild_jobs, status
+from broadsheet.pipeline.operations import (
+    changed,
+    cleared,
+    format_status,
+    rebuild_jobs,
+    settled,
+    status,
+)
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
 from broadsheet.pipeline.world import World
@@ -323,6 +330,24 @@ def _rename(stack: Stack, old: str, new: str) -> str:
     return commit
 
 
+def test_regression_history_rewritten_to_the_published_tree_changes_nothing(
+    stack: Stack,
+) -> None:
+    # GIVEN a published commit WHEN it is amended with no change (or reset to a commit of
+    # the same tree): a new commit, the same tree, published whole
+    stack.repo.write("issues/412/at-the-gate.md", article("At the gate"))
+    stack.repo.commit("an article")
+    stack.publish()
+    stack.repo.git("commit", "-q", "--amend", "-m", "the same article")
+    amended = stack.repo.git("rev-parse", "HEAD").strip()
+    publish(Git.of(stack.repo.content), stack.world.sources, snapshot=True, say=lambda _: None)
+    stack.world.drain()
+    # THEN no page is said to change and nothing is cleared: no byte changed
+    found = status(stack.world.sources, amended)
+    assert settled(found) and changed(found) == [] and cleared(found) == []
+    stack.assert_is_the_full_build()
+
+
 def test_regression_a_rename_undone_makes_no_redirect_loop(stack: Stack) -> None:
     a, b = "issues/411/a-library-run-by-its-readers.md", "issues/411/our-library.md"
     _rename(stack, a, b)
@@ -514,6 +539,14 @@ def test_regression_an_embargo_is_released_by_the_clock(stack: Stack) -> None:
     assert "/news-sitemap.xml" in stack.world.cdn.invalidations[released[0]]
     assert "heat-and-the-warehouse-floor" in stack.page("news-sitemap.xml")  # type: ignore[operator]
     stack.assert_is_the_full_build()
+    # The release is followed as a commit is: status names what it changed and cleared.
+    [release] = {k.split("/")[1] for k in stack.world.sources.keys("status/release-412-")}
+    found = status(stack.world.sources, release)
+    assert found["issues"] == [412] and settled(found)
+    assert "/en/issues/412/heat-and-the-warehouse-floor/index.html" in changed(found)
+    assert "/en/issues/412/*" in cleared(found)
+    shown = format_status(found)
+    assert "  issue 412   index done, shared done\n" in shown and "pending" not in shown
     # WHEN two days pass with no commit THEN its lapse schedule takes it off the news
     # sitemap, and no schedule is left.
     [lapse] = stack.world.scheduler.pending()
@@ -523,6 +556,24 @@ def test_regression_an_embargo_is_released_by_the_clock(stack: Stack) -> None:
     assert "heat-and-the-warehouse-floor" not in stack.page("news-sitemap.xml")  # type: ignore[operator]
     assert stack.world.scheduler.pending() == []
     stack.assert_is_the_full_build()
+
+
+def test_status_says_whether_search_holds_the_records_as_they_are(stack: Stack) -> None:
+    commit = stack.repo.git("rev-parse", "HEAD").strip()
+    assert status(stack.world.sources, commit)["search"] == {"en": True, "es": True}
+    # WHEN an issue's records change and the search job has not run yet
+    key = "search/records/412.json"
+    stored = stack.world.sources.get(key)
+    assert stored is not None
+    records = json.loads(stored.body)
+    records["records"] = {
+        path: record for path, record in records["records"].items() if record["language"] == "es"
+    }
+    stack.world.sources.put(key, json.dumps(records).encode())
+    # THEN the language it changed is pending, the other still indexed, and said so
+    found = status(stack.world.sources, commit)
+    assert found["search"] == {"en": False, "es": True}
+    assert "  search      en pending, es indexed\n" in format_status(found)
 
 
 def test_a_schedule_fired_early_is_set_again(stack: Stack) -> None:
@@ -783,6 +834,49 @@ def test_a_commit_with_a_photograph_publishes_its_variants_and_clears_few_paths(
     stack.publish()
     assert not [k for k in stack.world.site.objects if k.startswith("media/412/gate.")]
     assert "<img" not in (stack.page("en/issues/412/at-the-gate/index.html") or "<img")
+    stack.assert_is_the_full_build()
+
+
+def test_regression_an_issue_front_page_follows_its_lead_photograph(stack: Stack) -> None:
+    """The front page shows the lead photograph: replaced under the same name, given a
+    new alt, or removed with its file, the front page follows as the article page does
+    (it once kept the old <img>, pointing at deleted variants, until something else in
+    the issue changed)."""
+    from tests.support.oracle import picture
+
+    front = "en/issues/412/index.html"
+    image = "\n  src: media/gate.jpg\n  alt: {alt}"
+    yml = (stack.repo.content / "issues/412/issue.yml").read_text()
+    stack.repo.write("issues/412/issue.yml", yml.replace("order:\n", "order:\n  - at-the-gate\n"))
+    gate = "issues/412/at-the-gate.md"
+    stack.repo.write(gate, article("At the gate", image=image.format(alt="The works gate")))
+    (stack.repo.content / "issues/412/media/gate.jpg").write_bytes(picture("blue"))
+    stack.repo.commit("a lead photograph")
+    stack.publish()
+    first = stack.page(front) or ""
+    assert 'alt="The works gate"' in first
+    # Replaced under the same name: the front page names the new variants.
+    (stack.repo.content / "issues/412/media/gate.jpg").write_bytes(picture("red"))
+    stack.repo.commit("a better photograph")
+    stack.publish()
+    replaced = stack.page(front) or ""
+    assert replaced != first
+    objects = stack.world.site.objects
+    variants = {k.rsplit("/", 1)[1] for k in objects if k.startswith("media/412/gate.")}
+    assert any(name in replaced for name in variants)
+    stack.assert_is_the_full_build()
+    # Re-captioned: the front page carries the new alt.
+    stack.repo.write(gate, article("At the gate", image=image.format(alt="Pickets at the gate")))
+    stack.repo.commit("a new alt")
+    stack.publish()
+    assert 'alt="Pickets at the gate"' in (stack.page(front) or "")
+    stack.assert_is_the_full_build()
+    # Removed with its file: no <img> of it is left on the front page.
+    stack.repo.write(gate, article("At the gate"))
+    (stack.repo.content / "issues/412/media/gate.jpg").unlink()
+    stack.repo.commit("no photograph")
+    stack.publish()
+    assert "gate." not in (stack.page(front) or "gate.")
     stack.assert_is_the_full_build()
 
 

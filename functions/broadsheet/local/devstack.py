@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from broadsheet.errors import CommandError
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver, deploy
 from broadsheet.local.template import code_zip, parse, template_text, transform
+from broadsheet.pipeline.messages import ReleaseJob, job_from_json
 from broadsheet.pipeline.operations import (
     WHAT,
     changed,
@@ -38,6 +39,7 @@ from broadsheet.pipeline.operations import (
     finding_line,
     format_status,
     pending_releases,
+    settled,
     status,
     withdrawn,
 )
@@ -139,6 +141,8 @@ class LocalStack:
     endpoint_url: str
     git: Git
     lock: threading.Lock
+    branch: str | None = None  # the branch last published from (None: not yet, or detached)
+    announced: set[str] = field(default_factory=set)  # commits the terminal reported on
 
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
@@ -154,8 +158,17 @@ class LocalStack:
         with self.lock:
             head, _ = read_head(self.env.sources)
             snapshot = history_rewritten(self.git, head)
-            if snapshot:
+            branch = self.git.branch()
+            moved = head is not None and branch != self.branch
+            now_on = f"branch {branch}" if branch else "a detached HEAD"
+            was = f" (was {self.branch})" if self.branch else ""
+            if snapshot and moved:
+                say(f"{now_on} checked out{was}: publishing its HEAD whole")
+            elif snapshot:
                 say("history rewritten (an amend, a rebase, a reset): publishing HEAD whole")
+            elif moved:
+                say(f"{now_on} checked out{was}: publishing its commits since the last")
+            self.branch = branch
             commits = publish(self.git, self.env.sources, snapshot=snapshot, say=lambda _: None)
             if commits:
                 self.runner.drain()
@@ -176,8 +189,8 @@ class LocalStack:
                 self.runner.drain()
             return fired
 
-    def status(self, commit: str) -> dict[str, Any]:
-        return status(self.env.sources, commit)
+    def status(self, commit: str, *, search: bool = False) -> dict[str, Any]:
+        return status(self.env.sources, commit, search=search)
 
     def fetch(self, key: str) -> bytes | None:
         stored = self.env.site.get(key)
@@ -198,8 +211,9 @@ def status_page(stack: LocalStack) -> bytes:
     """``/_broadsheet/``: the last commits, what each stage did and found, the releases
     waiting for their time, and the dead-letter queues."""
     rows = []
-    for commit in stack.commits():
-        text = format_status(stack.status(commit))
+    for at, commit in enumerate(stack.commits()):
+        # Search is the site's, not a commit's: said once, with the newest.
+        text = format_status(stack.status(commit, search=at == 0))
         rows.append(f"<section><pre>{html.escape(text)}</pre></section>")
     releases = (
         "".join(
@@ -230,10 +244,13 @@ def status_page(stack: LocalStack) -> bytes:
 
 
 def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None:
+    stack.announced.add(commit)
     found = stack.status(commit)
     paths, invalidated = changed(found), cleared(found)
+    # A commit by its short id; a release or a rebuild by its whole name.
+    name = commit if commit.startswith(("release-", "rebuild-")) else commit[:12]
     say(
-        f"{commit[:12]}: {len(paths)} page(s) changed, "
+        f"{name}: {len(paths)} page(s) changed, "
         f"{len(invalidated)} path(s) invalidated, "
         f"{len(found['findings'])} finding(s)"
     )
@@ -252,6 +269,20 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
         say(f"  … and {len(paths) - 12} more changed page(s)")
     for path in invalidated[:8]:
         say(f"  invalidated {path}")
+
+
+def announce(stack: LocalStack, say: Callable[[str], object]) -> bool:
+    """Report each commit a command started (a rebuild, a publish from another terminal)
+    once it has settled; whether one is still under way."""
+    under_way = False
+    for commit in reversed(stack.commits()):
+        if commit in stack.announced:
+            continue
+        if settled(stack.status(commit)):
+            report(stack, commit, say)
+        else:
+            under_way = True
+    return under_way
 
 
 def run(
@@ -341,11 +372,15 @@ def run(
         )
         say("Commit on this branch and the change is published within seconds.")
         last = git.head()
+        under_way = False  # a rebuild (or a publish from elsewhere) not reported yet
         while True:
             time.sleep(poll)
             for release in stack.tick():
                 what = WHAT.get(str(release.message.get("reason", "embargo")), "?")
                 say(f"issue {release.message.get('issue')} {release.message.get('slug')}: {what}")
+                job = job_from_json(release.message)
+                if isinstance(job, ReleaseJob):  # what it changed, as a commit's report
+                    report(stack, job.commit, say)
             head = git.head()
             if head != last:
                 last = head
@@ -359,6 +394,8 @@ def run(
             handled = stack.work()
             if handled:
                 say(f"handled {handled} message(s) a command sent (repair, rebuild, dlq replay)")
+            if handled or under_way:
+                under_way = announce(stack, say)
     except KeyboardInterrupt:
         say("stopping")
         return 0

@@ -13,7 +13,7 @@ from broadsheet.adapters.aws import STAGES, AwsEnv
 from broadsheet.adapters.store import ObjectStore
 from broadsheet.content.findings import Finding, printable
 from broadsheet.content.findings import format_github as format_findings_github
-from broadsheet.pipeline.env import read_json
+from broadsheet.pipeline.env import put_json, read_json
 from broadsheet.pipeline.manifest import Head
 from broadsheet.pipeline.messages import (
     HEAD_KEY,
@@ -24,15 +24,19 @@ from broadsheet.pipeline.messages import (
     report_key,
     status_key,
 )
+from broadsheet.pipeline.search import indexed as searched
 from broadsheet.pipeline.state import load_issue
 from broadsheet.pipeline.validate import NO_ISSUE
 
 
 def resolve_commit(sources: ObjectStore, prefix: str | None) -> str | None:
-    """The commit a prefix names (the last published one without a prefix)."""
+    """The commit a prefix names (the last published one without a prefix; a rebuild or
+    a release by its whole id, as the terminal and ``/_broadsheet/`` print it)."""
     if not prefix:
         stored = sources.get(HEAD_KEY)
         return Head.from_json(stored.body).commit if stored else None
+    if prefix.startswith(("rebuild-", "release-")):
+        return prefix if sources.keys(f"status/{prefix}/") else None
     matches = [
         k.removeprefix(MANIFESTS).removesuffix(".json")
         for k in sources.keys(f"{MANIFESTS}{prefix}")
@@ -40,31 +44,44 @@ def resolve_commit(sources: ObjectStore, prefix: str | None) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
-    """Each stage's record of a commit, issue by issue, and every finding."""
+def status(sources: ObjectStore, commit: str, *, search: bool = True) -> dict[str, Any]:
+    """Each stage's record of a commit (a rebuild, a release), issue by issue, and every
+    finding; with ``search``, whether each language's search index is made from the
+    records as they are now (one state for the whole site, not a commit's)."""
     report = read_json(sources, report_key(commit)) or {}
-    issues = report.get("issues", [])
+    steps: tuple[str, ...] = ISSUE_STEPS
+    released = commit.startswith("release-")
+    if released:  # no commit to validate: index, from the clock
+        steps = RELEASE_STEPS
+        keys = sources.keys(status_key(commit, "index", 0).removesuffix("0.json"))
+        issues = sorted({int(k.rsplit("/", 1)[1].removesuffix(".json")) for k in keys})
+    else:
+        issues = report.get("issues", [])
     findings = list(report.get("findings", []))
     stages: dict[str, dict[str, Any]] = {stage: {} for stage in (*STAGES, "shared")}
     for number in issues:
         part = read_json(sources, report_key(commit, number)) or {}
         findings.extend(part.get("findings", []))
-        for stage in ISSUE_STEPS:
+        for stage in steps:
             stages[stage][str(number)] = read_json(sources, status_key(commit, stage, number))
     made = [read_json(sources, key) for key in sources.keys(invalidation_prefix(commit))]
     stages["invalidate"] = {m["reference"]: m for m in made if m}
+    validated = released or report.get("rebuild", False)
     return {
         "commit": commit,
-        "validated": read_json(sources, status_key(commit, "validate")) is not None,
+        "validated": validated or read_json(sources, status_key(commit, "validate")) is not None,
         "issues": issues,
+        "steps": list(steps),
         "stages": stages,
         "findings": findings,
+        "search": searched(sources) if search else None,
     }
 
 
 # What each issue of a commit goes through: its own partition in index, then the
-# partitions every issue shares, in their group.
+# partitions every issue shares, in their group. A release starts at index.
 ISSUE_STEPS = ("validate", "render", "index", "shared")
+RELEASE_STEPS = ("index", "shared")
 
 
 def changed(found: dict[str, Any]) -> list[str]:
@@ -115,7 +132,7 @@ def format_status(found: dict[str, Any]) -> str:
     for number in found["issues"]:
         label = "site" if number == NO_ISSUE else f"issue {number}"
         steps = []
-        for stage in ISSUE_STEPS:
+        for stage in found.get("steps", ISSUE_STEPS):
             record = found["stages"][stage].get(str(number))
             steps.append(f"{stage} {'done' if record else 'pending'}")
         index = found["stages"]["index"].get(str(number)) or {}
@@ -132,6 +149,12 @@ def format_status(found: dict[str, Any]) -> str:
         lines.extend(f"  invalidated {path}" for path in cleared(found))
     else:
         lines.append("  invalidate  nothing to clear" if indexed else "  invalidate  pending")
+    if found.get("search"):
+        languages = ", ".join(
+            f"{language} {'indexed' if done else 'pending'}"
+            for language, done in found["search"].items()
+        )
+        lines.append(f"  search      {languages}")
     lines.extend(f"  withdrawn   {page}" for page in withdrawn(found))
     lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])
     # A file's name is a contributor's to choose: no escape sequence reaches a terminal.
@@ -220,11 +243,18 @@ def rebuild_jobs(sources: ObjectStore, rebuild_id: str, time: str) -> list[Issue
     ]
 
 
-def rebuild(env: AwsEnv) -> int:
-    """Fan a full re-render out over the validate queue, one job per issue."""
+def rebuild(env: AwsEnv) -> tuple[str, int]:
+    """Fan a full re-render out over the validate queue, one job per issue; its id (for
+    ``status``) and the jobs sent. Its report, written first, names the issues, so
+    ``status`` and the local stack's terminal follow it as they follow a commit."""
     now = dt.datetime.now(dt.UTC)
     jobs = rebuild_jobs(env.sources, now.strftime("%Y%m%dT%H%M%S"), now.isoformat())
+    if not jobs:
+        return "", 0
+    commit = jobs[0].commit
+    report = {"commit": commit, "issues": sorted(j.issue for j in jobs), "findings": []}
+    put_json(env.sources, report_key(commit), {**report, "rebuild": True})
     queue = env.queue("validate")
     for job in jobs:
         queue.send(job.to_json())
-    return len(jobs)
+    return commit, len(jobs)

@@ -81,6 +81,14 @@ class Git:
     def head(self) -> str:
         return self.run("rev-parse", "HEAD").decode().strip()
 
+    def branch(self) -> str | None:
+        """The branch checked out (None: a detached HEAD)."""
+        result = subprocess.run(
+            ["git", "-C", str(self.repo), "symbolic-ref", "--quiet", "--short", "HEAD"],
+            capture_output=True,
+        )
+        return result.stdout.decode().strip() or None if result.returncode == 0 else None
+
     def commits_since(self, last: str) -> list[str]:
         """The commits after ``last`` on the first-parent line to HEAD, oldest first."""
         return self.run("rev-list", "--reverse", "--first-parent", f"{last}..HEAD").decode().split()

@@ -37,7 +37,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from broadsheet.adapters.store import update
+from broadsheet.adapters.store import ObjectStore, update
 from broadsheet.content.site import Site
 from broadsheet.edition import search, urls, viewer
 from broadsheet.edition.index import IssueDoc
@@ -127,10 +127,10 @@ def _alone(doc: IssueDoc, entry: Any) -> IssueDoc:
 # --- the stage -----------------------------------------------------------------------------
 
 
-def _documents(env: Env) -> Iterator[dict[str, Any]]:
+def _documents(sources: ObjectStore) -> Iterator[dict[str, Any]]:
     """Each issue's records, one document in memory at a time."""
-    for key in list(env.sources.keys(RECORDS)):
-        stored = env.sources.get(key)
+    for key in list(sources.keys(RECORDS)):
+        stored = sources.get(key)
         if stored is not None:
             records: dict[str, Any] = json.loads(stored.body)["records"]
             yield records
@@ -139,7 +139,7 @@ def _documents(env: Env) -> Iterator[dict[str, Any]]:
 def records_of(env: Env, language: str) -> Iterator[SearchRecord]:
     """A language's records, read again from the documents as Pagefind's input is
     written: the archive's text is never all in memory (about 60 MB at 10,000 articles)."""
-    for records in _documents(env):
+    for records in _documents(env.sources):
         for path in sorted(records):
             record = records[path]
             if record["language"] == language:
@@ -159,14 +159,10 @@ def rebuild(
     see which languages changed (a digest of each record kept), once to index those.
     ``verify`` (repair) trusts no state: every language is indexed again and each file
     compared with the bucket."""
-    digests: dict[str, list[str]] = {}
-    for records in _documents(env):
-        for record in records.values():
-            record.pop("source")
-            digests.setdefault(record["language"], []).append(_record_digest(record))
+    wanted = _wanted(env.sources)
     done: dict[str, Any] = {}
-    for language in sorted(set(digests) | _with_record(env)):
-        digest = _digest("".join(sorted(digests.get(language, []))).encode())
+    for language in sorted(set(wanted) | _with_record(env.sources)):
+        digest = wanted.get(language, NO_RECORDS)
         before = load_applied(env.sources, partition(language))
         cut_short = any(entry == UNKNOWN for entry in before.files.values())
         if cut_short and waits < TAKE_OVER:
@@ -186,6 +182,32 @@ def rebuild(
     return done
 
 
+def _wanted(sources: ObjectStore) -> dict[str, str]:
+    """Each language's digest of the records its bundle is to be made from."""
+    digests: dict[str, list[str]] = {}
+    for records in _documents(sources):
+        for record in records.values():
+            record.pop("source")
+            digests.setdefault(record["language"], []).append(_record_digest(record))
+    return {language: _digest("".join(sorted(d)).encode()) for language, d in digests.items()}
+
+
+NO_RECORDS = _digest(b"")
+
+
+def indexed(sources: ObjectStore) -> dict[str, bool]:
+    """Whether each language's bundle is made from its records as they are now (False:
+    a rebuild is due, under way, or was cut short). Derived, as the stage decides, from
+    the records and the bundle's applied record: what status says of search."""
+    wanted = _wanted(sources)
+    found = {}
+    for language in sorted(set(wanted) | _with_record(sources)):
+        before = load_applied(sources, partition(language))
+        whole = not any(entry == UNKNOWN for entry in before.files.values())
+        found[language] = whole and before.data.get("records") == wanted.get(language, NO_RECORDS)
+    return found
+
+
 def _record_digest(record: SearchRecord) -> str:
     return _digest(json.dumps(record, ensure_ascii=False, sort_keys=True).encode())
 
@@ -196,9 +218,9 @@ def _digested(records: Iterable[SearchRecord], into: list[str]) -> Iterator[Sear
         yield record
 
 
-def _with_record(env: Env) -> set[str]:
+def _with_record(sources: ObjectStore) -> set[str]:
     prefix = APPLIED + PARTITIONS
-    return {k.removeprefix(prefix).removesuffix(".json") for k in env.sources.keys(prefix)}
+    return {k.removeprefix(prefix).removesuffix(".json") for k in sources.keys(prefix)}
 
 
 def _publish(
