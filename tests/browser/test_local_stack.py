@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import time
@@ -271,6 +272,12 @@ def test_an_amended_commit_is_followed_and_a_restart_takes_the_same_port(
     try:
         again.wait_for("Serving the site at")
         assert "Other thoughts" in again.get("/en/issues/412/first-draft/")
+        # AND moto is where it was, so an --endpoint-url set before still reaches it
+        endpoints = [
+            re.findall(r"into moto at (http://127\.0\.0\.1:\d+)", run.output())
+            for run in (stack, again)
+        ]
+        assert endpoints[0] == endpoints[1] == [f"http://127.0.0.1:{stack.port + 1}"]
     finally:
         again.process.terminate()
         again.process.wait(timeout=20)

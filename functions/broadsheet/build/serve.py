@@ -113,7 +113,7 @@ def make_server(
         if error.errno == errno.EADDRINUSE:
             raise OSError(
                 f"port {port} on {host} is already in use: stop what runs there or "
-                f"choose another port (PORT=8001 make run)"
+                f"choose another port (PORT=8002 make run)"
             ) from None
         raise
     server.daemon_threads = True

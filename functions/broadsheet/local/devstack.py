@@ -125,6 +125,17 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
     return LocalEventSource(sqs, mappings)
 
 
+def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` of 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -299,18 +310,14 @@ def run(
     from broadsheet.build.serve import make_server
 
     started = time.perf_counter()
-    try:  # the reader-facing port first: a taken port is the likeliest mistake
-        probe = socket.socket()
-        # As the server itself will: a port left in TIME_WAIT by the last Ctrl-C is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(("127.0.0.1", port))
-        probe.close()
-    except OSError as error:
+    # The reader-facing port first: a taken port is the likeliest mistake. (Probed as the
+    # server itself binds: a port left in TIME_WAIT by the last Ctrl-C is free.)
+    if not port_free(port):
         raise CommandError(
             f"port {port} on 127.0.0.1 is already in use: stop what runs there "
-            f"or choose another port (PORT=8001 make run)",
+            f"or choose another port (PORT=8002 make run)",
             2,
-        ) from error
+        )
     git = Git.of(content)
     # moto's request log and its attempts to reach Docker say nothing an editor needs.
     for noisy in ("werkzeug", "moto"):
@@ -323,7 +330,9 @@ def run(
 
     with contextlib.redirect_stdout(io.StringIO()):
         moto_settings.moto_server_host()
-    moto_port = free_port()
+    # moto beside the site's port, so `--endpoint-url` stays right across restarts; when
+    # that one is taken, the terminal says moto is elsewhere this time.
+    moto_port = port + 1 if port < 65535 and port_free(port + 1) else free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -355,6 +364,10 @@ def run(
             f"local stack: template deployed into moto at {endpoint} "
             f"({len(deployed.resources)} resources)"
         )
+        if moto_port != port + 1:
+            say(
+                f"  (port {port + 1}, moto's usual one, is taken: moto is at {moto_port} this time)"
+            )
         for commit in stack.publish(say):
             report(stack, commit, say)
 
