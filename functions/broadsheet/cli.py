@@ -123,9 +123,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sys.stdout.write(fmt.format_github(findings))
     else:
         sys.stdout.write(fmt.format_text(findings))
-        status = "no problems" if not findings else f"{len(findings)} problem(s)"
+        failing = len(fmt.errors(findings))
+        status = f"{failing} problem(s)" if failing else "no problems"
+        if len(findings) > failing:
+            status += f", {len(findings) - failing} warning(s)"
         print(f"broadsheet validate: {checked} file(s) checked, {status}", file=sys.stderr)
-    return 1 if findings else 0
+    return 1 if fmt.errors(findings) else 0
 
 
 SKELETON = """---
@@ -262,13 +265,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(
         f"broadsheet build: {report.articles} articles, {report.pages} files in "
         f"{label(args.out)}/ ({report.skipped} drafts or embargoed, {report.removed} stale "
-        f"files removed, {len(report.findings)} problem(s)) in {elapsed:.2f} s",
+        f"files removed, {len(fmt.errors(report.findings))} problem(s)) in {elapsed:.2f} s",
         file=sys.stderr,
     )
     if report.findings and report.pages == 0:
         print("broadsheet build: nothing could be built", file=sys.stderr)
         return 1
-    return 1 if report.findings and args.strict else 0
+    return 1 if fmt.errors(report.findings) and args.strict else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -391,7 +394,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.wait and not settled(found):
         print(f"broadsheet status: still under way after {args.wait:g} s", file=sys.stderr)
         return 3
-    return 1 if found["findings"] else 0
+    return 1 if fmt.errors(Finding(**f) for f in found["findings"]) else 0
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -563,13 +566,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command(
         "status",
-        "what each stage did with a commit (pages withdrawn, versions kept, findings), "
-        "and the clocks waiting",
+        "what each stage did with a commit, a rebuild or a release (pages withdrawn, "
+        "versions kept, findings), whether each language's search index holds the records "
+        "as they are, and the clocks waiting",
         cmd_status,
     )
     _stack_options(status)
     status.add_argument(
-        "commit", nargs="?", help="a commit or its prefix (default: the last published)"
+        "commit",
+        nargs="?",
+        help="a commit or its prefix, or a rebuild's or release's id (default: the last published)",
     )
     status.add_argument(
         "--format",
@@ -591,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rebuild = command(
         "rebuild",
-        "check, typeset and render the whole archive again (after a deploy)",
+        "check, typeset and render the whole archive again (after a deploy); prints the id "
+        "`status` follows it by",
         cmd_rebuild,
     )
     _stack_options(rebuild)

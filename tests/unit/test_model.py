@@ -273,3 +273,54 @@ def test_a_file_in_the_wrong_place_is_named_with_what_to_do(
         assert result is None
     else:
         assert result is not None and result[0] == found[0] and found[1] in result[1]
+
+
+def english_only(content: Path) -> None:
+    """The demo's site.yml with Spanish removed, and its es: lines."""
+    import re
+
+    site = (content / "site.yml").read_text()
+    site = site.replace("languages: [en, es]", "languages: [en]")
+    site = "\n".join(line for line in site.split("\n") if not re.match(r"\s*es:", line))
+    (content / "site.yml").write_text(site)
+
+
+def test_a_title_in_a_language_removed_from_site_yml_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from broadsheet.content.findings import format_github
+    from broadsheet.content.issue import parse_issue
+
+    # GIVEN the demo with Spanish removed from site.yml (and its es: lines)
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    english_only(content)
+    site = parse_site((content / "site.yml").read_bytes(), FindingSink("site.yml"))
+    assert site is not None
+    # WHEN issue 412's issue.yml, which still has a Spanish title, is read
+    sink = FindingSink("issues/412/issue.yml")
+    issue = parse_issue((content / "issues/412/issue.yml").read_bytes(), sink, 412, site)
+    # THEN the issue still counts, with its English title alone, and the Spanish one is
+    # a warning on its line: said, refusing nothing
+    assert issue is not None and issue.titles == {"en": "Resistance spreads"}
+    [warning] = sink.findings
+    assert not sink and warning.severity == "warning"
+    assert str(warning).startswith("issues/412/issue.yml:5:3: warning: title.es: 'es' is not")
+    assert format_github([warning]).startswith("::warning file=issues/412/issue.yml,line=5,")
+    # AND the build publishes every issue in English, each English translation of a
+    # Spanish original on its own (a warning), and no Spanish page
+    archive = load_archive(content, workers=1)
+    assert sorted(archive.issues) == [410, 411, 412]
+    english = {a.slug for a in archive.articles}
+    assert {"bus-drivers-reclaim-the-timetable", "rent-strike-enters-third-month"} <= english
+    assert all(a.language == "en" for a in archive.articles)
+    warned = {
+        (f.path.rsplit("/", 1)[1], f.field) for f in archive.findings if f.severity == "warning"
+    }
+    assert ("rent-strike-enters-third-month.md", "translation_of") in warned
+    # AND validate says so, counting the warnings apart from the problems
+    assert main(["validate", "--content", str(content)]) == 1  # the Spanish articles
+    err = capsys.readouterr().err
+    assert "problem(s), 5 warning(s)" in err

@@ -31,6 +31,7 @@ from broadsheet.pipeline.operations import (
     rebuild_jobs,
     settled,
     status,
+    withdrawn,
 )
 from broadsheet.pipeline.publisher import Git, publish
 from broadsheet.pipeline.state import load_issue
@@ -877,6 +878,29 @@ def test_regression_an_issue_front_page_follows_its_lead_photograph(stack: Stack
     stack.repo.commit("no photograph")
     stack.publish()
     assert "gate." not in (stack.page(front) or "gate.")
+    stack.assert_is_the_full_build()
+
+
+def test_regression_removing_a_language_withdraws_its_pages_alone(stack: Stack) -> None:
+    """Spanish removed from site.yml (and its es: lines): every issue.yml's Spanish title
+    once became a finding, and every issue went, the front page saying none was published.
+    Now the titles are ignored with a warning, English translations of Spanish originals
+    stand on their own, and only the Spanish pages go, said apart from the findings."""
+    from tests.unit.test_model import english_only
+
+    english = sorted(k for k in stack.world.site.live() if k.startswith("en/issues/"))
+    english_only(stack.repo.content)
+    commit = stack.repo.commit("no Spanish edition any more")
+    stack.publish()
+    assert sorted(k for k in stack.world.site.live() if k.startswith("en/issues/")) == english
+    assert "Resistance spreads" in (stack.page("en/index.html") or "")
+    assert not [k for k in stack.world.site.live() if k.startswith("es/issues/")]
+    found = status(stack.world.sources, commit)
+    gone = withdrawn(found)
+    assert gone and all(page.startswith("/es/issues/") for page in gone)
+    warned = [(f["path"], f["field"]) for f in found["findings"] if f["severity"] == "warning"]
+    assert ("issues/412/issue.yml", "title.es") in warned
+    assert ("issues/412/rent-strike-enters-third-month.md", "translation_of") in warned
     stack.assert_is_the_full_build()
 
 

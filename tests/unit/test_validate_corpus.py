@@ -104,7 +104,9 @@ def test_json_format_is_a_machine_readable_report(in_repo: Path, capsys) -> None
     assert code == 1 and report["ok"] is False and report["version"] == 1
     assert len(report["findings"]) == len(EXPECTED)
     first = report["findings"][0]
-    assert set(first) == {"path", "line", "column", "field", "message"}
+    assert set(first) == {"path", "line", "column", "field", "message", "severity"}
+    # Version 1 still: "severity" was added ("error", or "warning": said, refusing nothing).
+    assert {f["severity"] for f in report["findings"]} <= {"error", "warning"}
 
 
 def test_the_demo_content_is_clean(in_repo: Path, capsys) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from broadsheet.build.cache import Shelf
 from broadsheet.content.article import Article, check_slug, parse_article, source_hash
-from broadsheet.content.findings import Finding, FindingSink
+from broadsheet.content.findings import Finding, FindingSink, errors
 from broadsheet.content.issue import (
     ISSUE_FOLDER,
     LINK_FOUND,
@@ -24,7 +24,7 @@ from broadsheet.content.issue import (
 )
 from broadsheet.content.photo import Photo, examine
 from broadsheet.content.site import Site, parse_site
-from broadsheet.content.validation import Entry, Media, check_settled
+from broadsheet.content.validation import Entry, Media, check_settled, in_no_site_language
 
 PARALLEL_FROM = 400  # below this many articles a process pool costs more than it saves
 
@@ -268,11 +268,11 @@ def open_archive(root: Path) -> tuple[Archive, list[IssueFolder]]:
 def settle(archive: Archive, broken: list[tuple[int, str]], media: Media) -> None:
     """Check the articles read against each other and their photographs, then keep only
     the valid ones."""
-    archive.findings.extend(
-        check_settled(archive.articles, [Entry.of(a) for a in archive.articles], broken, media)
-    )
+    entries = [Entry.of(a) for a in archive.articles]
+    gone = in_no_site_language(archive.findings)
+    archive.findings.extend(check_settled(archive.articles, entries, broken, media, gone))
     archive.findings.sort()
-    invalid = {f.path for f in archive.findings}
+    invalid = {f.path for f in errors(archive.findings)}
     archive.articles = [
         a for a in archive.articles if a.path not in invalid and a.issue in archive.issues
     ]

@@ -35,11 +35,11 @@ from broadsheet.build.archive import (
 )
 from broadsheet.build.cache import ArticleCache, BundleCache, Shelf
 from broadsheet.content.article import Article
-from broadsheet.content.findings import Finding
+from broadsheet.content.findings import Finding, errors
 from broadsheet.content.issue import Issue
 from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
-from broadsheet.content.validation import Entry, check_settled
+from broadsheet.content.validation import Entry, check_settled, in_no_site_language
 from broadsheet.edition import beats, index, search
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render_issue_output, site_wide, with_issues
@@ -155,10 +155,11 @@ def _issue_with(job: _Job, folder: IssueFolder, shelf: Shelf) -> _IssueBuilt:
     )
     if folder.issue is None:
         return built
-    invalid = {f.path for f in findings}
+    invalid = {f.path for f in errors(findings)}
     entries = [Entry.of(a) for a in articles]
-    checked = check_settled(articles, entries, broken, {folder.number: media})
-    invalid.update(f.path for f in checked)
+    gone = in_no_site_language(findings)
+    checked = check_settled(articles, entries, broken, {folder.number: media}, gone)
+    invalid.update(f.path for f in errors(checked))
     valid = [a for a in articles if a.path not in invalid]
     doc = issue_doc(site, folder.issue, valid, job.now, media)
     if not doc["articles"]:

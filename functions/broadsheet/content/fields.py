@@ -180,9 +180,17 @@ def choice(
 
 
 def per_language(
-    node: YNode, sink: FindingSink, field: str, languages: Iterable[str], *, max_len: int = 200
+    node: YNode,
+    sink: FindingSink,
+    field: str,
+    languages: Iterable[str],
+    *,
+    max_len: int = 200,
+    other_languages_warn: bool = False,
 ) -> dict[str, str] | None:
-    """A mapping language -> text, e.g. ``name: {en: ..., es: ...}``."""
+    """A mapping language -> text, e.g. ``name: {en: ..., es: ...}``. With
+    ``other_languages_warn``, a language the site does not have is ignored with a
+    warning rather than refused (a file other than site.yml, which may lag behind it)."""
     languages = list(languages)
     if not isinstance(node, YMap):
         sink.add(
@@ -195,11 +203,13 @@ def per_language(
     values: dict[str, str] = {}
     for lang, (key, value_node) in node.entries.items():
         if lang not in languages:
+            ignored = ": ignored, and shown nowhere" if other_languages_warn else ""
             sink.add(
                 key.line,
                 key.column,
                 f"{field}.{lang}",
-                f"'{lang}' is not a language of this site ({', '.join(languages)})",
+                f"'{lang}' is not a language of this site ({', '.join(languages)}){ignored}",
+                warning=other_languages_warn,
             )
             continue
         value = text(value_node, sink, f"{field}.{lang}", max_len=max_len)

@@ -16,6 +16,9 @@ def printable(text: str) -> str:
     return UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+WARNING = "warning"  # said, and refuses nothing: the file still counts
+
+
 @dataclass(frozen=True, order=True)
 class Finding:
     path: str
@@ -23,13 +26,21 @@ class Finding:
     column: int
     field: str | None
     message: str
+    severity: str = "error"  # or WARNING
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
+        if self.severity == WARNING:
+            where += ": warning"
         text = (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
         return printable(text)
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that refuse what they are on (a warning only says something)."""
+    return [f for f in findings if f.severity != WARNING]
 
 
 class FindingSink:
@@ -40,11 +51,16 @@ class FindingSink:
         self.line_offset = line_offset
         self.findings: list[Finding] = []
 
-    def add(self, line: int, column: int, field: str | None, message: str) -> None:
-        self.findings.append(Finding(self.path, line + self.line_offset, column, field, message))
+    def add(
+        self, line: int, column: int, field: str | None, message: str, *, warning: bool = False
+    ) -> None:
+        severity = WARNING if warning else "error"
+        finding = Finding(self.path, line + self.line_offset, column, field, message, severity)
+        self.findings.append(finding)
 
     def __bool__(self) -> bool:
-        return bool(self.findings)
+        """Whether the file has an error (a warning refuses nothing)."""
+        return bool(errors(self.findings))
 
 
 def format_text(findings: Iterable[Finding]) -> str:
@@ -65,8 +81,9 @@ def format_github(findings: Iterable[Finding]) -> str:
     for f in findings:
         title = _github_escape(f.field or "broadsheet", property_=True)
         file = _github_escape(f.path, property_=True)
+        kind = "warning" if f.severity == WARNING else "error"
         lines.append(
-            f"::error file={file},line={f.line},col={f.column},title={title}::"
+            f"::{kind} file={file},line={f.line},col={f.column},title={title}::"
             f"{_github_escape(f.message)}\n"
         )
     return "".join(lines)
@@ -76,7 +93,7 @@ def format_json(findings: list[Finding], files_checked: int) -> str:
     report = {
         "version": 1,
         "files_checked": files_checked,
-        "ok": not findings,
+        "ok": not errors(findings),
         "findings": [asdict(f) for f in findings],
     }
     return json.dumps(report, ensure_ascii=False, indent=2) + "\n"

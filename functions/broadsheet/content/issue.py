@@ -66,7 +66,11 @@ def parse_issue(data: bytes, sink: FindingSink, folder_number: int, site: Site) 
     date = fields.date(entries["date"][1], sink, "date") if "date" in entries else None
     titles: dict[str, str] | None = {}
     if "title" in entries:
-        titles = fields.per_language(entries["title"][1], sink, "title", site.languages)
+        # A title in a language site.yml no longer has (a language removed) is ignored
+        # with a warning: one edit to site.yml must not withdraw every issue.
+        titles = fields.per_language(
+            entries["title"][1], sink, "title", site.languages, other_languages_warn=True
+        )
     order: list[str] | None = []
     order_at: tuple[tuple[int, int], ...] = ()
     if "order" in entries:

@@ -7,12 +7,13 @@ issue indexes can both supply, so the pipeline checks a commit exactly as
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from broadsheet.content.article import Article
-from broadsheet.content.findings import Finding
+from broadsheet.content.findings import WARNING, Finding, errors
 from broadsheet.content.folding import fold
 from broadsheet.content.photo import LEAD_MIN_WIDTH, Photo
 
@@ -69,11 +70,26 @@ def check_photos(article: Article, media: Mapping[str, Photo]) -> list[Finding]:
     return found
 
 
+def in_no_site_language(findings: Iterable[Finding]) -> set[tuple[int, str]]:
+    """The articles whose ``language`` is not one the site has (a language removed from
+    site.yml, or mistyped): a translation of one is published on its own."""
+    found = set()
+    for f in findings:
+        match = ARTICLE_PATH.search(f.path)
+        if f.field == "language" and match:
+            found.add((int(match[1]), match[2]))
+    return found
+
+
+ARTICLE_PATH = re.compile(r"(?:^|/)issues/(\d+)/([^/]+)\.md$")
+
+
 def check_archive(
     candidates: Iterable[Article],
     archive: Iterable[Entry],
     broken: Iterable[tuple[int, str]] = (),
     media: Media | None = None,
+    foreign: Iterable[tuple[int, str]] = (),
 ) -> list[Finding]:
     """Findings for ``candidates`` checked against every entry of ``archive``.
 
@@ -85,7 +101,7 @@ def check_archive(
     candidates = list(candidates)
     replaced = {a.path for a in candidates}
     entries = [e for e in archive if e.path not in replaced] + [Entry.of(a) for a in candidates]
-    broken = set(broken)
+    broken, foreign = set(broken), set(foreign)
     by_key: dict[tuple[int, str], list[Entry]] = defaultdict(list)
     by_slug: dict[str, list[Entry]] = defaultdict(list)
     translations: dict[tuple[int, str, str], list[Entry]] = defaultdict(list)
@@ -113,9 +129,11 @@ def check_archive(
     }
     for article in candidates:
 
-        def report(field: str | None, message: str, article: Article = article) -> None:
+        def report(
+            field: str | None, message: str, article: Article = article, severity: str = "error"
+        ) -> None:
             line = article.lines.get(field, 1) if field else 1
-            findings.append(Finding(article.path, line, 1, field, message))
+            findings.append(Finding(article.path, line, 1, field, message, severity))
 
         if article.key in over:
             report(
@@ -150,6 +168,14 @@ def check_archive(
             continue
         here = by_key.get((article.issue, target), [])
         if not here:
+            if (article.issue, target) in foreign:
+                report(
+                    "translation_of",
+                    f"'{target}' is not in a language this site has: this one is "
+                    "published on its own",
+                    severity=WARNING,
+                )
+                continue
             if (article.issue, target) in broken:
                 report("translation_of", f"'{target}' has errors of its own: fix it first")
                 continue
@@ -212,6 +238,7 @@ def check_settled(
     archive: Iterable[Entry],
     broken: Iterable[tuple[int, str]] = (),
     media: Media | None = None,
+    foreign: Iterable[tuple[int, str]] = (),
 ) -> list[Finding]:
     """``check_archive`` until no more articles fall: one refused for a problem beside
     others (its photograph, a tag spelled two ways) is, to the rest, an article with
@@ -219,9 +246,9 @@ def check_settled(
     candidates, archive, broken = list(candidates), list(archive), set(broken)
     findings: list[Finding] = []
     while candidates:
-        found = check_archive(candidates, archive, broken, media)
+        found = check_archive(candidates, archive, broken, media, foreign)
         findings += found
-        refused = {f.path for f in found}
+        refused = {f.path for f in errors(found)}
         if not refused:
             break
         broken |= {(a.issue, a.slug) for a in candidates if a.path in refused}
@@ -269,8 +296,9 @@ def judge_issue(
     findings = [f for _slug, _article, found in committed for f in found]
     alone = [a for _slug, a, found in committed if a is not None and not found]
     broken = [(number, slug) for slug, a, found in committed if a is None or found]
+    gone = in_no_site_language(findings)
     entries = [Entry.of(a) for a in alone]
-    findings.extend(check_settled(alone, entries, broken, {number: media}))
+    findings.extend(check_settled(alone, entries, broken, {number: media}, gone))
     rejected = [slug for slug, a, found in committed if a is None or found]
     # An original the commit deletes while an article published translates it stays at
     # its accepted version: begin with every one a translation at hand points at, and
@@ -284,15 +312,15 @@ def judge_issue(
     }
     while True:
         kept = [Entry.of(a) for a in originals.values()]
-        against = check_settled(alone, entries + kept, broken, deciding)
-        refused_paths = {f.path for f in against}
+        against = check_settled(alone, entries + kept, broken, deciding, gone)
+        refused_paths = {f.path for f in errors(against)}
         current = [a for a in alone if a.path not in refused_paths]
         refused = rejected + [a.slug for a in alone if a.path in refused_paths]
         held = {slug: accepted[slug] for slug in refused if slug in accepted} | originals
         archive = [Entry.of(a) for a in current]
         while held:
-            problems = check_archive(held.values(), archive, media=deciding)
-            failing = {f.path for f in problems}
+            problems = check_archive(held.values(), archive, media=deciding, foreign=gone)
+            failing = {f.path for f in errors(problems)}
             if not failing:
                 break
             held = {slug: a for slug, a in held.items() if a.path not in failing}

@@ -165,6 +165,8 @@ def finding_line(finding: dict[str, Any]) -> str:
     """One finding as compilers write theirs, on one line whatever its file is named."""
     field = f" {finding['field']}:" if finding["field"] else ""
     where = f"{finding['path']}:{finding['line']}:{finding['column']}"
+    if finding.get("severity") == "warning":
+        where += ": warning"
     return printable(f"{where}:{field} {finding['message']}")
 
 
