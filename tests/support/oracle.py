@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,9 +389,14 @@ class Model:
     articles: dict[int, dict[str, bytes]] = field(default_factory=dict)  # accepted articles
     media: dict[int, dict[str, bytes]] = field(default_factory=dict)  # as committed
     published: bool = False
+    # every rename seen, "1/strike" → "1/port", as the pipeline records them
+    edges: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, files: dict[str, bytes]) -> None:
-        """One commit's content, as the pipeline must take it."""
+    def apply(self, files: dict[str, bytes], renamed: Iterable[tuple[str, str]] = ()) -> None:
+        """One commit's content, and the renames git sees in it, as the pipeline must
+        take them."""
+        for old, new in renamed:
+            self.edges[_key(old)] = _key(new)
         site = files.get("site.yml")
         if site is None or parse_site(site, FindingSink("site.yml")) is None:
             return  # the whole commit is held
@@ -429,6 +434,10 @@ class Model:
                 for s, d in accepted.items()
                 if s not in committed and s in targets and not _translates(d)
             }
+            # An accepted article renamed into a file that is refused stays where it was.
+            leads = _leads(
+                self.edges, number, [s for s in accepted if s not in committed], committed
+            )
             while True:
                 refused_here = _refused_in(refused, head / folder)
                 if fallback or originals:  # the folder's articles decided with them
@@ -446,6 +455,7 @@ class Model:
                 bad = {s for s in committed if f"{s}.md" in refused_here}
                 current = {s: d for s, d in committed.items() if s not in bad}
                 held = {s: accepted[s] for s in bad if s in accepted} | originals
+                held |= {s: accepted[s] for s, to in leads.items() if to in bad}
                 while held:
                     trial = self.work / "trial"
                     tree = {
@@ -512,6 +522,26 @@ class Model:
             for p in out.rglob("*")
             if p.is_file() and not p.name.startswith(".broadsheet")
         }
+
+
+def _key(path: str) -> str:
+    return path.removeprefix("issues/").removesuffix(".md")
+
+
+def _leads(
+    edges: dict[str, str], number: int, gone: list[str], here: Iterable[str]
+) -> dict[str, str]:
+    """Each slug in ``gone`` whose renames lead, within issue ``number``, to one ``here``."""
+    found, present = {}, set(here)
+    for slug in gone:
+        key, seen = edges.get(f"{number}/{slug}"), set()
+        while key and key.startswith(f"{number}/") and key not in seen:
+            if key.split("/", 1)[1] in present:
+                found[slug] = key.split("/", 1)[1]
+                break
+            seen.add(key)
+            key = edges.get(key)
+    return found
 
 
 def _refusing(root: Path) -> set[str]:

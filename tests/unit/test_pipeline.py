@@ -349,6 +349,40 @@ def test_regression_history_rewritten_to_the_published_tree_changes_nothing(
     stack.assert_is_the_full_build()
 
 
+def test_regression_a_rename_and_a_typo_in_one_commit_keep_the_old_page(stack: Stack) -> None:
+    """A file renamed and broken in one commit once took both addresses down: the old
+    one was deleted, the new one refused. The old page stays at its accepted version
+    until the new file is fixed; then it redirects, and is not said to be withdrawn."""
+    from broadsheet.adapters.redirects import ObjectRedirects
+
+    old, new = "issues/412/dockworkers-vote-to-strike.md", "issues/412/dockers-vote.md"
+    text = (stack.repo.content / old).read_text()
+    page = stack.page("en/issues/412/dockworkers-vote-to-strike/index.html")
+    (stack.repo.content / old).unlink()
+    (stack.repo.content / new).write_text(text.replace("date: ", "date: 2025-13-40\n#", 1))
+    broken = stack.repo.commit("renamed, and a typo")
+    stack.publish()
+    found = status(stack.world.sources, broken)
+    assert [(f["path"], f["field"]) for f in found["findings"]] == [(new, "date")]
+    assert withdrawn(found) == []
+    assert found["stages"]["index"]["412"]["held_back"] == ["dockworkers-vote-to-strike"]
+    assert stack.page("en/issues/412/dockworkers-vote-to-strike/index.html") == page
+    assert stack.page("en/issues/412/dockers-vote/index.html") is None
+    stack.assert_is_the_full_build(held={old: text.encode()})
+    # WHEN the new file is fixed THEN it is published, the old address redirects to it,
+    # and nothing is said to be withdrawn
+    (stack.repo.content / new).write_text(text)
+    fixed = stack.repo.commit("the typo fixed")
+    stack.publish()
+    assert stack.page("en/issues/412/dockers-vote/index.html") is not None
+    assert stack.page("en/issues/412/dockworkers-vote-to-strike/index.html") is None
+    assert ObjectRedirects(stack.world.sources).all() == {
+        "/en/issues/412/dockworkers-vote-to-strike/": "/en/issues/412/dockers-vote/"
+    }
+    assert withdrawn(status(stack.world.sources, fixed)) == []
+    stack.assert_is_the_full_build()
+
+
 def test_regression_a_rename_undone_makes_no_redirect_loop(stack: Stack) -> None:
     a, b = "issues/411/a-library-run-by-its-readers.md", "issues/411/our-library.md"
     _rename(stack, a, b)
@@ -366,15 +400,17 @@ def test_regression_renaming_an_article_whose_date_no_calendar_has_publishes(
     # at its published version), then renamed
     old, new = "issues/411/a-library-run-by-its-readers.md", "issues/411/our-library.md"
     path = stack.repo.content / old
+    accepted = path.read_bytes()
     path.write_text(path.read_text().replace("date: 2025-07-09", "date: 2025-13-40", 1))
     stack.repo.commit("break the date")
     stack.publish()
     # WHEN it is renamed, and HEAD published whole (a snapshot reads the old version's
-    # front matter from git to find the address it had) THEN it publishes
+    # front matter from git to find the address it had) THEN it publishes: the new file
+    # still has its finding, so the old page stays at its accepted version
     _rename(stack, old, new)
     publish(Git.of(stack.repo.content), stack.world.sources, snapshot=True, say=lambda _: None)
     stack.world.drain()
-    stack.assert_is_the_full_build()
+    stack.assert_is_the_full_build(held={old: accepted})
 
 
 def test_regression_a_reused_slug_stops_redirecting(stack: Stack) -> None:

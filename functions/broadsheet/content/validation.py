@@ -263,6 +263,7 @@ def judge_issue(
     accepted: Mapping[str, Article] | None = None,
     media: Mapping[str, Photo] | None = None,
     published_media: Mapping[str, Photo] | None = None,
+    successors: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Decide an issue folder: ``committed`` is each article file as read on its own
     (its slug, the article or None, its findings); ``accepted`` what was published of
@@ -283,6 +284,12 @@ def judge_issue(
     photograph were still there: its deletion waits until no article uses it. So is an
     original the commit deletes (or renames) while a translation published points at
     it: the translation keeps its original, until it points elsewhere or goes too.
+
+    And an article renamed into a file with findings (a rename and a typo in one
+    commit): ``successors`` maps each accepted slug the folder no longer holds to the
+    slug its renames lead to here. While that one is refused, the old one stays at its
+    accepted version, at its old address; once it is accepted, the old one goes and
+    its address redirects.
     """
     committed = list(committed)
     accepted = accepted or {}
@@ -317,6 +324,11 @@ def judge_issue(
         current = [a for a in alone if a.path not in refused_paths]
         refused = rejected + [a.slug for a in alone if a.path in refused_paths]
         held = {slug: accepted[slug] for slug in refused if slug in accepted} | originals
+        held |= {
+            slug: accepted[slug]
+            for slug, successor in (successors or {}).items()
+            if slug in accepted and slug not in present and successor in refused
+        }
         archive = [Entry.of(a) for a in current]
         while held:
             problems = check_archive(held.values(), archive, media=deciding, foreign=gone)

@@ -128,14 +128,16 @@ def decide(
     accepted: Mapping[str, Article],
     media: Mapping[str, Photo] | None = None,
     published_media: Mapping[str, Photo] | None = None,
+    successors: Mapping[str, str] | None = None,
 ) -> Verdict:
     """The folder decided from its files' verdicts, its photographs, and what was
-    accepted before (the articles, and the photographs they used)."""
+    accepted before (the articles, the photographs they used, and where the renames of
+    those the folder no longer holds lead)."""
     committed = []
     for checked in verdicts:
         slug = checked.path.rsplit("/", 1)[1].removesuffix(".md")
         committed.append((slug, article_of(checked, number), findings_of(checked)))
-    return judge_issue(number, committed, accepted, media, published_media)
+    return judge_issue(number, committed, accepted, media, published_media, successors)
 
 
 def examine_media(

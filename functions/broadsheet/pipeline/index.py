@@ -53,7 +53,7 @@ from broadsheet.pipeline.reconcile import (
     inputs_digest,
     load_applied,
 )
-from broadsheet.pipeline.renames import record_renames, sync_redirects
+from broadsheet.pipeline.renames import known_edges, record_renames, successors, sync_redirects
 from broadsheet.pipeline.render import typeset
 from broadsheet.pipeline.search import update_records
 from broadsheet.pipeline.sitewide import site_diff
@@ -143,12 +143,18 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
     # The photographs published before, kept where the commit deletes or breaks one
     # that a published article still uses (its variants are still in the cache).
     before = desk.published_photos(state.examined, state.accepted.values())
+    # An accepted article the folder lacks, renamed into a file with findings, stays
+    # (``judge_issue``): where each one's renames lead, from every rename recorded.
+    present = [c.path.rsplit("/", 1)[1].removesuffix(".md") for c in verdicts]
+    absent = [slug for slug in accepted if slug not in present]
+    leads = successors(known_edges(env, job.renames), number, absent, present) if absent else {}
     decided = desk.decide(
         number,
         verdicts,
         _articles(number, accepted),
         desk.photos(examined),
         desk.photos(before.values()),
+        leads,
     )
     if decided.kept_photos:
         kept_names = set(decided.kept_photos)

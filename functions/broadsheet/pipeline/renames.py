@@ -66,13 +66,41 @@ def table_from_history(
     return derive(edges, public)
 
 
+def successors(
+    edges: dict[str, str], number: int, absent: Iterable[str], present: Iterable[str]
+) -> dict[str, str]:
+    """For each slug of issue ``number`` in ``absent`` (accepted, no longer in the
+    folder), the slug in ``present`` its renames lead to within the issue, if any:
+    ``edges`` maps an article key (``410/slug``) to the key it was renamed to."""
+    here, found = set(present), {}
+    prefix = f"{number}/"
+    for slug in absent:
+        seen, key = set(), edges.get(prefix + slug)
+        while key and key.startswith(prefix) and key not in seen:
+            if key.removeprefix(prefix) in here:
+                found[slug] = key.removeprefix(prefix)
+                break
+            seen.add(key)
+            key = edges.get(key)
+    return found
+
+
+def known_edges(env: Env, renames: list[list[str]]) -> dict[str, str]:
+    """Every rename recorded, and this job's own (not recorded yet), as article keys."""
+    stored = env.sources.get(RENAMES_KEY)
+    data = json.loads(stored.body) if stored else {"edges": {}}
+    edges = {source: str(edge["to"]) for source, edge in data["edges"].items()}
+    edges.update({article_key(old): article_key(new) for old, new, *_ in renames})
+    return edges
+
+
 def record_renames(
     env: Env, state: IssueState, renames: list[list[str]], before: IssueDoc | None
 ) -> set[str]:
     """Record this issue's renames and which of its articles are public (one conditional
     update of the history, however many issues do so at once). Costs one read when the
     issue has no part in any rename. The redirect table follows in the shared group
-    (``sync_redirects``). The old addresses, public before, whose rename leads to an
+    (``sync_redirects``). The old addresses, public before, whose renames lead to an
     article public now: they redirect rather than go."""
     mine = _public(state.doc)
     was = _public(before)
@@ -105,10 +133,12 @@ def record_renames(
             return None
         return json.dumps(data, sort_keys=True).encode()
 
-    update(env.sources, RENAMES_KEY, change)
-    now = {**elsewhere, **mine}
-    moved = (was.get(article_key(old)) for old, new, *_ in renames if now.get(article_key(new)))
-    return {address for address in moved if address}
+    final = update(env.sources, RENAMES_KEY, change)
+    data = json.loads(final) if final else {"edges": {}, "public": {}}
+    # By every rename recorded, not this job's alone: an article renamed into a file with
+    # findings waited at its old address, and goes when a later commit fixes the new one.
+    table = derive(data["edges"], {**data["public"], **elsewhere, **mine})
+    return {address for address in was.values() if address in table}
 
 
 def sync_redirects(env: Env, synced: str | None) -> str:
