@@ -366,19 +366,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         settled,
         status,
     )
+    from broadsheet.pipeline.search import indexed
 
     stack = _stack(args)
     deadline = time.monotonic() + (args.wait or 0)
     while True:
         commit = resolve_commit(stack.sources, args.commit)
-        found = status(stack.sources, commit, search=False) if commit else None
+        found = status(stack.sources, commit) if commit else None
         if (found and settled(found)) or time.monotonic() >= deadline:
             break
         time.sleep(2)
-    if commit is not None:  # search is the whole site's: read once, when done waiting
-        found = status(stack.sources, commit)
     if commit is None or found is None:
         raise CommandError(f"no published commit matches {args.commit or 'HEAD'!r}")
+    found["search"] = indexed(stack.sources)  # the whole site's: read once, when done
     if args.format == "github":  # CI's check: the publish role reads no schedules
         sys.stdout.write(format_github(found))
         sys.stdout.write(format_status(found))

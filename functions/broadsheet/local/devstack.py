@@ -30,7 +30,7 @@ from broadsheet.errors import CommandError
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
 from broadsheet.local.stack import Deployed, Resolver, deploy
 from broadsheet.local.template import code_zip, parse, template_text, transform
-from broadsheet.pipeline.messages import ReleaseJob, job_from_json
+from broadsheet.pipeline.messages import NOT_COMMITS, ReleaseJob, job_from_json
 from broadsheet.pipeline.operations import (
     WHAT,
     changed,
@@ -44,6 +44,7 @@ from broadsheet.pipeline.operations import (
     withdrawn,
 )
 from broadsheet.pipeline.publisher import Git, history_rewritten, publish, read_head
+from broadsheet.pipeline.search import indexed
 
 REPORTS = "reports/"
 
@@ -200,8 +201,8 @@ class LocalStack:
                 self.runner.drain()
             return fired
 
-    def status(self, commit: str, *, search: bool = False) -> dict[str, Any]:
-        return status(self.env.sources, commit, search=search)
+    def status(self, commit: str) -> dict[str, Any]:
+        return status(self.env.sources, commit)
 
     def fetch(self, key: str) -> bytes | None:
         stored = self.env.site.get(key)
@@ -223,8 +224,10 @@ def status_page(stack: LocalStack) -> bytes:
     waiting for their time, and the dead-letter queues."""
     rows = []
     for at, commit in enumerate(stack.commits()):
-        # Search is the site's, not a commit's: said once, with the newest.
-        text = format_status(stack.status(commit, search=at == 0))
+        found = stack.status(commit)
+        if at == 0:  # search is the site's, not a commit's: said once, with the newest
+            found["search"] = indexed(stack.env.sources)
+        text = format_status(found)
         rows.append(f"<section><pre>{html.escape(text)}</pre></section>")
     releases = (
         "".join(
@@ -259,7 +262,7 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
     found = stack.status(commit)
     paths, invalidated = changed(found), cleared(found)
     # A commit by its short id; a release or a rebuild by its whole name.
-    name = commit if commit.startswith(("release-", "rebuild-")) else commit[:12]
+    name = commit if commit.startswith(NOT_COMMITS) else commit[:12]
     say(
         f"{name}: {len(paths)} page(s) changed, "
         f"{len(invalidated)} path(s) invalidated, "

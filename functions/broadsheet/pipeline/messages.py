@@ -76,8 +76,18 @@ def status_key(commit: str, stage: str, issue: int | None = None) -> str:
     return f"status/{commit}/{stage}{suffix}.json"
 
 
+def stage_prefix(commit: str, stage: str) -> str:
+    """Where a stage's records of each issue (or invalidation) of a commit are kept."""
+    return f"status/{commit}/{stage}/"
+
+
 def invalidation_prefix(commit: str) -> str:
-    return f"status/{commit}/invalidate/"
+    return stage_prefix(commit, "invalidate")
+
+
+# The ids of work no commit started, used where a commit id would be: a rebuild's and a
+# release's (``ReleaseJob.commit``).
+NOT_COMMITS = ("rebuild-", "release-")
 
 
 def invalidation_key(commit: str, reference: str) -> str:

@@ -18,13 +18,14 @@ from broadsheet.pipeline.manifest import Head
 from broadsheet.pipeline.messages import (
     HEAD_KEY,
     MANIFESTS,
+    NOT_COMMITS,
     IssueJob,
     failure_key,
     invalidation_prefix,
     report_key,
+    stage_prefix,
     status_key,
 )
-from broadsheet.pipeline.search import indexed as searched
 from broadsheet.pipeline.state import load_issue
 from broadsheet.pipeline.validate import NO_ISSUE
 
@@ -35,8 +36,8 @@ def resolve_commit(sources: ObjectStore, prefix: str | None) -> str | None:
     if not prefix:
         stored = sources.get(HEAD_KEY)
         return Head.from_json(stored.body).commit if stored else None
-    if prefix.startswith(("rebuild-", "release-")):
-        return prefix if sources.keys(f"status/{prefix}/") else None
+    if prefix.startswith(NOT_COMMITS):
+        return prefix if any(sources.keys(f"status/{prefix}/")) else None
     matches = [
         k.removeprefix(MANIFESTS).removesuffix(".json")
         for k in sources.keys(f"{MANIFESTS}{prefix}")
@@ -44,16 +45,15 @@ def resolve_commit(sources: ObjectStore, prefix: str | None) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def status(sources: ObjectStore, commit: str, *, search: bool = True) -> dict[str, Any]:
+def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
     """Each stage's record of a commit (a rebuild, a release), issue by issue, and every
-    finding; with ``search``, whether each language's search index is made from the
-    records as they are now (one state for the whole site, not a commit's)."""
+    finding. (Whether search holds the records is the whole site's state, not a
+    commit's: ``searched``, added by the caller that shows it.)"""
     report = read_json(sources, report_key(commit)) or {}
     steps: tuple[str, ...] = ISSUE_STEPS
-    released = commit.startswith("release-")
-    if released:  # no commit to validate: index, from the clock
+    if commit.startswith("release-"):  # no commit to validate: index, from the clock
         steps = RELEASE_STEPS
-        keys = sources.keys(status_key(commit, "index", 0).removesuffix("0.json"))
+        keys = sources.keys(stage_prefix(commit, "index"))
         issues = sorted({int(k.rsplit("/", 1)[1].removesuffix(".json")) for k in keys})
     else:
         issues = report.get("issues", [])
@@ -66,7 +66,8 @@ def status(sources: ObjectStore, commit: str, *, search: bool = True) -> dict[st
             stages[stage][str(number)] = read_json(sources, status_key(commit, stage, number))
     made = [read_json(sources, key) for key in sources.keys(invalidation_prefix(commit))]
     stages["invalidate"] = {m["reference"]: m for m in made if m}
-    validated = released or report.get("rebuild", False)
+    # A rebuild or a release reads no manifest: nothing validates it as a whole.
+    validated = commit.startswith(NOT_COMMITS)
     return {
         "commit": commit,
         "validated": validated or read_json(sources, status_key(commit, "validate")) is not None,
@@ -74,7 +75,6 @@ def status(sources: ObjectStore, commit: str, *, search: bool = True) -> dict[st
         "steps": list(steps),
         "stages": stages,
         "findings": findings,
-        "search": searched(sources) if search else None,
     }
 
 
@@ -162,12 +162,9 @@ def format_status(found: dict[str, Any]) -> str:
 
 
 def finding_line(finding: dict[str, Any]) -> str:
-    """One finding as compilers write theirs, on one line whatever its file is named."""
-    field = f" {finding['field']}:" if finding["field"] else ""
-    where = f"{finding['path']}:{finding['line']}:{finding['column']}"
-    if finding.get("severity") == "warning":
-        where += ": warning"
-    return printable(f"{where}:{field} {finding['message']}")
+    """One finding of a report as compilers write theirs, on one line whatever its file
+    is named."""
+    return str(Finding(**finding))
 
 
 def pending_releases(env: AwsEnv) -> list[dict[str, Any]]:
@@ -255,7 +252,7 @@ def rebuild(env: AwsEnv) -> tuple[str, int]:
         return "", 0
     commit = jobs[0].commit
     report = {"commit": commit, "issues": sorted(j.issue for j in jobs), "findings": []}
-    put_json(env.sources, report_key(commit), {**report, "rebuild": True})
+    put_json(env.sources, report_key(commit), report)
     queue = env.queue("validate")
     for job in jobs:
         queue.send(job.to_json())

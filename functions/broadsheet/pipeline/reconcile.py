@@ -125,6 +125,11 @@ class Applied:
         known = self.files.get(key)
         return known[1] if known else None
 
+    @property
+    def cut_short(self) -> bool:
+        """Whether a reconcile marked files unknown and has not finished."""
+        return any(entry == UNKNOWN for entry in self.files.values())
+
 
 def load_applied(store: ObjectStore, partition: str) -> Applied:
     stored = store.get(applied_key(partition))

@@ -164,7 +164,7 @@ def rebuild(
     for language in sorted(set(wanted) | _with_record(env.sources)):
         digest = wanted.get(language, NO_RECORDS)
         before = load_applied(env.sources, partition(language))
-        cut_short = any(entry == UNKNOWN for entry in before.files.values())
+        cut_short = before.cut_short
         if cut_short and waits < TAKE_OVER:
             # Files in doubt: another rebuild is writing them, or one was cut short. The
             # job waits; once it has waited longer than a rebuild may run, the writer
@@ -203,8 +203,8 @@ def indexed(sources: ObjectStore) -> dict[str, bool]:
     found = {}
     for language in sorted(set(wanted) | _with_record(sources)):
         before = load_applied(sources, partition(language))
-        whole = not any(entry == UNKNOWN for entry in before.files.values())
-        found[language] = whole and before.data.get("records") == wanted.get(language, NO_RECORDS)
+        wanted_here = wanted.get(language, NO_RECORDS)
+        found[language] = not before.cut_short and before.data.get("records") == wanted_here
     return found
 
 
