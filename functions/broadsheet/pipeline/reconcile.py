@@ -210,14 +210,21 @@ def apply(
     workers: int = 1,
 ) -> list[str]:
     """Carry out each diff: first each record with the files about to change marked
-    unknown; then each of those files is looked at in the bucket and put or deleted;
-    then what readers may hold of them is cleared (the files replaced or deleted, and
-    every file a run cut short left unknown), in one request named by the transitions;
-    then each record as it now is. Each step's requests go ``workers`` at once, and each
-    step begins when the one before has ended. The paths written or deleted."""
+    unknown; then each of those files is put or deleted; then what readers may hold of
+    them is cleared (the files replaced or deleted, and every file a run cut short left
+    unknown), in one request named by the transitions; then each record as it now is.
+    Each step's requests go ``workers`` at once, and each step begins when the one
+    before has ended. The paths written or deleted.
+
+    The bucket is read only where the record cannot say what is there: a file new to
+    the partition (was something there, for readers to hold?) and one a ``verify`` run
+    puts with the bytes its record names. A file the record names with other bytes is
+    put and cleared unread, one it left unknown too, and one the partition no longer
+    has is deleted and cleared: where the bucket drifted from the record (a file lost,
+    a stray), that clears a path the CDN may not hold, never fewer than it holds."""
     marked = side_by_side(workers, lambda change: mark_unknown(sources, change), diffs)
     etags = {change.partition: etag for change, etag in zip(diffs, marked, strict=True)}
-    looked = [key for change in diffs for key in (*change.put, *change.gone)]
+    looked = [key for change in diffs for key in change.put if _look(change, key)]
     found = dict(zip(looked, side_by_side(workers, site.get, looked), strict=True))
     puts: list[tuple[str, bytes]] = []
     deletes: list[str] = []
@@ -226,18 +233,19 @@ def apply(
     for change in diffs:
         forget: dict[str, str] = {}  # path -> the hash of its new bytes ("" when gone)
         for key in change.put:
-            current = found[key]
-            doubt = change.before.files.get(key) == UNKNOWN
-            if current is None or current.body != change.made[key]:
-                puts.append((key, change.made[key]))
-            if doubt or (current is not None and current.body != change.made[key]):
+            made = change.made[key]
+            if key in found:
+                current = found[key]
+                if current is None or current.body != made:
+                    puts.append((key, made))
+                if current is not None and current.body != made:
+                    forget["/" + key] = str(change.after.hash(key))
+            else:
+                puts.append((key, made))
                 forget["/" + key] = str(change.after.hash(key))
         for key in change.gone:
-            if found[key] is not None:
-                deletes.append(key)
-                forget["/" + key] = ""
-            elif change.before.files.get(key) == UNKNOWN:
-                forget["/" + key] = ""
+            deletes.append(key)
+            forget["/" + key] = ""
         if forget:
             transitions.append(transition(change.partition, change.before.runs, forget))
             cleared += forget
@@ -249,6 +257,16 @@ def apply(
         workers, lambda change: save_record(sources, change, etags[change.partition]), diffs
     )
     return sorted("/" + key for key in (*(key for key, _ in puts), *deletes))
+
+
+def _look(change: Diff, key: str) -> bool:
+    """Whether the bucket must be read to know what putting ``key`` replaces."""
+    known = change.before.files.get(key)
+    if known is None:
+        return True  # new to the partition
+    if known == UNKNOWN:
+        return False  # cleared whatever is there
+    return known[1] == file_hash(change.made[key])  # verify: the same bytes, or drift
 
 
 def mark_unknown(sources: ObjectStore, change: Diff) -> str | None:
