@@ -97,6 +97,28 @@ def issue_file(
     return issue, blob, sink.findings + found
 
 
+def _by_key(known: Iterable[Checked]) -> dict[tuple[str, str, str], Checked]:
+    cache: dict[tuple[str, str, str], Checked] = {}
+    for checked in known:  # a verdict of the typesetter is worth more than the checker's
+        key = (checked.path, checked.blob, checked.version)
+        if key not in cache or checked.typeset:
+            cache[key] = checked
+    return cache
+
+
+def unread(
+    tree: Tree | None, number: int, version: str, known: Iterable[Checked] = ()
+) -> list[str]:
+    """The blobs ``check_folder`` will read: the article files no verdict is known for."""
+    cache = _by_key(known)
+    return [
+        blob
+        for name, (mode, blob) in (tree.articles() if tree else {}).items()
+        if mode not in (SYMLINK, SUBMODULE)
+        and (f"issues/{number}/{name}", blob, version) not in cache
+    ]
+
+
 def check_folder(
     tree: Tree | None,
     number: int,
@@ -107,11 +129,7 @@ def check_folder(
     now: dt.datetime | None = None,
 ) -> list[Checked]:
     """A verdict for every article file of the folder, reusing those already known."""
-    cache: dict[tuple[str, str, str], Checked] = {}
-    for checked in known:  # a verdict of the typesetter is worth more than the checker's
-        key = (checked.path, checked.blob, checked.version)
-        if key not in cache or checked.typeset:
-            cache[key] = checked
+    cache = _by_key(known)
     verdicts = []
     for name, (mode, blob) in sorted((tree.articles() if tree else {}).items()):
         path = f"issues/{number}/{name}"

@@ -67,6 +67,15 @@ def blob(store: ObjectStore, digest: str | None) -> bytes:
     return stored.body
 
 
+def read_ahead(env: Env, digests: Iterable[str]) -> Callable[[str], bytes]:
+    """A reader of source blobs with ``digests`` fetched first, ``env.workers`` at once:
+    what a stage is about to read file by file, without a round trip each in turn."""
+    wanted = sorted(set(digests))
+    found = side_by_side(env.workers, lambda digest: blob(env.sources, digest), wanted)
+    fetched = dict(zip(wanted, found, strict=True))
+    return lambda digest: fetched[digest] if digest in fetched else blob(env.sources, digest)
+
+
 def record(env: Env, commit: str, stage: str, issue: int | None, **fields: Any) -> None:
     """What a stage did with a commit (``broadsheet status`` reads these)."""
     entry = {

@@ -31,7 +31,7 @@ from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import beats, desk, sitewide
 from broadsheet.pipeline import verdicts as kept
-from broadsheet.pipeline.env import Env, blob, read_json, record
+from broadsheet.pipeline.env import Env, blob, read_ahead, read_json, record, side_by_side
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -54,7 +54,7 @@ from broadsheet.pipeline.reconcile import (
     load_applied,
 )
 from broadsheet.pipeline.renames import known_edges, record_renames, successors, sync_redirects
-from broadsheet.pipeline.render import typeset
+from broadsheet.pipeline.render import typeset, typeset_all
 from broadsheet.pipeline.search import update_records
 from broadsheet.pipeline.sitewide import site_diff
 from broadsheet.pipeline.state import IssueState, load_issue, save_issue
@@ -120,25 +120,31 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         return blob(env.sources, digest)
 
     tree = read_tree(env, job.tree)
-    known = [*kept.verdicts(env.sources, job.fresh), *state.verdicts, *state.accepted.values()]
-    verdicts = desk.check_folder(tree, number, site, version, read, known, committed(job))
+    fresh = kept.verdicts(env.sources, job.fresh, env.workers)
+    known = [*fresh, *state.verdicts, *state.accepted.values()]
+    files = read_ahead(env, desk.unread(tree, number, version, known))
+    verdicts = desk.check_folder(tree, number, site, version, files, known, committed(job))
     issue, issue_blob, _ = desk.issue_file(tree, number, site, read) if tree else (None, None, [])
     if tree is not None and issue is None:
         # issue.yml has findings: the accepted one stays, and counts if it still checks out.
         issue_blob = state.issue_blob
         issue = _issue(env, site, number, issue_blob)
-    # What was accepted is checked again when the code or site.yml changed since.
+    # What was accepted is checked again when the code or site.yml changed since: by
+    # render's verdict of the same file under the new version, when it made one.
+    outdated = [
+        replace(c, version=version) for c in state.accepted.values() if c.version != version
+    ]
+    again = _typeset(env, outdated, fresh, number, site)
     accepted: dict[str, Checked] = {}
     for slug, checked in state.accepted.items():
-        if checked.version != version:
-            checked = typeset(env, replace(checked, version=version), number, site)[0]
+        checked = again.get((checked.path, checked.blob), checked)
         if checked.facts is not None:  # else it no longer checks out: nothing to keep
             accepted[slug] = checked
     examined = desk.examine_media(
         tree,
         desk.wanted(verdicts, accepted.values()),
         read,
-        [*kept.examined(env.sources, job.photos), *state.examined],
+        [*kept.examined(env.sources, job.photos, env.workers), *state.examined],
     )
     # The photographs published before, kept where the commit deletes or breaks one
     # that a published article still uses (its variants are still in the cache).
@@ -169,9 +175,11 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         published[slug] = accepted[slug]
     if tree is None:
         published = {}
-    for slug, checked in list(published.items()):
-        if not checked.typeset:  # read by the checker alone (render did not see it)
-            published[slug] = typeset(env, checked, number, site)[0]
+    # Those read by the checker alone (render did not see them) typeset now.
+    typeset_now = _typeset(
+        env, [c for c in published.values() if not c.typeset], fresh, number, site
+    )
+    published = {s: typeset_now.get((c.path, c.blob), c) for s, c in published.items()}
     articles = _articles(number, published)
     return replace(
         state,
@@ -184,6 +192,25 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         examined=examined,
         doc=_doc(site, issue if tree else None, articles, now, examined),
     )
+
+
+def _typeset(
+    env: Env, articles: list[Checked], fresh: list[Checked], number: int, site: Site
+) -> dict[tuple[str, str], Checked]:
+    """The typesetter's verdicts of ``articles`` by path and blob: render's where it made
+    one under the same version, the rest typeset now."""
+    made = {(c.path, c.blob, c.version): c for c in fresh if c.typeset}
+    found = {}
+    todo = []
+    for checked in articles:
+        known = made.get((checked.path, checked.blob, checked.version))
+        if known is not None:
+            found[(checked.path, checked.blob)] = known
+        else:
+            todo.append(checked)
+    for verdict, _ in typeset_all(env, todo, number, site):
+        found[(verdict.path, verdict.blob)] = verdict
+    return found
 
 
 def _released(env: Env, state: IssueState, now: dt.datetime) -> IssueState:
@@ -210,13 +237,22 @@ def clearing(env: Env, *commits: str) -> Clear:
     return clear
 
 
-def _body_lookup(env: Env, state: IssueState, site: Site) -> Any:
+def _body_lookup(env: Env, state: IssueState, site: Site, ahead: list[str] | None = None) -> Any:
+    """The typeset body of an accepted article by its slug; those of ``ahead`` fetched
+    first, side by side."""
     bodies: dict[str, str] = {}
+    version = code_version()
+
+    def fetch(slug: str) -> Any:
+        return env.sources.get(body_key(version, state.accepted[slug].blob))
+
+    wanted = sorted(set(ahead or []))
+    fetched = dict(zip(wanted, side_by_side(env.workers, fetch, wanted), strict=True))
 
     def body(number: int, slug: str) -> str:
         if slug not in bodies:
             checked = state.accepted[slug]
-            stored = env.sources.get(body_key(code_version(), checked.blob))
+            stored = fetched[slug] if slug in fetched else fetch(slug)
             if stored is not None:
                 bodies[slug] = stored.body.decode()
             else:  # typeset by older code, or never by render: do it now
@@ -283,7 +319,8 @@ def _issue_diff(env: Env, state: IssueState, commit: str, *, verify: bool = Fals
 
     def render(keys: list[str]) -> dict[str, bytes]:
         assert site is not None
-        body, variant = _body_lookup(env, state, site), _variant_lookup(env)
+        pages = [outputs[key][0].slug for key in keys if outputs[key][0].kind == "article"]
+        body, variant = _body_lookup(env, state, site, pages), _variant_lookup(env)
         made = {}
         for key in keys:
             output, made_from = outputs[key]

@@ -16,7 +16,7 @@ from broadsheet.content.version import code_version
 from broadsheet.errors import Permanent
 from broadsheet.pipeline import desk
 from broadsheet.pipeline import verdicts as kept
-from broadsheet.pipeline.env import Env, blob, record
+from broadsheet.pipeline.env import Env, blob, read_ahead, record, side_by_side
 from broadsheet.pipeline.messages import Checked, Examined, IssueJob, body_key, variant_key
 from broadsheet.pipeline.validate import read_site
 
@@ -24,25 +24,31 @@ from broadsheet.pipeline.validate import read_site
 def typeset(env: Env, checked: Checked, number: int, site: Site) -> tuple[Checked, str | None]:
     """The article read by the typesetter: its verdict, and its body (None when it does
     not check out under this code and site.yml), which is kept."""
-    verdict, html = desk.check_article(
-        checked.path,
-        "100644",
-        checked.blob,
-        lambda digest: blob(env.sources, digest),
-        number,
-        site,
-        checked.version,
-        typeset=True,
+    return typeset_all(env, [checked], number, site)[0]
+
+
+def typeset_all(
+    env: Env, articles: list[Checked], number: int, site: Site
+) -> list[tuple[Checked, str | None]]:
+    """``typeset`` for each of ``articles``: their files fetched side by side, typeset in
+    turn, their bodies kept side by side."""
+    read = read_ahead(env, [checked.blob for checked in articles])
+    done = [
+        desk.check_article(c.path, "100644", c.blob, read, number, site, c.version, typeset=True)
+        for c in articles
+    ]
+    bodies = [(checked.blob, html) for checked, html in done if html is not None]
+    side_by_side(
+        env.workers,
+        lambda item: put_new(
+            env.sources,
+            body_key(code_version(), item[0]),
+            item[1].encode(),
+            content_type="text/html; charset=utf-8",
+        ),
+        bodies,
     )
-    if html is None:
-        return verdict, None
-    put_new(
-        env.sources,
-        body_key(code_version(), checked.blob),
-        html.encode(),
-        content_type="text/html; charset=utf-8",
-    )
-    return verdict, html
+    return done
 
 
 def make_variants(env: Env, examined: Examined) -> int:
@@ -67,14 +73,14 @@ def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     site, _data, _findings = read_site(env, job.site_blob)
     if site is None:
         raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")
-    count = 0
-    typeset_now = []
-    for verdict in kept.verdicts(env.sources, job.fresh):
-        if verdict.facts is not None and not verdict.typeset:
-            typeset_now.append(typeset(env, verdict, job.issue, site)[0])
-            count += 1
-    kept.keep_verdicts(env.sources, typeset_now)  # under the same keys: worth more
-    made = sum(make_variants(env, photo) for photo in kept.examined(env.sources, job.photos))
+    fresh = kept.verdicts(env.sources, job.fresh, env.workers)
+    todo = [v for v in fresh if v.facts is not None and not v.typeset]
+    typeset_now = [verdict for verdict, _ in typeset_all(env, todo, job.issue, site)]
+    count = len(typeset_now)
+    # Under the same keys: worth more.
+    kept.keep_verdicts(env.sources, typeset_now, env.workers)
+    photos = kept.examined(env.sources, job.photos, env.workers)
+    made = sum(make_variants(env, photo) for photo in photos)
     record(env, job.commit, "render", job.issue, typeset=count, variants=made)
     env.queue("index").send(job.to_json())
     return {"commit": job.commit, "issue": job.issue, "typeset": count}

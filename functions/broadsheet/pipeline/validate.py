@@ -12,7 +12,7 @@ from broadsheet.content.issue import LINK_FOUND, SUBMODULE_FOUND, misplaced
 from broadsheet.content.site import Site, parse_site
 from broadsheet.errors import Permanent, Retryable
 from broadsheet.pipeline import desk
-from broadsheet.pipeline.env import Env, blob, put_json, record
+from broadsheet.pipeline.env import Env, blob, put_json, read_ahead, record
 from broadsheet.pipeline.manifest import SITE_PATH, SUBMODULE, SYMLINK, Manifest, Tree
 from broadsheet.pipeline.messages import CommitJob, IssueJob, report_key, tree_key
 from broadsheet.pipeline.state import load_issue
@@ -116,9 +116,8 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     tree = read_tree(env, job.tree)
     state = load_issue(env.sources, job.issue)
     known = [*state.verdicts, *state.accepted.values()]
-    verdicts = desk.check_folder(
-        tree, job.issue, site, version, lambda b: blob(env.sources, b), known, committed(job)
-    )
+    read = read_ahead(env, desk.unread(tree, job.issue, version, known))
+    verdicts = desk.check_folder(tree, job.issue, site, version, read, known, committed(job))
     known_keys = {(c.path, c.blob, c.version) for c in known}
     fresh = [v for v in verdicts if (v.path, v.blob, v.version) not in known_keys]
     findings: list[Finding] = []
@@ -145,7 +144,7 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
         },
     )
     record(env, job.commit, "validate", job.issue, passed=len(passed), findings=len(findings))
-    keys = keep_verdicts(env.sources, fresh)
-    photos = keep_examined(env.sources, new_photos)
+    keys = keep_verdicts(env.sources, fresh, env.workers)
+    photos = keep_examined(env.sources, new_photos, env.workers)
     env.queue("render").send(job.replace(fresh=keys, photos=photos).to_json())
     return {"commit": job.commit, "issue": job.issue, "passed": len(passed)}

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 
 from broadsheet.adapters.store import ObjectStore
+from broadsheet.pipeline.env import side_by_side
 from broadsheet.pipeline.messages import Checked, Examined
 
 VERDICTS = "verdicts/"
@@ -40,28 +41,25 @@ def _put(store: ObjectStore, key: str, value: object) -> None:
     store.put(key, data.encode(), content_type="application/json")
 
 
-def keep_verdicts(store: ObjectStore, verdicts: Iterable[Checked]) -> list[str]:
-    keys = []
-    for checked in verdicts:
-        keys.append(verdict_key(checked))
-        _put(store, keys[-1], asdict(checked))
-    return keys
+def keep_verdicts(store: ObjectStore, verdicts: Iterable[Checked], workers: int = 1) -> list[str]:
+    """Each verdict kept (``workers`` at once); their keys."""
+    kept = [(verdict_key(checked), asdict(checked)) for checked in verdicts]
+    side_by_side(workers, lambda item: _put(store, *item), kept)
+    return [key for key, _ in kept]
 
 
-def keep_examined(store: ObjectStore, photos: Iterable[Examined]) -> list[str]:
-    keys = []
-    for examined in photos:
-        keys.append(examined_key(examined))
-        _put(store, keys[-1], asdict(examined))
-    return keys
+def keep_examined(store: ObjectStore, photos: Iterable[Examined], workers: int = 1) -> list[str]:
+    kept = [(examined_key(examined), asdict(examined)) for examined in photos]
+    side_by_side(workers, lambda item: _put(store, *item), kept)
+    return [key for key, _ in kept]
 
 
-def verdicts(store: ObjectStore, keys: Iterable[str]) -> list[Checked]:
+def verdicts(store: ObjectStore, keys: Iterable[str], workers: int = 1) -> list[Checked]:
     """The verdicts still kept under ``keys`` (one gone is left out)."""
-    found = [store.get(key) for key in keys]
+    found = side_by_side(workers, store.get, keys)
     return [Checked.from_json(json.loads(s.body)) for s in found if s is not None]
 
 
-def examined(store: ObjectStore, keys: Iterable[str]) -> list[Examined]:
-    found = [store.get(key) for key in keys]
+def examined(store: ObjectStore, keys: Iterable[str], workers: int = 1) -> list[Examined]:
+    found = side_by_side(workers, store.get, keys)
     return [Examined.from_json(json.loads(s.body)) for s in found if s is not None]
