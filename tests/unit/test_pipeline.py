@@ -23,6 +23,7 @@ from broadsheet.build.archive import load_archive
 from broadsheet.build.full import build_site
 from broadsheet.content.issue import SUBMODULE_FOUND
 from broadsheet.edition import index, urls
+from broadsheet.pipeline import desk
 from broadsheet.pipeline.messages import invalidation_prefix, report_key
 from broadsheet.pipeline.operations import (
     changed,
@@ -647,11 +648,26 @@ def test_regression_a_release_between_two_seconds_is_scheduled_after_it(stack: S
     assert lapse.message["reason"] == "news"
 
 
-def test_regression_a_commit_of_site_yml_alone_reaches_every_page(stack: Stack) -> None:
+def test_regression_a_commit_of_site_yml_alone_reaches_every_page(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typeset: list[str] = []
+    check = desk.check_article
+
+    def counted(*args: Any, **options: Any) -> Any:
+        if options.get("typeset"):
+            typeset.append(args[0])
+        return check(*args, **options)
+
+    monkeypatch.setattr(desk, "check_article", counted)
     site = stack.repo.content / "site.yml"
     site.write_text(site.read_text().replace("The Workers' Broadsheet", "The Workers' Paper"))
     stack.repo.commit("rename the paper")
     stack.publish()
+    # Every article is checked again under the new site.yml, and typeset once (by
+    # render: index takes its verdicts, it does not typeset them a second time)
+    published = {f"issues/{n}/{slug}.md" for n in (410, 411, 412) for slug in stack.slugs(n)}
+    assert published <= set(typeset) and len(typeset) == len(set(typeset))
     assert "The Workers&#39; Paper" in stack.page("en/issues/410/why-we-print/index.html")  # type: ignore[operator]
     stack.assert_is_the_full_build()
 

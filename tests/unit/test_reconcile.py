@@ -56,6 +56,37 @@ def test_a_file_created_where_nothing_was_is_not_cleared_and_a_replaced_one_is()
     assert [paths for _, paths in made] == [["/a.html"]] and site.get("a.html") is None
 
 
+class Reads(MemoryStore):
+    """A site bucket that notes the keys read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[str] = []
+
+    def get(self, key: str) -> Any:
+        self.read.append(key)
+        return super().get(key)
+
+
+def test_the_bucket_is_read_only_for_files_the_record_cannot_speak_for() -> None:
+    sources, site = MemoryStore(), Reads()
+    reconcile(sources, site, {"a.html": b"1", "b.html": b"1"})
+    assert sorted(site.read) == ["a.html", "b.html"]  # new: was something there?
+    site.read.clear()
+    # WHEN both change, one is dropped and one is new
+    made = reconcile(sources, site, {"a.html": b"2", "c.html": b"1"}).made
+    # THEN only the new one is looked at; the record says what the others were
+    assert site.read == ["c.html"]
+    assert [paths for _, paths in made] == [["/a.html", "/b.html"]]
+    assert site.get("b.html") is None and site.get("a.html").body == b"2"  # type: ignore[union-attr]
+    # AND a file lost from the bucket behind the record's back is put again, cleared
+    del site.objects["a.html"]
+    site._sorted.remove("a.html")
+    made = reconcile(sources, site, {"a.html": b"3", "c.html": b"1"}).made
+    assert [paths for _, paths in made] == [["/a.html"]]
+    assert site.get("a.html").body == b"3"  # type: ignore[union-attr]
+
+
 def test_a_run_cut_short_leaves_its_files_unknown_and_the_next_run_clears_them() -> None:
     sources, site = MemoryStore(), MemoryStore()
     reconcile(sources, site, {"a.html": b"1", "b.html": b"1"})
