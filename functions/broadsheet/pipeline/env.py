@@ -67,13 +67,18 @@ def blob(store: ObjectStore, digest: str | None) -> bytes:
     return stored.body
 
 
+def ahead(workers: int, fetch: Callable[[T], R], keys: Iterable[T]) -> Callable[[T], R]:
+    """``fetch`` with ``keys`` fetched first, ``workers`` at once: what a stage is about
+    to read one by one, without a round trip each in turn; any other key is fetched when
+    asked for."""
+    wanted = list(dict.fromkeys(keys))
+    fetched = dict(zip(wanted, side_by_side(workers, fetch, wanted), strict=True))
+    return lambda key: fetched[key] if key in fetched else fetch(key)
+
+
 def read_ahead(env: Env, digests: Iterable[str]) -> Callable[[str], bytes]:
-    """A reader of source blobs with ``digests`` fetched first, ``env.workers`` at once:
-    what a stage is about to read file by file, without a round trip each in turn."""
-    wanted = sorted(set(digests))
-    found = side_by_side(env.workers, lambda digest: blob(env.sources, digest), wanted)
-    fetched = dict(zip(wanted, found, strict=True))
-    return lambda digest: fetched[digest] if digest in fetched else blob(env.sources, digest)
+    """A reader of source blobs with ``digests`` fetched first (``ahead``)."""
+    return ahead(env.workers, lambda digest: blob(env.sources, digest), digests)
 
 
 def record(env: Env, commit: str, stage: str, issue: int | None, **fields: Any) -> None:

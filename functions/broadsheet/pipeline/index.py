@@ -16,6 +16,7 @@ the reconcile replaced or deleted goes to the invalidate stage, named by its tra
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +32,8 @@ from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import beats, desk, sitewide
 from broadsheet.pipeline import verdicts as kept
-from broadsheet.pipeline.env import Env, blob, read_ahead, read_json, record, side_by_side
+from broadsheet.pipeline.env import Env, blob, read_ahead, read_json, record
+from broadsheet.pipeline.env import ahead as fetched_ahead
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -237,8 +239,8 @@ def clearing(env: Env, *commits: str) -> Clear:
     return clear
 
 
-def _body_lookup(env: Env, state: IssueState, site: Site, ahead: list[str] | None = None) -> Any:
-    """The typeset body of an accepted article by its slug; those of ``ahead`` fetched
+def _body_lookup(env: Env, state: IssueState, site: Site, pages: Iterable[str] = ()) -> Any:
+    """The typeset body of an accepted article by its slug; those of ``pages`` fetched
     first, side by side."""
     bodies: dict[str, str] = {}
     version = code_version()
@@ -246,13 +248,12 @@ def _body_lookup(env: Env, state: IssueState, site: Site, ahead: list[str] | Non
     def fetch(slug: str) -> Any:
         return env.sources.get(body_key(version, state.accepted[slug].blob))
 
-    wanted = sorted(set(ahead or []))
-    fetched = dict(zip(wanted, side_by_side(env.workers, fetch, wanted), strict=True))
+    stored_body = fetched_ahead(env.workers, fetch, pages)
 
     def body(number: int, slug: str) -> str:
         if slug not in bodies:
             checked = state.accepted[slug]
-            stored = fetched[slug] if slug in fetched else fetch(slug)
+            stored = stored_body(slug)
             if stored is not None:
                 bodies[slug] = stored.body.decode()
             else:  # typeset by older code, or never by render: do it now
