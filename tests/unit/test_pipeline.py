@@ -648,27 +648,53 @@ def test_regression_a_release_between_two_seconds_is_scheduled_after_it(stack: S
     assert lapse.message["reason"] == "news"
 
 
-def test_regression_a_commit_of_site_yml_alone_reaches_every_page(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _counted_checks(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """The article files checked from here on, and those of them typeset."""
+    checked: list[str] = []
     typeset: list[str] = []
     check = desk.check_article
 
     def counted(*args: Any, **options: Any) -> Any:
-        if options.get("typeset"):
-            typeset.append(args[0])
+        (typeset if options.get("typeset") else checked).append(args[0])
         return check(*args, **options)
 
     monkeypatch.setattr(desk, "check_article", counted)
+    return checked, typeset
+
+
+def test_regression_a_commit_of_site_yml_alone_reaches_every_page(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked, typeset = _counted_checks(monkeypatch)
     site = stack.repo.content / "site.yml"
     site.write_text(site.read_text().replace("The Workers' Broadsheet", "The Workers' Paper"))
     stack.repo.commit("rename the paper")
     stack.publish()
-    # Every article is checked again under the new site.yml, and typeset once (by
-    # render: index takes its verdicts, it does not typeset them a second time)
+    # The name is nothing an article is checked against: no article is read again, and
+    # every page carries the new name
+    assert checked == [] and typeset == []
+    assert "The Workers&#39; Paper" in stack.page("en/issues/410/why-we-print/index.html")  # type: ignore[operator]
+    stack.assert_is_the_full_build()
+
+
+def test_a_new_section_in_site_yml_checks_every_article_again_and_typesets_it_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked, typeset = _counted_checks(monkeypatch)
+    site = stack.repo.content / "site.yml"
+    site.write_text(
+        site.read_text().replace(
+            "sections:\n", "sections:\n  science:\n    en: Science\n    es: Ciencia\n", 1
+        )
+    )
+    stack.repo.commit("a science section")
+    stack.publish()
+    # The sections are what an article is checked against: each published article is
+    # checked again and typeset once (by render: index takes its verdicts, it does not
+    # typeset them a second time)
     published = {f"issues/{n}/{slug}.md" for n in (410, 411, 412) for slug in stack.slugs(n)}
     assert published <= set(typeset) and len(typeset) == len(set(typeset))
-    assert "The Workers&#39; Paper" in stack.page("en/issues/410/why-we-print/index.html")  # type: ignore[operator]
+    assert published <= set(checked)
     stack.assert_is_the_full_build()
 
 

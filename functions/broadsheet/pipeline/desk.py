@@ -1,5 +1,6 @@
 """The copy desk: an issue folder's files read and checked, each verdict kept by what it
-depends on (the bytes, the code, site.yml) so that no stage reads a file twice.
+depends on (the bytes, the code, the languages and sections of site.yml) so that no stage
+reads a file twice.
 
 validate checks the files a commit brings; index decides the folder from those verdicts
 and the ones it kept, and reads anew only what it has no verdict for.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 
@@ -31,9 +33,12 @@ from broadsheet.pipeline.messages import Checked, Examined
 Read = Callable[[str], bytes]  # a blob's bytes by its id
 
 
-def verdict_version(site_yml: bytes) -> str:
-    """What a file's verdict depends on besides its bytes."""
-    return hashlib.sha256(code_version().encode() + b"\0" + site_yml).hexdigest()[:16]
+def verdict_version(site: Site) -> str:
+    """What a file's verdict depends on besides its bytes: the code, and the part of
+    site.yml an article is checked against (``parse_article`` reads nothing else of it).
+    A site.yml edit that renames the paper or describes an author re-checks nothing."""
+    against = json.dumps([site.languages, [section.id for section in site.sections]])
+    return hashlib.sha256(f"{code_version()}\0{against}".encode()).hexdigest()[:16]
 
 
 def _link_finding(path: str, mode: str) -> Finding:

@@ -116,7 +116,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
     number = job.issue
     site_data = blob(env.sources, job.site_blob)
     site = _site(site_data, job.commit)
-    version = desk.verdict_version(site_data)
+    version = desk.verdict_version(site)
 
     def read(digest: str) -> bytes:
         return blob(env.sources, digest)
@@ -131,8 +131,9 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         # issue.yml has findings: the accepted one stays, and counts if it still checks out.
         issue_blob = state.issue_blob
         issue = _issue(env, site, number, issue_blob)
-    # What was accepted is checked again when the code or site.yml changed since: by
-    # render's verdict of the same file under the new version, when it made one.
+    # What was accepted is checked again when the code, or the languages or sections of
+    # site.yml, changed since: by render's verdict of the same file under the new
+    # version, when it made one.
     outdated = [
         replace(c, version=version) for c in state.accepted.values() if c.version != version
     ]

@@ -109,10 +109,10 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
 
 def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     """Check one issue folder; the files read anew travel on, so nobody reads them again."""
-    site, site_data, _ = read_site(env, job.site_blob)
+    site, _data, _ = read_site(env, job.site_blob)
     if site is None:
         raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")
-    version = desk.verdict_version(site_data)
+    version = desk.verdict_version(site)
     tree = read_tree(env, job.tree)
     state = load_issue(env.sources, job.issue)
     known = [*state.verdicts, *state.accepted.values()]
