@@ -24,7 +24,7 @@ from broadsheet.content.issue import (
     parse_issue,
 )
 from broadsheet.content.photo import SPEC, Photo, examine
-from broadsheet.content.site import Site
+from broadsheet.content.site import Section, Site
 from broadsheet.content.validation import Verdict, judge_issue
 from broadsheet.content.version import code_version
 from broadsheet.pipeline.manifest import ISSUE_FILE, SUBMODULE, SYMLINK, Tree
@@ -33,12 +33,20 @@ from broadsheet.pipeline.messages import Checked, Examined
 Read = Callable[[str], bytes]  # a blob's bytes by its id
 
 
+def checked_against(site: Site) -> Site:
+    """The part of site.yml an article is checked against, its languages and section
+    ids: all the checker is given, so a verdict cannot depend on more than its version."""
+    sections = tuple(Section(section.id, {}) for section in site.sections)
+    return Site(names={}, base_url="", languages=site.languages, sections=sections)
+
+
 def verdict_version(site: Site) -> str:
     """What a file's verdict depends on besides its bytes: the code, and the part of
-    site.yml an article is checked against (``parse_article`` reads nothing else of it).
-    A site.yml edit that renames the paper or describes an author re-checks nothing."""
-    against = json.dumps([site.languages, [section.id for section in site.sections]])
-    return hashlib.sha256(f"{code_version()}\0{against}".encode()).hexdigest()[:16]
+    site.yml it is checked against. A site.yml edit that renames the paper or describes
+    an author re-checks nothing."""
+    against = checked_against(site)
+    part = json.dumps([against.languages, [section.id for section in against.sections]])
+    return hashlib.sha256(f"{code_version()}\0{part}".encode()).hexdigest()[:16]
 
 
 def _link_finding(path: str, mode: str) -> Finding:
@@ -63,7 +71,8 @@ def check_article(
         return Checked(path, blob, version, None, [asdict(_link_finding(path, mode))]), None
     sink = FindingSink(path)
     slug = path.rsplit("/", 1)[1].removesuffix(".md")
-    article = parse_article(path, read(blob), number, slug, site, sink, render=typeset, now=now)
+    against = checked_against(site)
+    article = parse_article(path, read(blob), number, slug, against, sink, render=typeset, now=now)
     if article is None or sink.findings:
         return Checked(path, blob, version, None, [asdict(f) for f in sink.findings]), None
     facts = article.facts()
