@@ -32,8 +32,7 @@ from broadsheet.edition.plan import Output, issue_inputs, render_issue_output
 from broadsheet.errors import NotYet, Permanent, Retryable
 from broadsheet.pipeline import beats, desk, sitewide
 from broadsheet.pipeline import verdicts as kept
-from broadsheet.pipeline.env import Env, blob, read_ahead, read_json, record
-from broadsheet.pipeline.env import ahead as fetched_ahead
+from broadsheet.pipeline.env import Env, ahead, blob, read_ahead, read_json, record
 from broadsheet.pipeline.messages import (
     Checked,
     Examined,
@@ -249,7 +248,7 @@ def _body_lookup(env: Env, state: IssueState, site: Site, pages: Iterable[str] =
     def fetch(slug: str) -> Any:
         return env.sources.get(body_key(version, state.accepted[slug].blob))
 
-    stored_body = fetched_ahead(env.workers, fetch, pages)
+    stored_body = ahead(env.workers, fetch, pages)
 
     def body(number: int, slug: str) -> str:
         if slug not in bodies:
