@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -56,6 +57,10 @@ LOCAL_ACCOUNT = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
 }
+# The terminal report says what an editor needs; CloudWatch metric lines and handler logs
+# would bury it. Set over each function's environment from the template, and in this
+# process for the commands it runs.
+QUIET = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "ERROR"}
 STACK = "broadsheet"
 PARAMETERS = {
     "GitHubRepository": "local/broadsheet-content",
@@ -63,6 +68,9 @@ PARAMETERS = {
     "AlarmEmail": "",
 }
 ARTIFACTS = "broadsheet-artifacts"
+# Side by side, the event source polls each time an invocation ends or a quarter second
+# passes: a first publish of a large archive is tens of thousands of such rounds.
+DRAIN_ROUNDS = 1_000_000
 STAGE_ORDER = tuple(stage.capitalize() for stage in STAGES)
 
 
@@ -94,8 +102,17 @@ def recorded_outputs(session: Any, endpoint_url: str | None, stack: str) -> dict
     return {str(k): str(v) for k, v in json.loads(body).items()}
 
 
-def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEventSource:
-    """The template's own event source mappings, each to its function's real handler."""
+def event_source(
+    deployed: Deployed,
+    resolver: Resolver,
+    sqs: Any,
+    *,
+    side_by_side: bool = False,
+    overrides: dict[str, str] | None = None,
+) -> LocalEventSource:
+    """The template's own event source mappings, each to its function's real handler:
+    called in this process, or ``side_by_side`` in execution environments of their own
+    (moto then must be a server); ``overrides`` set over each function's environment."""
     arns = {
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -110,6 +127,7 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
         # moto has CloudFront's key value store but not its data plane: locally the index
         # keeps redirects in the source bucket, where the local CDN reads them.
         environment.pop("REDIRECT_STORE_ARN", None)
+        environment.update(overrides or {})
         mappings.append(
             FunctionMapping(
                 function["name"],
@@ -120,10 +138,13 @@ def event_source(deployed: Deployed, resolver: Resolver, sqs: Any) -> LocalEvent
                 window=function["window"],
                 concurrency=function["concurrency"],
                 reserved=function["reserved"],
+                entry=function["handler"],
+                memory=function["memory"],
+                timeout=function["timeout"],
             )
         )
     mappings.sort(key=lambda m: next(i for i, s in enumerate(STAGE_ORDER) if s in m.name))
-    return LocalEventSource(sqs, mappings)
+    return LocalEventSource(sqs, mappings, side_by_side=side_by_side)
 
 
 def port_free(port: int) -> bool:
@@ -183,14 +204,14 @@ class LocalStack:
             self.branch = branch
             commits = publish(self.git, self.env.sources, snapshot=snapshot, say=lambda _: None)
             if commits:
-                self.runner.drain()
+                self.runner.drain(rounds=DRAIN_ROUNDS)
             return commits
 
     def work(self) -> int:
         """Be the event source mappings between commits too: what a maintainer's command
         sent (repair, rebuild, dlq replay) is handled as it comes; the records handled."""
         with self.lock:
-            return self.runner.drain()
+            return self.runner.drain(rounds=DRAIN_ROUNDS)
 
     def tick(self, now: dt.datetime | None = None) -> list[Release]:
         """Be EventBridge Scheduler: send every due release, then run it through."""
@@ -198,7 +219,7 @@ class LocalStack:
             send = schedule_target(self.client("sqs"))
             fired = fire_due(self.env.scheduler, now or dt.datetime.now(dt.UTC), send)
             if fired:
-                self.runner.drain()
+                self.runner.drain(rounds=DRAIN_ROUNDS)
             return fired
 
     def status(self, commit: str) -> dict[str, Any]:
@@ -299,6 +320,10 @@ def announce(stack: LocalStack, say: Callable[[str], object]) -> bool:
     return under_way
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(
     content: Path,
     port: int,
@@ -313,6 +338,11 @@ def run(
     from broadsheet.build.serve import make_server
 
     started = time.perf_counter()
+    if threading.current_thread() is threading.main_thread():
+        # Stopped by a signal (a test's terminate, a closed terminal) as by Ctrl-C: the
+        # servers, the functions' environments and moto shut down in turn.
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
     # The reader-facing port first: a taken port is the likeliest mistake. (Probed as the
     # server itself binds: a port left in TIME_WAIT by the last Ctrl-C is free.)
     if not port_free(port):
@@ -342,22 +372,22 @@ def run(
     for key, value in {
         "AWS_ENDPOINT_URL": endpoint,
         **LOCAL_ACCOUNT,
-        # The terminal report says what an editor needs; CloudWatch metric lines and
-        # handler logs would bury it.
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        **QUIET,
         # A job sent back to wait for an earlier one comes back after a second.
         "BROADSHEET_MAX_DELAY": "1",
     }.items():
         os.environ[key] = value
     server = None
+    stack: LocalStack | None = None
     try:
         session = boto3.session.Session(region_name=REGION)
         deployed, resolver = deploy_local(session, endpoint)
         sqs = session.client("sqs", region_name=REGION, endpoint_url=endpoint)
         stack = LocalStack(
             deployed,
-            event_source(deployed, resolver, sqs),
+            # Side by side, as Lambda runs them: a commit's validate, render and index
+            # work at once, each invocation in a warm environment of its own.
+            event_source(deployed, resolver, sqs, side_by_side=True, overrides=QUIET),
             session,
             endpoint,
             git,
@@ -419,5 +449,7 @@ def run(
         if server is not None:
             server.shutdown()
             server.server_close()
+        if stack is not None:
+            stack.runner.close()
         moto.stop()
     return 0

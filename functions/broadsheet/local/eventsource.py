@@ -1,31 +1,50 @@
 """A local event source mapping: SQS queues polled into handlers the way Lambda does it.
 
-moto runs no Lambda code without Docker, so the real handlers run in this process. Per
-mapping: batches of up to ``batch_size`` records in the JSON shape Lambda sends (a FIFO
-queue's with their message group), ``ReportBatchItemFailures`` honoured (only the failed
-records come back), failed records hidden for ``retry_after`` seconds (the queue's
-visibility timeout in the cloud), and the queue's redrive policy moving a record that
-keeps failing to its dead-letter queue.
+moto runs no Lambda code without Docker, so the real handlers run here. Per mapping:
+batches of up to ``batch_size`` records in the JSON shape Lambda sends (a FIFO queue's
+with their message group), ``ReportBatchItemFailures`` honoured (only the failed records
+come back), failed records hidden for ``retry_after`` seconds (the queue's visibility
+timeout in the cloud), and the queue's redrive policy moving a record that keeps failing
+to its dead-letter queue.
 
-Concurrency as Lambda has it: each round, the mapping's pollers (five, as Lambda starts
-with, or the mapping's ``MaximumConcurrency``) each receive a batch before any runs, so
-every batch's messages are in flight at once and a FIFO queue holds each group that has
-one in flight. A function with reserved concurrency below the batches received is
-throttled: the batches beyond it go back to the queue with their receive counted, as
-Lambda's do, and reach the dead-letter queue if that keeps happening. The invocations of
-a round then run one after another (their bucket calls are not interleaved here; the
-convergence oracle interleaves them).
+Concurrency as Lambda has it: the mapping's pollers (five, as Lambda starts with, or the
+mapping's ``MaximumConcurrency``) each hold at most one batch in flight, and whenever
+some are free they each receive a batch before any of those runs, so a FIFO queue holds
+each group that has one in flight. A function with reserved concurrency below the
+batches in flight is throttled: the batches beyond it go back to the queue with their
+receive counted, as Lambda's do, and reach the dead-letter queue if that keeps
+happening.
+
+Where the invocations run:
+
+- inline (the default): one after another in this process, each as it is received. The
+  tests with moto in this process use it; their bucket calls are not interleaved (the
+  convergence oracle interleaves them).
+- ``side_by_side``: each in an execution environment of its own, as Lambda runs them: a
+  process per environment, started when every warm one is busy (its cold start imports
+  the handler) and kept warm after, at most one per poller. Every function's pollers run
+  at once, so validate, render and index work beside each other while a commit flows
+  through, and a round does not wait for its slowest batch before the next is received.
+  The handlers reach moto over loopback (``AWS_ENDPOINT_URL``), so this needs moto as a
+  server: ``make run`` and the bench use it. An environment that dies (killed, out of
+  memory) fails its whole batch, as a crashed invocation does, and a new one starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
+import multiprocessing
 import os
+import resource
+import signal
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +65,11 @@ class FunctionMapping:
     window: int = 0
     concurrency: int | None = None  # the mapping's ScalingConfig.MaximumConcurrency
     reserved: int | None = None  # the function's ReservedConcurrentExecutions
+    # The handler as the template names it ("package.module.function"): what an
+    # execution environment of its own imports (``side_by_side``).
+    entry: str | None = None
+    memory: int | None = None  # the function's MemorySize: side by side, a limit
+    timeout: int = 60  # the function's Timeout: what the context says is left
 
     @property
     def pollers(self) -> int:
@@ -92,26 +116,142 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# One execution environment's handler: set once per process by ``_cold_start``.
+_handler: Handler | None = None
+
+
+def _cold_start(entry: str, values: Mapping[str, str], memory: int | None) -> None:
+    """An execution environment's start: the function's environment, a watch on it, its
+    handler imported. Ctrl-C is for the process that runs the stack, which stops the
+    environments itself."""
+    global _handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(values)
+    threading.Thread(target=_watch, args=(os.getppid(), memory), daemon=True).start()
+    module, name = entry.rsplit(".", 1)
+    _handler = getattr(importlib.import_module(module), name)
+
+
+def _watch(stack: int, memory: int | None) -> None:
+    """Every hundredth of a second: Lambda kills an environment whose memory passes the
+    function's MemorySize, in the middle of whatever it was doing, and the batch fails;
+    so is this process, by its resident memory (a briefer peak escapes). And it ends
+    when the process that runs the stack is gone, however that ended (killed, a
+    terminal closed): environments never outlive their stack."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as statm:
+        while True:
+            if os.getppid() != stack:
+                os._exit(0)
+            statm.seek(0)
+            resident = int(statm.read().split()[1]) * page / 2**20
+            if memory is not None and resident > memory:
+                os.write(
+                    2, f"Runtime exited: {resident:.0f} MB used, {memory} MB allowed\n".encode()
+                )
+                os._exit(137)
+            time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One invocation's end: the identifiers of the records it failed (None: it crashed,
+    which fails them all); its duration, the CPU time its process spent in it, and the
+    process's peak resident memory so far (Lambda's "Max Memory Used")."""
+
+    failed: set[str] | None
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
+def _call(handler: Handler, event: dict[str, Any], context: Context) -> Outcome:
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        response = handler(event, context)
+        failed: set[str] | None = {
+            item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])
+        }
+    except Exception:
+        failed = None
+    return Outcome(failed, time.perf_counter() - started, time.process_time() - cpu, _peak_mb())
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory: the kernel's high-water mark of its own
+    memory (``getrusage`` would report the parent's, which a spawned process inherits)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _invoke_warm(event: dict[str, Any], context: Context) -> Outcome:
+    assert _handler is not None, "an execution environment runs its cold start first"
+    return _call(_handler, event, context)
+
+
+@dataclass
+class _InFlight:
+    mapping: FunctionMapping
+    received: list[dict[str, Any]]
+    outcome: Future[Outcome]
+    environment: Executor | None  # side by side: the one it runs in
+
+
 class LocalEventSource:
     def __init__(
-        self, sqs: Any, mappings: list[FunctionMapping], region: str = "us-east-1"
+        self,
+        sqs: Any,
+        mappings: list[FunctionMapping],
+        region: str = "us-east-1",
+        *,
+        side_by_side: bool = False,
     ) -> None:
         self.sqs = sqs
         self.mappings = mappings
         self.region = region
+        self.side_by_side = side_by_side
+        if side_by_side and any(m.entry is None for m in mappings):
+            raise ValueError("invocations side by side need each mapping's handler entry")
+        self.environments: dict[str, list[Executor]] = {}  # per function, side by side
+        self.in_flight: list[_InFlight] = []
         self.invocations = 0
         self.failures = 0
         self.delivered: Counter[str] = Counter()  # records per function
-        # What a bench wants to know of a run: the longest invocation and the total time
-        # per function, and the largest message body received.
-        self.slowest: dict[str, float] = {}
+        # What a bench wants to know of a run, per function: the total time and the
+        # longest invocation, in duration and in CPU time (side by side on two cores,
+        # invocations wait for each other: their CPU time is what Lambda would take,
+        # besides the bucket's answers), CPU time by message group, the peak memory of
+        # an environment; and the largest message body received.
         self.busy: dict[str, float] = {}
+        self.slowest: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.slowest_cpu: dict[str, float] = {}
         self.by_group: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        self.peak_mb: dict[str, float] = {}
         self.largest = 0
         # Records sent back because the function was throttled, and the most invocations
-        # of a function in one round, per function.
+        # of a function in flight at once, per function.
         self.throttled: Counter[str] = Counter()
         self.concurrent: Counter[str] = Counter()
+
+    def __enter__(self) -> LocalEventSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the execution environments (a process each, side by side)."""
+        for started in self.environments.values():
+            for each in started:
+                each.shutdown(wait=True, cancel_futures=True)
+        self.environments.clear()
 
     def _record(self, mapping: FunctionMapping, message: dict[str, Any]) -> dict[str, Any]:
         arn = self.sqs.get_queue_attributes(
@@ -165,50 +305,105 @@ class LocalEventSource:
             VisibilityTimeout=mapping.retry_after,
         )
 
+    def _flying(self, mapping: FunctionMapping) -> int:
+        return sum(1 for f in self.in_flight if f.mapping is mapping)
+
     def poll(self, mapping: FunctionMapping) -> int:
-        """One round of the mapping's pollers, and its invocations; the records
-        delivered."""
+        """The mapping's free pollers each receive a batch, then each is invoked (or
+        throttled); the records received. Inline, they have run when this returns."""
+        flying = self._flying(mapping)
         batches = []
-        for _ in range(mapping.pollers):
+        for _ in range(mapping.pollers - flying):
             batch = self._receive(mapping)
             if not batch:
                 break
             batches.append(batch)
-        allowed = len(batches) if mapping.reserved is None else mapping.reserved
-        for batch in batches[allowed:]:  # throttled: back to the queue, a receive spent
+        room = len(batches) if mapping.reserved is None else max(0, mapping.reserved - flying)
+        for batch in batches[room:]:  # throttled: back to the queue, a receive spent
             self.throttled[mapping.name] += len(batch)
             for message in batch:
                 self._return(mapping, message)
-        self.concurrent[mapping.name] = max(
-            self.concurrent[mapping.name], min(allowed, len(batches))
-        )
-        return sum(self._invoke(mapping, batch) for batch in batches[:allowed])
+        for batch in batches[:room]:
+            self._start(mapping, batch)
+        self.concurrent[mapping.name] = max(self.concurrent[mapping.name], self._flying(mapping))
+        self.settle(block=False)
+        return sum(len(batch) for batch in batches[:room])
 
-    def _invoke(self, mapping: FunctionMapping, received: list[dict[str, Any]]) -> int:
+    def _environment(self, mapping: FunctionMapping) -> Executor:
+        """A warm environment of the function with no invocation in flight, or a new one
+        (its process starts, cold, on its first invocation). Each is a pool of one
+        process, so that one dying fails its own batch only, as on Lambda."""
+        busy = {id(f.environment) for f in self.in_flight if f.mapping is mapping}
+        warm = self.environments.setdefault(mapping.name, [])
+        for each in warm:
+            if id(each) not in busy:
+                return each
+        assert mapping.entry is not None  # checked when the event source was made
+        started = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_cold_start,
+            initargs=(mapping.entry, dict(mapping.environment), mapping.memory),
+        )
+        warm.append(started)
+        return started
+
+    def _start(self, mapping: FunctionMapping, received: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(mapping, m) for m in received]}
         self.invocations += 1
         self.delivered[mapping.name] += len(received)
         self.largest = max([self.largest, *(len(m["Body"].encode()) for m in received)])
-        failed: set[str]
-        started = time.perf_counter()
-        try:
+        context = Context(
+            mapping.name,
+            memory_limit_in_mb=mapping.memory or 512,
+            deadline=time.monotonic() + mapping.timeout,
+        )
+        if self.side_by_side:
+            runs_in = self._environment(mapping)
+            outcome = runs_in.submit(_invoke_warm, event, context)
+            self.in_flight.append(_InFlight(mapping, received, outcome, runs_in))
+        else:
+            outcome = Future()
             with environment(mapping.environment):
-                response = mapping.handler(event, Context(mapping.name))
-            failed = {
-                item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])
-            }
-        except Exception:
-            failed = {m["MessageId"] for m in received}  # a crash fails the whole batch
-        took = time.perf_counter() - started
-        self.busy[mapping.name] = self.busy.get(mapping.name, 0.0) + took
-        self.slowest[mapping.name] = max(self.slowest.get(mapping.name, 0.0), took)
-        # A FIFO queue's time by message group, each record its share of the invocation:
-        # what a bench needs to say what runs side by side on Lambda and what in turn.
+                outcome.set_result(_call(mapping.handler, event, context))
+            self.in_flight.append(_InFlight(mapping, received, outcome, None))
+
+    def settle(self, *, block: bool, timeout: float = 0.25) -> int:
+        """Delete the records of each invocation that has ended, and send back those it
+        failed; with ``block``, first wait (up to ``timeout``) for one to end. The
+        invocations settled."""
+        if block and self.in_flight:
+            wait([f.outcome for f in self.in_flight], timeout, FIRST_COMPLETED)
+        ended = [f for f in self.in_flight if f.outcome.done()]
+        self.in_flight = [f for f in self.in_flight if not f.outcome.done()]
+        for flight in ended:
+            self._end(flight)
+        return len(ended)
+
+    def _end(self, flight: _InFlight) -> None:
+        mapping, received, name = flight.mapping, flight.received, flight.mapping.name
+        try:
+            outcome = flight.outcome.result()
+        except Exception:  # the environment died: another starts for the next batch
+            outcome = Outcome(None, 0.0, 0.0, 0.0)
+            if flight.environment is not None:
+                self.environments[name].remove(flight.environment)
+                flight.environment.shutdown(wait=False)
+        # a crash fails the whole batch
+        failed = {m["MessageId"] for m in received} if outcome.failed is None else outcome.failed
+        self.busy[name] = self.busy.get(name, 0.0) + outcome.wall
+        self.slowest[name] = max(self.slowest.get(name, 0.0), outcome.wall)
+        self.cpu[name] = self.cpu.get(name, 0.0) + outcome.cpu
+        self.slowest_cpu[name] = max(self.slowest_cpu.get(name, 0.0), outcome.cpu)
+        self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), outcome.peak_mb)
+        # A FIFO queue's CPU time by message group, each record its share of the
+        # invocation: what a bench needs to say what runs side by side on Lambda and
+        # what in turn.
         for message in received:
             group = message["Attributes"].get("MessageGroupId")
             if group is not None:
-                groups = self.by_group[mapping.name]
-                groups[group] = groups.get(group, 0.0) + took / len(received)
+                groups = self.by_group[name]
+                groups[group] = groups.get(group, 0.0) + outcome.cpu / len(received)
         self.failures += len(failed)
         for message in received:
             if message["MessageId"] in failed:
@@ -217,7 +412,6 @@ class LocalEventSource:
                 self.sqs.delete_message(
                     QueueUrl=mapping.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-        return len(received)
 
     def waiting_later(self) -> int:
         """Messages that are delayed (sent back to wait) or in flight: not done yet."""
@@ -234,16 +428,21 @@ class LocalEventSource:
         return count
 
     def drain(self, rounds: int = 400, patience: float = 60.0) -> int:
-        """Poll every queue in turn until all are empty, waiting for messages that were
-        sent back with a delay; the records delivered."""
+        """Poll every queue until all are empty and nothing is in flight, waiting for
+        messages that were sent back with a delay; the records delivered. A mapping with
+        a batching window is polled only when the others have nothing to do. ``rounds``
+        bounds the times every queue is polled."""
         delivered = 0
         deadline = time.monotonic() + patience
         for _ in range(rounds):
             moved = sum(self.poll(mapping) for mapping in self.mappings if not mapping.window)
-            if moved == 0:
+            busy = any(not f.mapping.window for f in self.in_flight)
+            if moved == 0 and not busy:
                 moved = sum(self.poll(mapping) for mapping in self.mappings if mapping.window)
             delivered += moved
-            if moved == 0:
+            if self.in_flight:
+                self.settle(block=True)
+            elif moved == 0:
                 if not self.waiting_later() or time.monotonic() > deadline:
                     return delivered
                 time.sleep(0.25)

@@ -57,6 +57,8 @@ class Deployed:
                     "window": int(props.get("MaximumBatchingWindowInSeconds", 0)),
                     "concurrency": _count(props.get("ScalingConfig", {}).get("MaximumConcurrency")),
                     "reserved": _count(definition.get("ReservedConcurrentExecutions")),
+                    "memory": int(definition.get("MemorySize", 128)),  # Lambda's defaults
+                    "timeout": int(definition.get("Timeout", 3)),
                     "report_failures": "ReportBatchItemFailures"
                     in props.get("FunctionResponseTypes", []),
                 }
