@@ -58,8 +58,9 @@ def _first_publish(content: Path, world: World) -> None:
 
 
 @contextmanager
-def _moto_server() -> Iterator[str]:
-    """moto's S3 in a process of its own, so its work is not charged to the publish."""
+def _moto_server(pids: list[int] | None = None) -> Iterator[str]:
+    """moto's S3 in a process of its own, so its work is not charged to the publish;
+    its process id added to ``pids``."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -67,6 +68,8 @@ def _moto_server() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(server.pid)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -81,6 +84,12 @@ def _moto_server() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has spent (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _s3_client(endpoint: str) -> Any:

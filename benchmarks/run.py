@@ -348,12 +348,16 @@ def report(results: dict[str, Any], articles: int) -> None:
             f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures"
         )
         print(
-            f"  time per function {first['busy_s']}; "
-            f"slowest invocation {first['slowest_invocation_s']}"
+            f"  invocations side by side, each in an environment of its own: duration per "
+            f"function {first['busy_s']}, CPU {first['cpu_s']}; slowest invocation "
+            f"{first['slowest_invocation_s']}, CPU {first['slowest_invocation_cpu_s']}; "
+            f"peak memory of an environment (MB) {first['peak_rss_mb']}; "
+            f"{first['throttled']} records throttled; moto (the buckets and queues) spent "
+            f"{first['moto_cpu_s']} s of CPU"
         )
         print(
             f"  on Lambda (index's issue groups ten at once, its shared group in turn, the "
-            f"rest side by side): about {first['lambda_estimate_s']} s of function time "
+            f"rest side by side): about {first['lambda_estimate_s']} s of function CPU time "
             f"(index {first['index_on_lambda_s']} s, its shared group "
             f"{first['index_shared_group_s']} s), plus S3 latency"
         )
@@ -365,7 +369,7 @@ def report(results: dict[str, Any], articles: int) -> None:
         for change, edit in first["site_yml_edit"].items():
             print(
                 f"    site.yml, {change}: {edit['wall_s']} s wall ({edit['wall_vs_build']}x); "
-                f"time per function {edit['busy_s']}; on Lambda about "
+                f"CPU per function {edit['cpu_s']}, moto {edit['moto_cpu_s']} s; on Lambda about "
                 f"{edit['lambda_estimate_s']} s ({edit['lambda_vs_build']}x)"
             )
     if "worst_issue" in results:
