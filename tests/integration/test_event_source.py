@@ -121,6 +121,20 @@ def sqs_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         server.stop()
 
 
+def elsewhere(url: str, report: str, handler: str, **options: Any) -> FunctionMapping:
+    """A one-record-a-batch mapping to a handler of ``tests.support.handlers``, which
+    runs side by side only: in this process it fails the test."""
+    return FunctionMapping(
+        "f",
+        url,
+        lambda *_: pytest.fail("side by side, the handler runs in its own environment"),
+        {"REPORT_QUEUE": report},
+        batch_size=1,
+        entry=f"tests.support.handlers.{handler}",
+        **options,
+    )
+
+
 def reports(sqs: Any, url: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
@@ -137,20 +151,13 @@ def reports(sqs: Any, url: str) -> list[dict[str, Any]]:
 def test_side_by_side_a_rounds_invocations_overlap_each_in_a_warm_environment_of_its_own(
     sqs_server: Any,
 ) -> None:
-    # GIVEN five one-record jobs for a function that takes half a second a batch
+    # GIVEN five one-record jobs for a function that takes a second a batch
     sqs = sqs_server
     url, dead = queue(sqs, "jobs")
     report = sqs.create_queue(QueueName="report")["QueueUrl"]
     for n in range(POLLERS):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
-    mapping = FunctionMapping(
-        "f",
-        url,
-        lambda *_: pytest.fail("side by side, the handler runs in its own environment"),
-        {"REPORT_QUEUE": report},
-        batch_size=1,
-        entry="tests.support.handlers.slow",
-    )
+    mapping = elsewhere(url, report, "slow")
     with LocalEventSource(sqs, [mapping], side_by_side=True) as source:
         # WHEN the event source drains the queue, cold
         assert source.drain() == POLLERS
@@ -178,14 +185,7 @@ def test_side_by_side_an_environment_that_dies_fails_its_batch_and_a_new_one_sta
     url, dead = queue(sqs, "fragile")
     report = sqs.create_queue(QueueName="report")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 7}))
-    mapping = FunctionMapping(
-        "f",
-        url,
-        lambda *_: pytest.fail("side by side, the handler runs in its own environment"),
-        {"REPORT_QUEUE": report},
-        batch_size=1,
-        entry="tests.support.handlers.dies_once",
-    )
+    mapping = elsewhere(url, report, "dies_once")
     with LocalEventSource(sqs, [mapping], side_by_side=True) as source:
         # WHEN the event source drains the queue
         source.drain()
@@ -210,15 +210,7 @@ def test_side_by_side_an_environment_past_its_memory_is_killed_as_lambda_kills_i
     report = sqs.create_queue(QueueName="report")["QueueUrl"]
     for mb in (20, 400):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"mb": mb}))
-    mapping = FunctionMapping(
-        "f",
-        url,
-        lambda *_: pytest.fail("side by side, the handler runs in its own environment"),
-        {"REPORT_QUEUE": report},
-        batch_size=1,
-        entry="tests.support.handlers.hungry",
-        memory=256,
-    )
+    mapping = elsewhere(url, report, "hungry", memory=256)
     with LocalEventSource(sqs, [mapping], side_by_side=True) as source:
         # WHEN the event source drains the queue
         source.drain()
