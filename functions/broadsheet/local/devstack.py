@@ -289,6 +289,14 @@ def report(stack: LocalStack, commit: str, say: Callable[[str], object]) -> None
         f"{len(invalidated)} path(s) invalidated, "
         f"{len(found['findings'])} finding(s)"
     )
+    if not settled(found):  # the queues are drained and it is not done: it failed
+        dead = [d for d in dead_letters(stack.env) if d["commit"] == commit]
+        say(
+            f"  not finished: {len(dead)} of its message(s) in the dead-letter queues "
+            f"(broadsheet dlq list; /_broadsheet/ says which stage it stopped at)"
+        )
+        for letter in dead[:5]:
+            say(f"  {letter['stage']} failed: {printable(letter['reason'])}")
     gone = withdrawn(found)
     if gone:
         say(f"  {len(gone)} page(s) withdrawn: readers who open them now get 404")

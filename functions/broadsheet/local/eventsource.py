@@ -120,19 +120,19 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 _handler: Handler | None = None
 
 
-def _cold_start(entry: str, values: Mapping[str, str], memory: int | None) -> None:
+def _cold_start(name: str, entry: str, values: Mapping[str, str], memory: int | None) -> None:
     """An execution environment's start: the function's environment, a watch on it, its
     handler imported. Ctrl-C is for the process that runs the stack, which stops the
     environments itself."""
     global _handler
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(values)
-    threading.Thread(target=_watch, args=(os.getppid(), memory), daemon=True).start()
+    threading.Thread(target=_watch, args=(name, os.getppid(), memory), daemon=True).start()
     module, name = entry.rsplit(".", 1)
     _handler = getattr(importlib.import_module(module), name)
 
 
-def _watch(stack: int, memory: int | None) -> None:
+def _watch(name: str, stack: int, memory: int | None) -> None:
     """Every hundredth of a second: Lambda kills an environment whose memory passes the
     function's MemorySize, in the middle of whatever it was doing, and the batch fails;
     so is this process, by its resident memory (a briefer peak escapes). And it ends
@@ -146,9 +146,8 @@ def _watch(stack: int, memory: int | None) -> None:
             statm.seek(0)
             resident = int(statm.read().split()[1]) * page / 2**20
             if memory is not None and resident > memory:
-                os.write(
-                    2, f"Runtime exited: {resident:.0f} MB used, {memory} MB allowed\n".encode()
-                )
+                said = f"{name}: Runtime exited: {resident:.0f} MB used, {memory} MB allowed; "
+                os.write(2, (said + "its batch fails and comes back\n").encode())
                 os._exit(137)
             time.sleep(0.01)
 
@@ -343,7 +342,7 @@ class LocalEventSource:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_cold_start,
-            initargs=(mapping.entry, dict(mapping.environment), mapping.memory),
+            initargs=(mapping.name, mapping.entry, dict(mapping.environment), mapping.memory),
         )
         warm.append(started)
         return started

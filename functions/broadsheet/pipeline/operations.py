@@ -184,6 +184,11 @@ def pending_releases(env: AwsEnv) -> list[dict[str, Any]]:
 WHAT = {"embargo": "embargo lifts", "news": "leaves the news sitemap"}
 
 
+# A message that failed with no reason kept: its function was killed before it could say
+# (past its memory or its timeout), as Lambda kills one.
+DIED = "none recorded: the function died in it (out of memory, or past its timeout)"
+
+
 def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:
     """The messages in the dead-letter queues, with the reason each failed last. They are
     only looked at: received with no visibility timeout, they stay where they are."""
@@ -201,7 +206,7 @@ def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:
                     "stage": name,
                     "message_id": message["MessageId"],
                     "commit": commit,
-                    "reason": failure.get("error", "unknown"),
+                    "reason": failure.get("error", DIED),
                     "failed_at": failure.get("at"),
                 }
             )
