@@ -373,8 +373,14 @@ class LocalEventSource:
         invocations settled."""
         if block and self.in_flight:
             wait([f.outcome for f in self.in_flight], timeout, FIRST_COMPLETED)
-        ended = [f for f in self.in_flight if f.outcome.done()]
-        self.in_flight = [f for f in self.in_flight if not f.outcome.done()]
+        # One look at each: an invocation that ends between two looks would be neither
+        # settled nor in flight, and its records would stay hidden until their
+        # visibility timeout.
+        ended: list[_InFlight] = []
+        going: list[_InFlight] = []
+        for flight in self.in_flight:
+            (ended if flight.outcome.done() else going).append(flight)
+        self.in_flight = going
         for flight in ended:
             self._end(flight)
         return len(ended)
