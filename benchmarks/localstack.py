@@ -144,8 +144,7 @@ def first_publish(work: Path, articles: int) -> dict[str, Any]:
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     moto = ExitStack()
-    moto_pid: list[int] = []
-    endpoint = moto.enter_context(_moto_server(moto_pid))
+    endpoint, moto_pid = moto.enter_context(_moto_server())
     saved = dict(os.environ)
     os.environ.update(
         {
@@ -170,12 +169,12 @@ def first_publish(work: Path, articles: int) -> dict[str, Any]:
         )
         moto.callback(runner.close)
         env = AwsEnv.from_outputs(deployed.outputs, endpoint)
-        started, moto_began = time.perf_counter(), cpu_seconds(moto_pid[0])
+        started, moto_began = time.perf_counter(), cpu_seconds(moto_pid)
         publish(Git.of(content), env.sources, say=lambda _: None)
         published = time.perf_counter() - started
         runner.drain(rounds=100_000, patience=600)
         wall = time.perf_counter() - started
-        moto_first = cpu_seconds(moto_pid[0]) - moto_began
+        moto_first = cpu_seconds(moto_pid) - moto_began
         issues = sum(1 for _ in env.site.keys("api/v1/issues/"))
         index_name = next(k for k in runner.busy if "Index" in k)
 
@@ -219,11 +218,11 @@ def first_publish(work: Path, articles: int) -> dict[str, Any]:
             runner.slowest_cpu.clear()  # the longest invocations of this change alone
             site_yml.write_text(site_yml.read_text().replace(old, new, 1))
             _git(repo, "-c", "user.name=B", "-c", "user.email=b@example.org", "commit", "-qam", "s")
-            edited, moto_began = time.perf_counter(), cpu_seconds(moto_pid[0])
+            edited, moto_began = time.perf_counter(), cpu_seconds(moto_pid)
             publish(Git.of(content), env.sources, say=lambda _: None)
             runner.drain(rounds=100_000, patience=600)
             wall = time.perf_counter() - edited
-            moto_cpu = cpu_seconds(moto_pid[0]) - moto_began
+            moto_cpu = cpu_seconds(moto_pid) - moto_began
             groups = {
                 g: t - groups_before.get(g, 0.0) for g, t in runner.by_group[index_name].items()
             }

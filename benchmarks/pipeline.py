@@ -58,9 +58,9 @@ def _first_publish(content: Path, world: World) -> None:
 
 
 @contextmanager
-def _moto_server(pids: list[int] | None = None) -> Iterator[str]:
-    """moto's S3 in a process of its own, so its work is not charged to the publish;
-    its process id added to ``pids``."""
+def _moto_server() -> Iterator[tuple[str, int]]:
+    """moto's S3 in a process of its own, so its work is not charged to the publish:
+    its endpoint, and its process id (what its CPU time is read by)."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -68,8 +68,6 @@ def _moto_server(pids: list[int] | None = None) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    if pids is not None:
-        pids.append(server.pid)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -80,7 +78,7 @@ def _moto_server(pids: list[int] | None = None) -> Iterator[str]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.1)
-        yield endpoint
+        yield endpoint, server.pid
     finally:
         server.terminate()
         server.wait(10)
@@ -147,7 +145,7 @@ def one_article_commits(
     _first_publish(content, world)
     if not s3:
         return _commits(world, content, runs, new=new)
-    with _moto_server() as endpoint:
+    with _moto_server() as (endpoint, _):
         _seed_s3(endpoint, world)
         del world
         measured = subprocess.run(

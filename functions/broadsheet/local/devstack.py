@@ -204,14 +204,19 @@ class LocalStack:
             self.branch = branch
             commits = publish(self.git, self.env.sources, snapshot=snapshot, say=lambda _: None)
             if commits:
-                self.runner.drain(rounds=DRAIN_ROUNDS)
+                self.drain()
             return commits
+
+    def drain(self) -> int:
+        """Run every queue's messages through, as the event source mappings would; the
+        records handled. (Held under ``lock`` by the caller.)"""
+        return self.runner.drain(rounds=DRAIN_ROUNDS)
 
     def work(self) -> int:
         """Be the event source mappings between commits too: what a maintainer's command
         sent (repair, rebuild, dlq replay) is handled as it comes; the records handled."""
         with self.lock:
-            return self.runner.drain(rounds=DRAIN_ROUNDS)
+            return self.drain()
 
     def tick(self, now: dt.datetime | None = None) -> list[Release]:
         """Be EventBridge Scheduler: send every due release, then run it through."""
@@ -219,7 +224,7 @@ class LocalStack:
             send = schedule_target(self.client("sqs"))
             fired = fire_due(self.env.scheduler, now or dt.datetime.now(dt.UTC), send)
             if fired:
-                self.runner.drain(rounds=DRAIN_ROUNDS)
+                self.drain()
             return fired
 
     def status(self, commit: str) -> dict[str, Any]:

@@ -37,7 +37,6 @@ import hashlib
 import importlib
 import multiprocessing
 import os
-import resource
 import signal
 import threading
 import time
@@ -128,8 +127,8 @@ def _cold_start(name: str, entry: str, values: Mapping[str, str], memory: int | 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(values)
     threading.Thread(target=_watch, args=(name, os.getppid(), memory), daemon=True).start()
-    module, name = entry.rsplit(".", 1)
-    _handler = getattr(importlib.import_module(module), name)
+    module, attribute = entry.rsplit(".", 1)
+    _handler = getattr(importlib.import_module(module), attribute)
 
 
 def _watch(name: str, stack: int, memory: int | None) -> None:
@@ -178,15 +177,10 @@ def _call(handler: Handler, event: dict[str, Any], context: Context) -> Outcome:
 
 def _peak_mb() -> float:
     """This process's peak resident memory: the kernel's high-water mark of its own
-    memory (``getrusage`` would report the parent's, which a spawned process inherits)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    memory (``getrusage`` would report the parent's, which a spawned process inherits).
+    Linux's /proc, as ``_watch`` reads, and as Lambda runs."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
 
 
 def _invoke_warm(event: dict[str, Any], context: Context) -> Outcome:
@@ -332,10 +326,10 @@ class LocalEventSource:
         """A warm environment of the function with no invocation in flight, or a new one
         (its process starts, cold, on its first invocation). Each is a pool of one
         process, so that one dying fails its own batch only, as on Lambda."""
-        busy = {id(f.environment) for f in self.in_flight if f.mapping is mapping}
+        busy = {f.environment for f in self.in_flight}
         warm = self.environments.setdefault(mapping.name, [])
         for each in warm:
-            if id(each) not in busy:
+            if each not in busy:
                 return each
         assert mapping.entry is not None  # checked when the event source was made
         started = ProcessPoolExecutor(
