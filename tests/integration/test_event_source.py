@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -223,23 +224,24 @@ def test_side_by_side_an_environment_past_its_memory_is_killed_as_lambda_kills_i
     assert 20 < source.peak_mb["f"] < 256
 
 
-STACK_KILLED = """
-import json, os, sys, time
+STACK = """
+import sys, time
 import boto3
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
-sqs = boto3.client("sqs")
-url, report = sys.argv[1], sys.argv[2]
-mapping = FunctionMapping("f", url, print, {"REPORT_QUEUE": report}, batch_size=1,
-                          entry="tests.support.handlers.slow")
-source = LocalEventSource(sqs, [mapping], side_by_side=True)
-source.drain()
-print("drained", flush=True)
-time.sleep(600)
+
+if __name__ == "__main__":
+    url, report = sys.argv[1], sys.argv[2]
+    mapping = FunctionMapping("f", url, print, {"REPORT_QUEUE": report}, batch_size=1,
+                              entry="tests.support.handlers.slow")
+    source = LocalEventSource(boto3.client("sqs"), [mapping], side_by_side=True)
+    source.drain()
+    print("drained", flush=True)
+    time.sleep(600)
 """
 
 
 def test_side_by_side_environments_never_outlive_the_process_that_runs_the_stack(
-    sqs_server: Any, tmp_path: Any
+    sqs_server: Any, tmp_path: Path
 ) -> None:
     # GIVEN a stack whose event source has warm environments
     import subprocess
@@ -253,16 +255,21 @@ def test_side_by_side_environments_never_outlive_the_process_that_runs_the_stack
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}))
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(root, "functions"), root])}
+    script = tmp_path / "stack.py"  # run as a script: a spawned process would import it
+    script.write_text(STACK)
     stack = subprocess.Popen(
-        [sys.executable, "-c", STACK_KILLED, url, report],
+        [sys.executable, str(script), url, report],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert stack.stdout is not None and stack.stdout.readline().strip() == "drained"
-        pids = {r["pid"] for r in reports(sqs, report)}
+        seen = reports(sqs, report)
+        pids = {r["pid"] for r in seen}
         assert pids and all(os.path.exists(f"/proc/{pid}") for pid in pids)
+        # (and an environment holds the handler, not the script that runs the stack)
+        assert {r["parents_main"] for r in seen} == {None}
     finally:
         # WHEN that process is killed, with no chance to stop them
         stack.kill()

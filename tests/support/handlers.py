@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -23,7 +24,13 @@ def slow(event: dict[str, Any], _: Any) -> dict[str, Any]:
     began = time.time()
     time.sleep(1)
     for record in event["Records"]:
-        _report(n=json.loads(record["body"])["n"], pid=os.getpid(), began=began, ended=time.time())
+        _report(
+            n=json.loads(record["body"])["n"],
+            pid=os.getpid(),
+            began=began,
+            ended=time.time(),
+            parents_main=getattr(sys.modules.get("__mp_main__"), "__file__", None),
+        )
     return {"batchItemFailures": []}
 
 
