@@ -677,9 +677,26 @@ def test_regression_a_commit_of_site_yml_alone_reaches_every_page(
     stack.assert_is_the_full_build()
 
 
-def test_a_new_section_in_site_yml_checks_every_article_again_and_typesets_it_once(
+def test_a_new_section_in_site_yml_checks_no_article_again(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN an article in a section site.yml does not have yet: refused, with the finding
+    science = article("Lab notes").replace("section: labour", "section: science")
+    stack.repo.write("issues/412/lab-notes.md", science)
+    commit = stack.repo.commit("an article in a new section")
+    stack.publish()
+    assert "lab-notes" not in stack.slugs(412)
+    report = json.loads(stack.world.sources.get(report_key(commit, 412)).body)  # type: ignore[union-attr]
+    [finding] = report["findings"]
+    assert (finding["path"], finding["line"], finding["column"], finding["field"]) == (
+        "issues/412/lab-notes.md",
+        6,
+        10,
+        "section",
+    )
+    assert finding["message"].startswith("'science' is not one of the sections in site.yml")
+    stack.assert_is_the_full_build()
+    # WHEN site.yml gains the section
     checked, typeset = _counted_checks(monkeypatch)
     site = stack.repo.content / "site.yml"
     site.write_text(
@@ -689,12 +706,18 @@ def test_a_new_section_in_site_yml_checks_every_article_again_and_typesets_it_on
     )
     stack.repo.commit("a science section")
     stack.publish()
-    # The sections are what an article is checked against: each published article is
-    # checked again and typeset once (by render: index takes its verdicts, it does not
-    # typeset them a second time)
-    published = {f"issues/{n}/{slug}.md" for n in (410, 411, 412) for slug in stack.slugs(n)}
-    assert published <= set(typeset) and len(typeset) == len(set(typeset))
-    assert published <= set(checked)
+    # THEN a verdict does not depend on which sections there are: no article is checked
+    # again, the waiting one is published (typeset once, as any newly published one),
+    # and the site is the full build
+    assert checked == [] and typeset == ["issues/412/lab-notes.md"]
+    assert "lab-notes" in stack.slugs(412)
+    stack.assert_is_the_full_build()
+    # WHEN the section goes again, the article is withdrawn, still without a re-check
+    site.write_text(site.read_text().replace("  science:\n    en: Science\n    es: Ciencia\n", ""))
+    stack.repo.commit("no science section")
+    stack.publish()
+    assert "lab-notes" not in stack.slugs(412)
+    assert checked == [] and typeset == ["issues/412/lab-notes.md"]
     stack.assert_is_the_full_build()
 
 

@@ -322,6 +322,12 @@ def _corrections(
     return None if len(sink.findings) > before else tuple(found)
 
 
+def section_problem(value: str, site: Site) -> str | None:
+    """Why an article's ``section`` is not one of site.yml's, or None."""
+    ids = [section.id for section in site.sections]
+    return fields.choice_problem(value, ids, where="the sections in site.yml")
+
+
 def source_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -336,8 +342,13 @@ def parse_article(
     *,
     render: bool = False,
     now: dt.datetime | None = None,
+    section_at: list[tuple[str, int, int]] | None = None,
 ) -> Article | None:
     """Check one article on its own; every problem found goes to ``sink``.
+
+    Given ``section_at``, the section is not checked against site.yml: its value and
+    place (line, column) are appended there for the caller to check with
+    ``section_problem``, so that what comes back does not depend on the sections.
 
     With ``render`` the body's HTML comes back too. ``now`` is the clock dates of
     changes are checked against (none may lie ahead of it): the time of the commit in
@@ -381,16 +392,14 @@ def parse_article(
     if "dateline" in node:
         take("dateline", fields.text(node["dateline"], local, "dateline", max_len=MAX_DATELINE))
     if "section" in node:
-        take(
-            "section",
-            fields.choice(
-                node["section"],
-                local,
-                "section",
-                [s.id for s in site.sections],
-                where="the sections in site.yml",
-            ),
-        )
+        n = node["section"]
+        section = fields.text(n, local, "section")
+        if section is not None and section_at is not None:
+            section_at.append((section, n.line + offset, n.column))
+        elif section is not None and (problem := section_problem(section, site)):
+            local.add(n.line, n.column, "section", problem)
+            section = None
+        take("section", section)
     if "authors" in node:
         authors = fields.text_list(
             node["authors"], local, "authors", max_len=MAX_NAME, max_items=MAX_AUTHORS

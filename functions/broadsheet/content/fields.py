@@ -164,19 +164,22 @@ def text_list(
 def choice(
     node: YNode, sink: FindingSink, field: str, choices: Iterable[str], *, where: str
 ) -> str | None:
-    choices = list(choices)
     value = text(node, sink, field)
     if value is None:
         return None
-    if value not in choices:
-        sink.add(
-            node.line,
-            node.column,
-            field,
-            f"'{value}' is not one of {where} ({', '.join(choices)}){did_you_mean(value, choices)}",
-        )
+    problem = choice_problem(value, choices, where=where)
+    if problem:
+        sink.add(node.line, node.column, field, problem)
         return None
     return value
+
+
+def choice_problem(value: str, choices: Iterable[str], *, where: str) -> str | None:
+    """Why ``value`` is not one of ``choices``, or None."""
+    choices = list(choices)
+    if value in choices:
+        return None
+    return f"'{value}' is not one of {where} ({', '.join(choices)}){did_you_mean(value, choices)}"
 
 
 def per_language(

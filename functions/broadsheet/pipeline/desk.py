@@ -1,6 +1,6 @@
 """The copy desk: an issue folder's files read and checked, each verdict kept by what it
-depends on (the bytes, the code, the languages and sections of site.yml) so that no stage
-reads a file twice.
+depends on (the bytes, the code, the languages of site.yml) so that no stage reads a file
+twice; its section is checked against site.yml where the verdict is used.
 
 validate checks the files a commit brings; index decides the folder from those verdicts
 and the ones it kept, and reads anew only what it has no verdict for.
@@ -12,9 +12,9 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
-from broadsheet.content.article import Article, parse_article
+from broadsheet.content.article import Article, parse_article, section_problem
 from broadsheet.content.findings import Finding, FindingSink
 from broadsheet.content.issue import (
     LINK_FOUND,
@@ -24,7 +24,7 @@ from broadsheet.content.issue import (
     parse_issue,
 )
 from broadsheet.content.photo import SPEC, Photo, examine
-from broadsheet.content.site import Section, Site
+from broadsheet.content.site import Site
 from broadsheet.content.validation import Verdict, judge_issue
 from broadsheet.content.version import code_version
 from broadsheet.pipeline.manifest import ISSUE_FILE, SUBMODULE, SYMLINK, Tree
@@ -34,19 +34,35 @@ Read = Callable[[str], bytes]  # a blob's bytes by its id
 
 
 def checked_against(site: Site) -> Site:
-    """The part of site.yml an article is checked against, its languages and section
-    ids: all the checker is given, so a verdict cannot depend on more than its version."""
-    sections = tuple(Section(section.id, {}) for section in site.sections)
-    return Site(names={}, base_url="", languages=site.languages, sections=sections)
+    """The part of site.yml an article is checked against, its languages: all the checker
+    is given, so a verdict cannot depend on more than its version. The section is
+    checked where the verdict is used (``judged``)."""
+    return Site(names={}, base_url="", languages=site.languages, sections=())
 
 
 def verdict_version(site: Site) -> str:
     """What a file's verdict depends on besides its bytes: the code, and the part of
-    site.yml it is checked against. A site.yml edit that renames the paper or describes
-    an author re-checks nothing."""
-    against = checked_against(site)
-    part = json.dumps([against.languages, [section.id for section in against.sections]])
+    site.yml it is checked against. A site.yml edit that renames the paper, describes an
+    author or adds a section re-checks nothing."""
+    part = json.dumps(checked_against(site).languages)
     return hashlib.sha256(f"{code_version()}\0{part}".encode()).hexdigest()[:16]
+
+
+def judged(verdicts: Iterable[Checked], site: Site) -> list[Checked]:
+    """The verdicts as site.yml's sections see them: a file whose section site.yml lacks
+    is refused, with the finding ``parse_article`` would have given it."""
+    return [_under(checked, site) for checked in verdicts]
+
+
+def _under(checked: Checked, site: Site) -> Checked:
+    if checked.section is None:
+        return checked
+    value, line, column = checked.section
+    problem = section_problem(value, site)
+    if problem is None:
+        return checked
+    finding = Finding(checked.path, line, column, "section", problem)
+    return replace(checked, facts=None, findings=[*checked.findings, asdict(finding)])
 
 
 def _link_finding(path: str, mode: str) -> Finding:
@@ -72,12 +88,17 @@ def check_article(
     sink = FindingSink(path)
     slug = path.rsplit("/", 1)[1].removesuffix(".md")
     against = checked_against(site)
-    article = parse_article(path, read(blob), number, slug, against, sink, render=typeset, now=now)
+    placed: list[tuple[str, int, int]] = []
+    article = parse_article(
+        path, read(blob), number, slug, against, sink, render=typeset, now=now, section_at=placed
+    )
+    section = list(placed[0]) if placed else None
     if article is None or sink.findings:
-        return Checked(path, blob, version, None, [asdict(f) for f in sink.findings]), None
+        findings = [asdict(f) for f in sink.findings]
+        return Checked(path, blob, version, None, findings, section=section), None
     facts = article.facts()
     html = facts.pop("body_html")
-    return Checked(path, blob, version, facts, [], typeset), html if typeset else None
+    return Checked(path, blob, version, facts, [], typeset, section), html if typeset else None
 
 
 def article_of(checked: Checked, number: int) -> Article | None:

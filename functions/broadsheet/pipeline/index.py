@@ -124,14 +124,15 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
     fresh = kept.verdicts(env.sources, job.fresh, env.workers)
     known = [*fresh, *state.verdicts, *state.accepted.values()]
     files = read_ahead(env, desk.unread(tree, number, version, known))
-    verdicts = desk.check_folder(tree, number, site, version, files, known, committed(job))
+    as_read = desk.check_folder(tree, number, site, version, files, known, committed(job))
+    verdicts = desk.judged(as_read, site)
     issue, issue_blob, _ = desk.issue_file(tree, number, site, read) if tree else (None, None, [])
     if tree is not None and issue is None:
         # issue.yml has findings: the accepted one stays, and counts if it still checks out.
         issue_blob = state.issue_blob
         issue = _issue(env, site, number, issue_blob)
-    # What was accepted is checked again when the code, or the languages or sections of
-    # site.yml, changed since: by render's verdict of the same file under the new
+    # What was accepted is checked again when the code, or the languages of site.yml,
+    # changed since: by render's verdict of the same file under the new
     # version, when it made one.
     outdated = [
         replace(c, version=version) for c in state.accepted.values() if c.version != version
@@ -139,7 +140,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
     again = _typeset(env, outdated, fresh, number, site)
     accepted: dict[str, Checked] = {}
     for slug, checked in state.accepted.items():
-        checked = again.get((checked.path, checked.blob), checked)
+        [checked] = desk.judged([again.get((checked.path, checked.blob), checked)], site)
         if checked.facts is not None:  # else it no longer checks out: nothing to keep
             accepted[slug] = checked
     examined = desk.examine_media(
@@ -190,7 +191,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
         site_blob=job.site_blob,
         issue_blob=issue_blob,
         accepted=published,
-        verdicts=verdicts,
+        verdicts=as_read,
         examined=examined,
         doc=_doc(site, issue if tree else None, articles, now, examined),
     )
@@ -432,16 +433,19 @@ def _finish(
         paths=changed,
         revision=state.revision,
         withdrawn=withdrawn,
-        **_held(state),
+        **_held(env, state),
     )
     return {"commit": commit, "issue": state.number, "paths": len(changed)}
 
 
-def _held(state: IssueState) -> dict[str, list[str]]:
+def _held(env: Env, state: IssueState) -> dict[str, list[str]]:
     """What the issue shows other than the commit says, derived from its state: the
     slugs published at an earlier version (the commit's has findings, or deletes an
     original a translation needs), and those not published at all."""
-    committed = {c.path.rsplit("/", 1)[1].removesuffix(".md"): c for c in state.verdicts}
+    verdicts = state.verdicts
+    if state.site_blob is not None:
+        verdicts = desk.judged(verdicts, _site(blob(env.sources, state.site_blob), "held"))
+    committed = {c.path.rsplit("/", 1)[1].removesuffix(".md"): c for c in verdicts}
     held_back = [
         slug
         for slug, accepted in state.accepted.items()

@@ -136,7 +136,7 @@ class CommitJob:
 class Checked:
     """One file of an issue folder read on its own: what validate learnt, so that render
     and index need not read it again. ``version`` is what the verdict depends on besides
-    the bytes (the code and site.yml)."""
+    the bytes (the code and site.yml's languages)."""
 
     path: str
     blob: str
@@ -146,6 +146,9 @@ class Checked:
     # Read by the typesetter (render), not the checker alone: only then is the summary
     # taken from the typeset first paragraph, as readers see it.
     typeset: bool = False
+    # The section as written, [value, line, column]: checked against site.yml's sections
+    # where the verdict is used (``desk.judged``), so that adding one re-reads nothing.
+    section: list[Any] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Checked:

@@ -74,7 +74,7 @@ def render_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     if site is None:
         raise Permanent(f"site.yml {job.site_blob} of {job.commit} does not parse")
     fresh = kept.verdicts(env.sources, job.fresh, env.workers)
-    todo = [v for v in fresh if v.facts is not None and not v.typeset]
+    todo = [v for v in desk.judged(fresh, site) if v.facts is not None and not v.typeset]
     typeset_now = [verdict for verdict, _ in typeset_all(env, todo, job.issue, site)]
     count = len(typeset_now)
     # Under the same keys: worth more.

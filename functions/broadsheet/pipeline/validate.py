@@ -123,6 +123,7 @@ def validate_issue(job: IssueJob, env: Env) -> dict[str, Any]:
     findings: list[Finding] = []
     if tree is not None:
         findings = desk.issue_file(tree, job.issue, site, lambda b: blob(env.sources, b))[2]
+    verdicts = desk.judged(verdicts, site)
     examined = desk.examine_media(
         tree,
         desk.wanted(verdicts, state.accepted.values()),
