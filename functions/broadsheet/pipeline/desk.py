@@ -49,12 +49,13 @@ def verdict_version(site: Site) -> str:
 
 
 def judged(verdicts: Iterable[Checked], site: Site) -> list[Checked]:
-    """The verdicts as site.yml's sections see them: a file whose section site.yml lacks
-    is refused, with the finding ``parse_article`` would have given it."""
-    return [_under(checked, site) for checked in verdicts]
+    """``judge`` for each verdict."""
+    return [judge(checked, site) for checked in verdicts]
 
 
-def _under(checked: Checked, site: Site) -> Checked:
+def judge(checked: Checked, site: Site) -> Checked:
+    """The verdict as site.yml's sections see it: a file whose section site.yml lacks is
+    refused, with the finding ``parse_article`` would have given it."""
     if checked.section is None:
         return checked
     value, line, column = checked.section

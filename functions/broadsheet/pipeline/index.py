@@ -140,7 +140,7 @@ def _decide(env: Env, job: IssueJob, state: IssueState, now: dt.datetime) -> Iss
     again = _typeset(env, outdated, fresh, number, site)
     accepted: dict[str, Checked] = {}
     for slug, checked in state.accepted.items():
-        [checked] = desk.judged([again.get((checked.path, checked.blob), checked)], site)
+        checked = desk.judge(again.get((checked.path, checked.blob), checked), site)
         if checked.facts is not None:  # else it no longer checks out: nothing to keep
             accepted[slug] = checked
     examined = desk.examine_media(
