@@ -17,6 +17,7 @@ from typing import Any
 
 from broadsheet.adapters.aws import STAGES
 from broadsheet.local.devstack import free_port
+from broadsheet.pipeline.operations import dead_letters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -253,6 +254,8 @@ def first_publish(work: Path, articles: int) -> dict[str, Any]:
             "moto_cpu_s": round(moto_first, 1),
             "largest_message_bytes": runner.largest,
             "failures": runner.failures,
+            # Counted after the site.yml edits too: what all three left unfinished.
+            "dead_lettered": len(dead_letters(env)),
             "throttled": sum(runner.throttled.values()),
             "index_on_lambda_s": round(index, 1),
             "index_shared_group_s": round(shared_first, 1),

@@ -345,7 +345,8 @@ def report(results: dict[str, Any], articles: int) -> None:
             f"first publish of {first['articles']:,} articles through the local stack (moto on "
             f"loopback, the real handlers): {first['wall_s']} s wall ({first['publish_s']} s of it "
             f"`broadsheet publish`), {first['issue_documents']} issues, largest message "
-            f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures"
+            f"{first['largest_message_bytes']:,} bytes, {first['failures']} failures, "
+            f"{first['dead_lettered']} dead-lettered (after the site.yml edits too)"
         )
         print(
             f"  invocations side by side, each in an environment of its own: duration per "
