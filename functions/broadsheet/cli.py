@@ -351,9 +351,21 @@ def loopback_account(endpoint_url: str) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from broadsheet.pipeline.publisher import Git, publish
+    from broadsheet.pipeline.release import release
 
     git = Git.of(args.content)
-    publish(git, _stack(args).sources, snapshot=args.snapshot)
+    stack = _stack(args)
+    # A manifest of another release would be dropped by validate, or misread: refuse it
+    # here, where the person who can mend it is looking.
+    deployed = stack.settings.get("BROADSHEET_RELEASE")
+    if deployed != release():
+        stated = deployed or "(none stated: deployed before releases were)"
+        raise CommandError(
+            f"the stack runs Broadsheet release {stated}, "
+            f"this publisher is release {release()}: install the commit that was deployed "
+            "(the content workflow's BROADSHEET_REF), or deploy this one"
+        )
+    publish(git, stack.sources, snapshot=args.snapshot)
     return 0
 
 
@@ -373,7 +385,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     while True:
         commit = resolve_commit(stack.sources, args.commit)
         found = status(stack.sources, commit) if commit else None
-        if (found and settled(found)) or time.monotonic() >= deadline:
+        # A dropped message is an answer too: that part will never be done.
+        if (found and (settled(found) or found["dropped"])) or time.monotonic() >= deadline:
             break
         time.sleep(2)
     if commit is None or found is None:
@@ -391,6 +404,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"clock       issue {release['issue']} {release['slug']}: "
                 f"{release['what']} at {release['at']}"
             )
+    if found["dropped"]:
+        print("broadsheet status: a stage dropped part of this commit", file=sys.stderr)
+        return 1
     if args.wait and not settled(found):
         print(f"broadsheet status: still under way after {args.wait:g} s", file=sys.stderr)
         return 3
@@ -398,7 +414,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from broadsheet.pipeline.operations import dead_letters, replay
+    from broadsheet.pipeline.operations import dead_letters, dropped, replay
 
     stack = _stack(args)
     if args.action == "replay":
@@ -413,6 +429,16 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         )
     if not found:
         print("the dead-letter queues are empty", file=sys.stderr)
+    # Dropped messages never reach a queue: kept 90 days, they cannot be replayed (they
+    # can never apply as they are); publish again once the cause is mended.
+    lost = [d for d in dropped(stack.sources) if args.stage in (None, d["stage"])]
+    for item in lost:
+        print(
+            f"{item['stage']:<11} {item['message_id']}  commit {str(item['commit'])[:12]}  "
+            f"dropped {item['at'][:19]}Z: {item['error']}"
+        )
+    if lost:
+        print(f"{len(lost)} message(s) dropped as never applicable", file=sys.stderr)
     return 0
 
 
@@ -593,7 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = command("dlq", "show or replay dead-lettered messages", cmd_dlq)
     _stack_options(dlq)
     dlq.add_argument("action", choices=("list", "replay"), help="look, or send them back")
-    dlq.add_argument("--stage", choices=STAGES, help="one stage's queue (default: all)")
+    dlq.add_argument(
+        "--stage", choices=(*STAGES, "release"), help="one stage's queue (default: all)"
+    )
 
     rebuild = command(
         "rebuild",

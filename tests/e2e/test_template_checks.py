@@ -38,7 +38,7 @@ def test_checkov_finds_nothing_not_listed_with_its_reason(tmp_path: Path) -> Non
             {
                 "GitHubRepository": "workers/content",
                 "CreateGitHubOidcProvider": "true",
-                "AlarmEmail": "",
+                "AlarmEmail": "maintainer@example.org",
             },
             "s3://artifacts/package.zip",
             boto3.client("iam", region_name=REGION),
@@ -61,7 +61,7 @@ def test_checkov_finds_nothing_not_listed_with_its_reason(tmp_path: Path) -> Non
     )
     report = json.loads(result.stdout)
     failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
-    assert failed == []
+    assert failed == [], "\n".join(failed)
     assert report["summary"]["passed"] > 50
 
 

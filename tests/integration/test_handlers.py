@@ -242,11 +242,49 @@ def test_a_message_that_can_never_apply_is_recorded_and_dropped(aws: Resources) 
     runner.drain()
     assert sqs.receive_message(QueueUrl=aws.dead_letters["index"]).get("Messages") is None
     failures = s3().list_objects_v2(Bucket=aws.sources, Prefix="failures/")["Contents"]
-    [failure] = [
+    # by message id (for dlq list), and as dropped (by commit: none here)
+    failure, kept = [
         json.loads(s3().get_object(Bucket=aws.sources, Key=f["Key"])["Body"].read())
-        for f in failures
+        for f in sorted(failures, key=lambda f: f["Key"].startswith("failures/dropped/"))
     ]
     assert failure["error"] == "Permanent: not a Broadsheet message: type 'nonsense'"
+    assert kept["error"] == failure["error"] and kept["commit"] is None
+
+
+def test_a_manifest_of_another_version_is_dropped_counted_and_shown(
+    aws: Resources,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from broadsheet.adapters.aws import AwsEnv
+    from broadsheet.pipeline.operations import dropped, format_github, format_status, status
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    commit = "c0ffee" + "0" * 34
+    # GIVEN a publisher of another version of Broadsheet uploads its manifest
+    s3().put_object(
+        Bucket=aws.sources,
+        Key=f"manifests/{commit}.json",
+        Body=json.dumps({"version": 99, "commit": commit}).encode(),
+    )
+    # WHEN validate takes it
+    event_source(aws).drain()
+    # THEN it is dropped, not dead-lettered, and every place a person looks says so
+    sqs = boto3.client("sqs", region_name=REGION)
+    assert sqs.receive_message(QueueUrl=aws.dead_letters["validate"]).get("Messages") is None
+    printed = capsys.readouterr().out
+    assert '"MessagesDropped"' in printed  # the metric the alarm watches (EMF)
+    # the log line (Powertools' handler keeps the stdout of its first test: read the record)
+    [line] = [r for r in caplog.records if r.getMessage() == "dropped"]
+    assert line.levelname == "ERROR" and line.__dict__["commit"] == commit
+    [record] = dropped(S3Store(s3(), aws.sources), commit)
+    assert record["stage"] == "validate" and "manifest version 99 is not" in record["error"]
+    found = status(S3Store(s3(), aws.sources), commit)
+    assert "dropped     validate: Permanent:" in format_status(found)
+    assert "::error title=Dropped by the validate stage::" in format_github(found)
+    env = AwsEnv({"SOURCE_BUCKET": aws.sources})
+    assert [d["commit"] for d in dropped(env.sources)] == [commit]
 
 
 def test_an_invalid_article_is_reported_and_the_live_page_stays(
@@ -301,6 +339,7 @@ def test_the_search_function_rebuilds_once_a_batch_and_drops_what_is_not_its_own
     [failure] = [
         json.loads(s3().get_object(Bucket=aws.sources, Key=f["Key"])["Body"].read())
         for f in s3().list_objects_v2(Bucket=aws.sources, Prefix="failures/")["Contents"]
+        if not f["Key"].startswith("failures/dropped/")
     ]
     assert failure["stage"] == "search" and "takes no 'invalidate'" in failure["error"]
 

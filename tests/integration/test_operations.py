@@ -35,6 +35,28 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         yield resources
 
 
+def test_publish_refuses_a_stack_of_another_release(
+    aws: Resources, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a stack deployed from another commit of Broadsheet
+    outputs = {**aws.outputs(), "Release": "0123456789abcdef"}
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="elsewhere", TemplateBody=json.dumps(template)
+    )
+    repo = Repo(tmp_path / "repo")
+    # WHEN this publisher is pointed at it THEN it refuses, saying both releases
+    assert main(["publish", "--stack", "elsewhere", "--content", str(repo.content)]) != 0
+    err = capsys.readouterr().err
+    assert "the stack runs Broadsheet release 0123456789abcdef" in err
+    assert "BROADSHEET_REF" in err
+    s3 = boto3.client("s3", region_name=REGION)
+    assert "Contents" not in s3.list_objects_v2(Bucket=aws.sources, Prefix="manifests/")
+
+
 def test_publish_then_status_shows_each_stage(aws: Resources, tmp_path: Path, capsys) -> None:
     repo = Repo(tmp_path / "repo")
     assert main(["publish", "--content", str(repo.content)]) == 0

@@ -13,6 +13,7 @@ import boto3
 
 from broadsheet.adapters.aws import STAGES
 from broadsheet.local.eventsource import FunctionMapping, LocalEventSource
+from broadsheet.pipeline.release import release
 from broadsheet.pipeline.stages import BATCHED, FIFO
 
 REGION = "us-east-1"
@@ -72,6 +73,7 @@ class Resources:
             "ReleaseGroupName": self.release_group,
             "ReleaseRoleArn": self.release_role,
             "IndexQueueArn": self.queue_arn("index"),
+            "Release": release(),
         }
         for stage, url in self.queues.items():
             outputs[f"{stage.capitalize()}QueueUrl"] = url

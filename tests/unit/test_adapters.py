@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -145,8 +149,9 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         client = boto3.client("scheduler", region_name="us-east-1")
         client.create_schedule_group(Name="releases")
         target = "arn:aws:sqs:us-east-1:123456789012:index"
+        dead = "arn:aws:sqs:us-east-1:123456789012:release-dlq"
         scheduler = EventBridgeScheduler(
-            client, "releases", target, "arn:aws:iam::123456789012:role/r"
+            client, "releases", target, "arn:aws:iam::123456789012:role/r", dead
         )
         at = dt.datetime(2030, 8, 1, 4, tzinfo=dt.UTC)
         scheduler.put("412-heat", at, {"type": "release", "issue": 412})
@@ -156,6 +161,13 @@ def test_releases_are_one_time_schedules_in_their_group() -> None:
         assert detail["ScheduleExpressionTimezone"] == "UTC"
         assert detail["ActionAfterCompletion"] == "DELETE"
         assert detail["Target"]["Arn"] == target
+        # A release the service cannot send is retried for a day, then kept where its
+        # alarm watches: an embargo is never lifted late in silence.
+        assert detail["Target"]["RetryPolicy"] == {
+            "MaximumRetryAttempts": 185,
+            "MaximumEventAgeInSeconds": 86400,
+        }
+        assert detail["Target"]["DeadLetterConfig"] == {"Arn": dead}
         [pending] = scheduler.pending()
         assert pending.at == at + dt.timedelta(hours=1) and pending.message["issue"] == 412
         sent: list[tuple[str, str]] = []
@@ -195,3 +207,23 @@ def test_the_memory_bucket_lists_a_prefix_as_s3_does(
             store.expire()
     # THEN a listing holds exactly the keys under the prefix, in order
     assert list(store.keys(prefix)) == sorted(k for k in store.objects if k.startswith(prefix))
+
+
+def test_a_long_slugs_schedule_has_the_same_name_in_every_process() -> None:
+    # Python's hash() is salted per process: another container could not find the
+    # schedule it must move or delete.
+    slug = "a-very-long-slug-that-with-its-issue-number-does-not-fit-in-sixty-four-characters"
+    code = f"from broadsheet.pipeline.index import release_name; print(release_name(412, {slug!r}))"
+    names = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    [name] = names
+    assert len(name) <= 64 and name.startswith("412-a-very-long")
+    assert re.fullmatch(r"[0-9A-Za-z_.-]+", name)

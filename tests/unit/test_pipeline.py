@@ -1265,3 +1265,58 @@ def test_a_stack_stood_up_again_from_git_answers_the_same_redirects(stack: Stack
     # THEN the redirects come back from git's history, the same as before
     assert stack.world.redirects.all() == table
     stack.assert_is_the_full_build()
+
+
+def test_a_push_of_more_commits_than_the_bound_publishes_as_one_snapshot(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from broadsheet.pipeline import publisher
+
+    monkeypatch.setattr(publisher, "MAX_COMMITS", 2)
+    # GIVEN three commits since the last publish: a rename, an edit, a deletion
+    stack.repo.git(
+        "mv",
+        "content/issues/411/a-library-run-by-its-readers.md",
+        "content/issues/411/the-readers-library.md",
+    )
+    stack.repo.commit("rename")
+    page = stack.repo.content / "issues/411/the-readers-library.md"
+    page.write_text(page.read_text().replace("library", "reading room", 1))
+    stack.repo.commit("edit")
+    stack.repo.git("rm", "-q", "content/issues/412/dockworkers-vote-to-strike.md")
+    head = stack.repo.commit("delete")
+    said: list[str] = []
+    # WHEN it is published
+    commits = publish(Git.of(stack.repo.content), stack.world.sources, say=said.append)
+    stack.world.drain()
+    # THEN HEAD went as one snapshot, which still redirects the rename and is the full build
+    assert commits == [head]
+    assert "3 commits since the last publish, more than 2" in said[0]
+    assert len(list(stack.world.sources.keys("manifests/"))) == 2  # the first, and this one
+    assert stack.world.redirects.all() == {
+        "/en/issues/411/a-library-run-by-its-readers/": "/en/issues/411/the-readers-library/"
+    }
+    stack.assert_is_the_full_build()
+
+
+def test_a_manifest_of_another_release_is_dropped_and_the_site_stays(stack: Stack) -> None:
+    from broadsheet.pipeline.manifest import Manifest
+
+    before = stack.published()
+    # GIVEN the next commit's manifest, as a publisher of another release writes it
+    page = stack.repo.content / "issues/411/a-library-run-by-its-readers.md"
+    page.write_text(page.read_text().replace("library", "reading room", 1))
+    commit = stack.repo.commit("edit")
+    publish(Git.of(stack.repo.content), stack.world.sources, say=lambda _: None)
+    key = f"manifests/{commit}.json"
+    stored = stack.world.sources.get(key)
+    assert stored is not None
+    manifest = Manifest.from_json(stored.body)
+    assert manifest.release  # this publisher says which it is
+    other = json.loads(manifest.to_json()) | {"release": "0123456789abcdef"}
+    stack.world.sources.put(key, json.dumps(other).encode())
+    # WHEN validate takes it THEN it is dropped with the reason, and nothing changes
+    stack.world.drain()
+    assert stack.published() == before
+    # (twice: the bucket announced the manifest each time it was written)
+    assert {s for s, f in stack.world.failures if "release 0123456789abcdef" in f} == {"validate"}

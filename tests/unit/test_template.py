@@ -64,11 +64,122 @@ def test_every_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
     alarmed = {
         a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for a in of_type("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == "AWS/SQS"
+        if a["Properties"].get("Namespace") == "AWS/SQS"
     }
     for name in working:
         dead = queues[name]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert dead in queues and dead in alarmed
+    # The releases' dead letters too: a release that could not be sent.
+    assert "ReleaseDeadLetterQueue" in alarmed
+    # Retention stated, SQS's most (its default of 4 days would delete a backlog).
+    for name, queue in queues.items():
+        assert queue["Properties"]["MessageRetentionPeriod"] == 1209600, name
+
+
+def metric_stats(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+
+
+def test_alarms_watch_every_queues_age_and_every_functions_errors_and_throttles() -> None:
+    alarms = {n: a["Properties"] for n, a in of_type("AWS::CloudWatch::Alarm").items()}
+    age = metric_stats(alarms["QueueAgeAlarm"])
+    assert {m["MetricName"] for m in age} == {"ApproximateAgeOfOldestMessage"}
+    assert {m["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for m in age} == {
+        f"{s}Queue" for s in ("Validate", "Render", "Index", "Invalidate", "Search")
+    }
+    assert alarms["QueueAgeAlarm"]["Threshold"] == 3600
+    for alarm, metric in (
+        ("FunctionErrorsAlarm", "Errors"),
+        ("FunctionThrottlesAlarm", "Throttles"),
+    ):
+        stats = metric_stats(alarms[alarm])
+        assert {m["MetricName"] for m in stats} == {metric}
+        assert {m["Dimensions"][0]["Value"]["Ref"] for m in stats} == set(FUNCTIONS), alarm
+        [total] = [m for m in alarms[alarm]["Metrics"] if m.get("ReturnData")]
+        assert total["Expression"].startswith("SUM(")
+    # The metric the handlers emit for a message they drop (handlers/common.py).
+    dropped = alarms["DroppedMessagesAlarm"]
+    assert (dropped["Namespace"], dropped["MetricName"], dropped["Dimensions"]) == (
+        "Broadsheet",
+        "MessagesDropped",
+        [{"Name": "service", "Value": "broadsheet"}],
+    )
+    cdn = RESOURCES["CdnErrorsAlarm"]
+    assert cdn["Condition"] == "InUsEast1"
+    assert cdn["Properties"]["MetricName"] == "5xxErrorRate"
+    assert {"Name": "Region", "Value": "Global"} in cdn["Properties"]["Dimensions"]
+    for name, alarm in alarms.items():
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+def test_the_alarms_reach_someone() -> None:
+    parameter = TEMPLATE["Parameters"]["AlarmEmail"]
+    assert "Default" not in parameter  # the deploy asks for it
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("desk@paper.org")
+    assert not pattern.fullmatch("") and not pattern.fullmatch("nobody")
+    topic = RESOURCES["AlarmTopic"]["Properties"]
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
+    budget = RESOURCES["Budget"]
+    assert budget["Condition"] == "HasBudget"
+    subscribers = [
+        s for n in budget["Properties"]["NotificationsWithSubscribers"] for s in n["Subscribers"]
+    ]
+    assert subscribers and all(s["Address"] == {"Ref": "AlarmEmail"} for s in subscribers)
+
+
+def test_each_function_logs_to_a_group_that_expires_and_goes_with_the_stack() -> None:
+    groups = of_type("AWS::Logs::LogGroup")
+    named = {g["Properties"]["LogGroupName"]["Fn::Sub"]: g for g in groups.values()}
+    assert set(named) == {f"/aws/lambda/${{{f}}}" for f in FUNCTIONS}
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AlarmKey", "Arn"]}
+        assert group.get("DeletionPolicy", "Delete") == "Delete"
+
+
+def test_what_git_cannot_give_back_at_once_outlives_the_stack() -> None:
+    for name, bucket in of_type("AWS::S3::Bucket").items():
+        assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain", name
+    [old] = [
+        r
+        for r in RESOURCES["SourceBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        if r["Id"] == "old-versions"
+    ]
+    assert old["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+
+
+def test_the_distribution_answers_the_papers_domain_with_its_certificate_and_waf() -> None:
+    config = RESOURCES["Distribution"]["Properties"]["DistributionConfig"]
+    assert config["Aliases"] == {
+        "Fn::If": ["HasDomain", [{"Ref": "DomainName"}], {"Ref": "AWS::NoValue"}]
+    }
+    condition, custom, default = config["ViewerCertificate"]["Fn::If"]
+    assert condition == "HasDomain"
+    assert custom == {
+        "AcmCertificateArn": {"Ref": "CertificateArn"},
+        "SslSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+    }
+    assert default == {"CloudFrontDefaultCertificate": True}
+    assert config["WebACLId"]["Fn::If"][0] == "HasWebAcl"
+    parameters = TEMPLATE["Parameters"]
+    certificate = re.compile(parameters["CertificateArn"]["AllowedPattern"])
+    assert certificate.fullmatch("arn:aws:acm:us-east-1:123456789012:certificate/0a1b-2c")
+    assert not certificate.fullmatch("arn:aws:acm:eu-west-1:123456789012:certificate/0a1b")
+    [rule] = TEMPLATE["Rules"].values()
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]
+    }
+    acl = RESOURCES["RateLimitAcl"]
+    assert acl["Condition"] == "CreateRateLimit"
+    assert acl["Properties"]["Scope"] == "CLOUDFRONT"
+    limit, _bad_inputs = acl["Properties"]["Rules"]
+    assert limit["Statement"]["RateBasedStatement"] == {
+        "Limit": {"Ref": "RateLimit"},
+        "AggregateKeyType": "IP",
+    }
 
 
 def test_the_daily_repair_reports_what_it_mended_to_an_alarm() -> None:
@@ -84,7 +195,7 @@ def test_the_daily_repair_reports_what_it_mended_to_an_alarm() -> None:
     [alarm] = [
         a["Properties"]
         for a in of_type("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == "Broadsheet"
+        if a["Properties"].get("MetricName") == "RepairDifferences"
     ]
     # The metric the handler emits (handlers/repair.py), with Powertools' dimension
     assert (alarm["MetricName"], alarm["Dimensions"]) == (
@@ -261,15 +372,21 @@ def test_releases_are_scheduled_in_their_own_group_by_a_role_that_may_only_send_
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+    assert trust["Condition"]["StringEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
+        ":schedule-group/${ReleaseGroup}"
+    )
     [policy] = role["Policies"]
     [send] = policy["PolicyDocument"]["Statement"]
     assert (send["Action"], send["Resource"]) == (
         "sqs:SendMessage",
-        {"Fn::GetAtt": ["IndexQueue", "Arn"]},
+        [{"Fn::GetAtt": ["IndexQueue", "Arn"]}, {"Fn::GetAtt": ["ReleaseDeadLetterQueue", "Arn"]}],
     )
     environment = FUNCTIONS["IndexFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["RELEASE_GROUP"] == {"Ref": group}
     assert environment["RELEASE_TARGET_ARN"] == {"Fn::GetAtt": ["IndexQueue", "Arn"]}
+    assert environment["RELEASE_DEAD_LETTER_ARN"] == {
+        "Fn::GetAtt": ["ReleaseDeadLetterQueue", "Arn"]
+    }
 
 
 def test_no_source_can_be_throttled_into_its_dead_letter_queue() -> None:
@@ -312,6 +429,13 @@ def test_the_cdn_sends_the_headers_the_preview_server_sends() -> None:
     assert headers["FrameOptions"]["FrameOption"] == viewer.SECURITY_HEADERS["X-Frame-Options"]
     assert "frame-ancestors 'none'" in viewer.SECURITY_HEADERS["Content-Security-Policy"]
     assert "'unsafe-inline'" not in viewer.SECURITY_HEADERS["Content-Security-Policy"]
+    # Every image is the site's own.
+    assert "img-src 'self';" in viewer.SECURITY_HEADERS["Content-Security-Policy"]
+    [permissions] = config["CustomHeadersConfig"]["Items"]
+    assert permissions["Header"] == "Permissions-Policy"
+    assert permissions["Value"] == viewer.SECURITY_HEADERS["Permissions-Policy"]
+    api = RESOURCES["ApiHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    assert api["CustomHeadersConfig"] == config["CustomHeadersConfig"]
 
 
 def test_the_distribution_matches_the_brief() -> None:
@@ -337,14 +461,15 @@ def test_the_viewer_function_source_is_inlined() -> None:
     assert re.search(r"async function handler\(event\)", code)
 
 
-def test_the_publish_role_trusts_only_the_content_repositorys_main_branch() -> None:
+def test_the_publish_role_trusts_only_the_content_repositorys_protected_environment() -> None:
     role = RESOURCES["PublishRole"]["Properties"]
     [statement] = role["AssumeRolePolicyDocument"]["Statement"]
     condition = statement["Condition"]["StringEquals"]
     assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
     assert condition["token.actions.githubusercontent.com:sub"] == {
-        "Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/main"
+        "Fn::Sub": "repo:${GitHubRepository}:environment:${PublishEnvironment}"
     }
+    assert "StringLike" not in statement["Condition"]  # no wildcard subject
 
 
 def test_alarms_can_publish_to_their_encrypted_topic() -> None:
@@ -365,18 +490,6 @@ def test_the_validate_queue_takes_notifications_from_the_source_bucket_alone() -
     source = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert source["Fn::Join"][1][1] == name  # the same name, not "any bucket"
     assert "ArnLike" not in statement["Condition"]
-
-
-def test_the_content_workflow_runs_a_pinned_broadsheet_where_it_holds_the_role() -> None:
-    import yaml
-
-    workflow = yaml.safe_load((sam.INFRA.parent / ".github/workflows/content.yml").read_text())
-    publish = workflow["jobs"]["publish"]
-    assert publish["permissions"]["id-token"] == "write"
-    [install] = [s for s in publish["steps"] if "pip install" in s.get("run", "")]
-    assert install["env"]["REF"] == "${{ vars.BROADSHEET_REF }}"
-    assert "^[0-9a-f]{40}$" in install["run"]
-    assert "/broadsheet@$REF" in install["run"]
 
 
 def test_only_the_stages_that_see_photographs_carry_pillow() -> None:

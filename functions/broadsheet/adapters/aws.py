@@ -25,12 +25,15 @@ STAGES = ("validate", "render", "index", "invalidate", "search")
 # environment.
 OUTPUTS = {
     "SourceBucketName": "SOURCE_BUCKET",
+    "Release": "BROADSHEET_RELEASE",
     "SiteBucketName": "SITE_BUCKET",
     "DistributionId": "DISTRIBUTION_ID",
     "RedirectStoreArn": "REDIRECT_STORE_ARN",
     "ReleaseGroupName": "RELEASE_GROUP",
     "ReleaseRoleArn": "RELEASE_ROLE_ARN",
     "IndexQueueArn": "RELEASE_TARGET_ARN",
+    "ReleaseDeadLetterQueueArn": "RELEASE_DEAD_LETTER_ARN",
+    "ReleaseDeadLetterQueueUrl": "RELEASE_DEAD_LETTER_URL",
     **{f"{s.capitalize()}QueueUrl": f"{s.upper()}_QUEUE_URL" for s in STAGES},
     **{f"{s.capitalize()}DeadLetterQueueUrl": f"{s.upper()}_DEAD_LETTER_URL" for s in STAGES},
 }
@@ -114,6 +117,7 @@ class AwsEnv:
             self.setting("RELEASE_GROUP"),
             self.setting("RELEASE_TARGET_ARN"),
             self.setting("RELEASE_ROLE_ARN"),
+            self.settings.get("RELEASE_DEAD_LETTER_ARN", ""),
         )
 
     @cached_property

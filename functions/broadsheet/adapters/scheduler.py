@@ -67,12 +67,20 @@ class MemoryScheduler:
         return found
 
 
+# A release the service cannot send (the queue gone, the role broken) is tried again for
+# a day, then kept in the releases' dead-letter queue, whose alarm tells the maintainer.
+RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+
+
 class EventBridgeScheduler:
-    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str) -> None:
+    def __init__(
+        self, client: Any, group: str, target_arn: str, role_arn: str, dead_letter_arn: str = ""
+    ) -> None:
         self.client = client
         self.group = group
         self.target_arn = target_arn
         self.role_arn = role_arn
+        self.dead_letter_arn = dead_letter_arn
 
     def put(self, name: str, at: dt.datetime, message: Mapping[str, Any]) -> None:
         arguments: dict[str, Any] = {
@@ -86,8 +94,11 @@ class EventBridgeScheduler:
                 "Arn": self.target_arn,
                 "RoleArn": self.role_arn,
                 "Input": json.dumps(message, sort_keys=True),
+                "RetryPolicy": RETRY_POLICY,
             },
         }
+        if self.dead_letter_arn:
+            arguments["Target"]["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
         if self.target_arn.endswith(".fifo"):  # the index queue: the issue's message group
             arguments["Target"]["SqsParameters"] = {"MessageGroupId": group_of(message)}
         try:

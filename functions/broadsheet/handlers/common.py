@@ -37,7 +37,7 @@ from broadsheet.adapters.aws import OUTPUTS, AwsEnv
 from broadsheet.adapters.queue import decode
 from broadsheet.errors import NotYet, Permanent
 from broadsheet.pipeline.env import put_json
-from broadsheet.pipeline.messages import failure_key, job_from_json
+from broadsheet.pipeline.messages import dropped_key, failure_key, job_from_json
 from broadsheet.pipeline.stages import (
     FIFO,
     GATHERED,
@@ -82,16 +82,53 @@ def keep_failure(stage: str, record: SQSRecord, error: Exception) -> None:
     # Kept by message id (a dead-lettered message keeps it), so `broadsheet dlq list`
     # can say why a message ended there.
     with contextlib.suppress(Exception):
+        put_json(runtime().sources, failure_key(record.message_id), _failure(stage, record, error))
+
+
+def _failure(stage: str, record: SQSRecord, error: Exception) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "error": f"{type(error).__name__}: {error}",
+        "receive_count": record.attributes.approximate_receive_count,
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def drop(
+    stage: str,
+    record: SQSRecord,
+    error: Exception,
+    logger: Logger,
+    metrics: Metrics,
+    commit: object = None,
+) -> None:
+    """A message that can never apply leaves its queue, and is told of: a log line, the
+    MessagesDropped metric (an alarm watches it), and a record by commit that
+    ``broadsheet status`` and ``broadsheet dlq list`` show."""
+    logger.error(
+        "dropped", extra={"reason": str(error), "message_id": record.message_id, "commit": commit}
+    )
+    metrics.add_metric(name="MessagesDropped", unit=MetricUnit.Count, value=1)
+    keep_failure(stage, record, error)
+    with contextlib.suppress(Exception):
         put_json(
             runtime().sources,
-            failure_key(record.message_id),
-            {
-                "stage": stage,
-                "error": f"{type(error).__name__}: {error}",
-                "receive_count": record.attributes.approximate_receive_count,
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-            },
+            dropped_key(str(commit or "unknown"), record.message_id),
+            {**_failure(stage, record, error), "commit": commit, "message_id": record.message_id},
         )
+
+
+def failed(logger: Logger, record: SQSRecord, error: Exception, commit: object = None) -> None:
+    """The log line of a record that failed and comes back: which, and why."""
+    logger.exception(
+        "failed",
+        extra={
+            "reason": f"{type(error).__name__}: {error}",
+            "message_id": record.message_id,
+            "receive_count": record.attributes.approximate_receive_count,
+            "commit": commit,
+        },
+    )
 
 
 def sqs_handler(
@@ -121,12 +158,7 @@ def sqs_handler(
         try:
             found = messages(record)
         except ValueError as error:  # not JSON, or not an object: it never will be
-            logger.error("dropped", extra={"reason": str(error)})
-            keep_failure(
-                stage,
-                record,
-                Permanent(f"unreadable message: {error}"),
-            )
+            drop(stage, record, Permanent(f"unreadable message: {error}"), logger, metrics)
             return
         for message in found:
             logger.set_correlation_id(str(message.get("commit")))
@@ -138,15 +170,14 @@ def sqs_handler(
                 delay = min(error.delay, int(os.environ.get("BROADSHEET_MAX_DELAY", "900")))
                 try:
                     runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
-                except Exception as failed:  # it comes back, and says why if it dies
-                    logger.exception("could not wait", extra={"reason": f"{failed}"})
-                    keep_failure(stage, record, failed)
+                except Exception as unsent:  # it comes back, and says why if it dies
+                    failed(logger, record, unsent, message.get("commit"))
+                    keep_failure(stage, record, unsent)
                     raise
             except Permanent as error:
-                logger.error("dropped", extra={"reason": str(error)})
-                keep_failure(stage, record, error)
+                drop(stage, record, error, logger, metrics, message.get("commit"))
             except Exception as error:
-                logger.exception("failed", extra={"reason": f"{type(error).__name__}: {error}"})
+                failed(logger, record, error, message.get("commit"))
                 keep_failure(stage, record, error)
                 raise
 
@@ -159,13 +190,12 @@ def sqs_handler(
         try:
             result = handle_batch(stage, messages, runtime())
         except Permanent as error:
-            logger.error("dropped", extra={"reason": str(error)})
-            for record in records:
-                keep_failure(stage, record, error)
+            for record, message in zip(records, messages, strict=True):
+                drop(stage, record, error, logger, metrics, message.get("commit"))
             return []
         except Exception as error:
-            logger.exception("failed", extra={"reason": f"{type(error).__name__}: {error}"})
-            for record in records:
+            for record, message in zip(records, messages, strict=True):
+                failed(logger, record, error, message.get("commit"))
                 keep_failure(stage, record, error)
             return [r.message_id for r in records]
         logger.info("done", extra={"messages": len(records), "result": result})
@@ -222,8 +252,7 @@ def batch_handler(
                 records.append(record)
                 messages += found
             except (ValueError, Permanent) as error:
-                logger.error("dropped", extra={"reason": str(error)})
-                keep_failure(stage, record, Permanent(str(error)))
+                drop(stage, record, Permanent(str(error)), logger, metrics)
         if not records:
             return {"batchItemFailures": []}
         started = time.perf_counter()
@@ -235,14 +264,13 @@ def batch_handler(
             for message in messages:
                 runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
             return {"batchItemFailures": []}
-        except Permanent as error:
-            logger.error("dropped", extra={"reason": str(error)})
-            for record in records:
-                keep_failure(stage, record, error)
+        except Permanent as error:  # one message a record (messages_in)
+            for record, message in zip(records, messages, strict=True):
+                drop(stage, record, error, logger, metrics, message.get("commit"))
             return {"batchItemFailures": []}
         except Exception as error:
-            logger.exception("failed")
-            for record in records:
+            for record, message in zip(records, messages, strict=True):
+                failed(logger, record, error, message.get("commit"))
                 keep_failure(stage, record, error)
             return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in records]}
         metrics.add_metric(

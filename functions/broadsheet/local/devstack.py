@@ -65,7 +65,7 @@ STACK = "broadsheet"
 PARAMETERS = {
     "GitHubRepository": "local/broadsheet-content",
     "CreateGitHubOidcProvider": "true",
-    "AlarmEmail": "",
+    "AlarmEmail": "maintainer@example.org",  # moto sends no mail
 }
 ARTIFACTS = "broadsheet-artifacts"
 # Side by side, the event source polls each time an invocation ends or a quarter second

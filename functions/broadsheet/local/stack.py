@@ -19,6 +19,7 @@ from typing import Any
 from moto.cloudformation.parsing import get_model_map
 
 ACCOUNT = "123456789012"
+NO_VALUE = object()  # Ref AWS::NoValue: the property, or the list item, is left out
 # Properties moto accepts but does not apply, per resource type.
 IGNORED_PROPERTIES = {
     "AWS::S3::Bucket": ("NotificationConfiguration", "VersioningConfiguration"),
@@ -108,13 +109,13 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value if v != {"Ref": "AWS::NoValue"}]
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self.ref(arg)
+                return NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
             if key == "Fn::GetAtt":
                 logical, name = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self.attribute(logical, name)
@@ -132,9 +133,14 @@ class Resolver:
                 return self.resolve(arg[0]) == self.resolve(arg[1])
             if key == "Fn::Not":
                 return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in arg)
             if key == "Condition":
                 return self.condition(arg)
-        return {k: self.resolve(v) for k, v in value.items() if v != {"Ref": "AWS::NoValue"}}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def _sub(self, arg: Any) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -264,6 +270,15 @@ def deploy(
 ) -> tuple[Deployed, Resolver]:
     """Create the stack in moto and apply what moto skipped; the result and its resolver."""
     supported = get_model_map()
+    # CloudFormation's own rule: a parameter not given takes its default.
+    parameters = {
+        **{
+            name: str(p["Default"])
+            for name, p in template.get("Parameters", {}).items()
+            if "Default" in p
+        },
+        **parameters,
+    }
     resources = template["Resources"]
     skipped = {name for name, r in resources.items() if r["Type"] not in supported}
     deployed = Deployed(stack_name, resources)

@@ -12,6 +12,7 @@ from typing import Any
 INFRA = Path(__file__).resolve().parents[3] / "infra"
 TEMPLATE = INFRA / "template.yaml"
 PLACEHOLDER = '"{{viewer-request.js}}"'
+RELEASE = '"{{release}}"'  # the code's digest: the stack says which release it runs
 
 
 def template_text(path: Path = TEMPLATE) -> str:
@@ -20,9 +21,11 @@ def template_text(path: Path = TEMPLATE) -> str:
     CloudFormation takes a CloudFront Function's code inline only; the source stays a
     file of its own (so Node can test it) and is inlined here, for deploys and tests alike.
     """
+    from broadsheet.pipeline.release import release
+
     text = path.read_text()
     code = (path.parent / "viewer-request.js").read_text()
-    return text.replace(PLACEHOLDER, json.dumps(code))
+    return text.replace(PLACEHOLDER, json.dumps(code)).replace(RELEASE, json.dumps(release()))
 
 
 def parse(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ the reconcile replaced or deleted goes to the invalidate stage, named by its tra
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -67,7 +68,11 @@ MAX_WAITS = 40  # ~20 minutes at 30 s: then a commit stops waiting for a lost on
 def release_name(number: int, slug: str) -> str:
     """A schedule's name (at most 64 characters of [0-9A-Za-z-_.])."""
     name = f"{number}-{slug}"
-    return name if len(name) <= 64 else f"{name[:55]}-{abs(hash(slug)) % 10**8:08d}"
+    if len(name) <= 64:
+        return name
+    # The same in every container (Python's hash() is salted per process): another
+    # invocation must find the schedule it moves or deletes.
+    return f"{name[:55]}-{hashlib.sha256(slug.encode()).hexdigest()[:8]}"
 
 
 def _site(data: bytes, what: str) -> Site:

@@ -100,6 +100,8 @@ class Manifest:
     # A snapshot's renames, oldest first, read from git (the redirects are history that
     # the repository keeps, so losing the source bucket loses none of them).
     history: tuple[Rename, ...] = ()
+    # The release of Broadsheet that wrote it (``pipeline.release``); empty: not said.
+    release: str = ""
 
     def to_json(self) -> bytes:
         data: dict[str, Any] = asdict(self)
@@ -126,6 +128,7 @@ class Manifest:
             snapshot=bool(data.get("snapshot", False)),
             site_mode=str(data.get("site_mode", "100644")),
             history=tuple(Rename(**r) for r in data.get("history", [])),
+            release=str(data.get("release", "")),
         )
 
     def renames_from(self, issue: int) -> list[list[str]]:

@@ -99,6 +99,14 @@ def failure_key(message_id: str) -> str:
     return f"failures/{message_id}.json"
 
 
+DROPPED = "failures/dropped/"
+
+
+def dropped_key(commit: str, message_id: str) -> str:
+    """A message a stage dropped as one that can never apply, found by its commit."""
+    return f"{DROPPED}{commit}/{message_id}.json"
+
+
 # --- messages ----------------------------------------------------------------------------
 
 JobKind = Literal["commit", "rebuild"]

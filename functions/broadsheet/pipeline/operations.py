@@ -16,6 +16,7 @@ from broadsheet.content.findings import format_github as format_findings_github
 from broadsheet.pipeline.env import put_json, read_json
 from broadsheet.pipeline.manifest import Head
 from broadsheet.pipeline.messages import (
+    DROPPED,
     HEAD_KEY,
     MANIFESTS,
     NOT_COMMITS,
@@ -75,6 +76,7 @@ def status(sources: ObjectStore, commit: str) -> dict[str, Any]:
         "steps": list(steps),
         "stages": stages,
         "findings": findings,
+        "dropped": dropped(sources, commit),
     }
 
 
@@ -121,6 +123,11 @@ def format_github(found: dict[str, Any]) -> str:
         f"(commit {found['commit'][:12]})\n"
         for page in withdrawn(found)
     ]
+    lines += [
+        f"::error title=Dropped by the {d['stage']} stage::{d['error']} "
+        f"(commit {found['commit'][:12]} will not be published as it is)\n"
+        for d in found.get("dropped", [])
+    ]
     findings = [Finding(**f) for f in found["findings"]]
     return "".join(lines) + format_findings_github(findings)
 
@@ -156,6 +163,10 @@ def format_status(found: dict[str, Any]) -> str:
         )
         lines.append(f"  search      {languages}")
     lines.extend(f"  withdrawn   {page}" for page in withdrawn(found))
+    lines.extend(
+        f"  dropped     {d['stage']}: {d['error']} (it can never apply; see broadsheet dlq list)"
+        for d in found.get("dropped", [])
+    )
     lines.extend(f"  finding     {finding_line(finding)}" for finding in found["findings"])
     # A file's name is a contributor's to choose: no escape sequence reaches a terminal.
     return "\n".join(printable(line) for line in lines) + "\n"
@@ -189,11 +200,30 @@ WHAT = {"embargo": "embargo lifts", "news": "leaves the news sitemap"}
 DIED = "none recorded: the function died in it (out of memory, or past its timeout)"
 
 
+# The releases' dead-letter queue holds what EventBridge Scheduler could not send to the
+# index queue: replayed, they go there.
+RELEASE = "release"
+
+
+def _dead_letter_queues(env: AwsEnv, stage: str | None) -> list[str]:
+    names = [*STAGES, RELEASE] if stage is None else [stage]
+    # A stack deployed before the releases had a dead-letter queue has no such output.
+    return [n for n in names if env.settings.get(f"{n.upper()}_DEAD_LETTER_URL")]
+
+
+def dropped(sources: ObjectStore, commit: str | None = None) -> list[dict[str, Any]]:
+    """The messages the stages dropped as ones that can never apply (of a commit, or
+    all), each with its stage and reason, oldest first."""
+    prefix = f"{DROPPED}{commit}/" if commit else DROPPED
+    found = [read_json(sources, key) for key in sources.keys(prefix)]
+    return sorted((f for f in found if f), key=lambda f: str(f.get("at")))
+
+
 def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:
     """The messages in the dead-letter queues, with the reason each failed last. They are
     only looked at: received with no visibility timeout, they stay where they are."""
     found = []
-    for name in [stage] if stage else STAGES:
+    for name in _dead_letter_queues(env, stage):
         for message in env.dead_letters(name).peek():
             failure = read_json(env.sources, failure_key(message["MessageId"])) or {}
             try:
@@ -216,8 +246,9 @@ def dead_letters(env: AwsEnv, stage: str | None = None) -> list[dict[str, Any]]:
 def replay(env: AwsEnv, stage: str | None = None, say: Callable[[str], object] = print) -> int:
     """Move dead-lettered messages back to the queue they came from; how many moved."""
     moved = 0
-    for name in [stage] if stage else STAGES:
-        for message_id in env.dead_letters(name).move_to(env.queue(name)):
+    for name in _dead_letter_queues(env, stage):
+        target = env.queue("index" if name == RELEASE else name)
+        for message_id in env.dead_letters(name).move_to(target):
             say(f"replayed {message_id} to {name}")
             moved += 1
     return moved

@@ -32,6 +32,7 @@ from broadsheet.pipeline.manifest import (
     issue_of,
 )
 from broadsheet.pipeline.messages import HEAD_KEY, blob_key, manifest_key, tree_key
+from broadsheet.pipeline.release import release
 
 
 def _name(raw: bytes) -> str:
@@ -325,6 +326,7 @@ def manifest_for(
         snapshot=snapshot,
         site_mode=site[0] if site else "100644",
         history=renames_before(git, commit) if snapshot else (),
+        release=release(),
     )
 
 
@@ -337,6 +339,11 @@ def history_rewritten(git: Git, head: Head | None) -> bool:
     """Whether the last published commit is no longer in HEAD's history (an amend, a
     rebase, a reset): then only a snapshot of HEAD can say what the site should be."""
     return head is not None and not git.leads_to_head(head.commit)
+
+
+# The most commits one publish sends one by one (a push of more is published as one
+# snapshot of HEAD): the bound of a publish's cost, whatever is pushed.
+MAX_COMMITS = 25
 
 
 def publish(
@@ -355,6 +362,14 @@ def publish(
             "as a whole"
         )
     commits = [git.head()] if head is None or snapshot else git.commits_since(head.commit)
+    if len(commits) > MAX_COMMITS:
+        # Each commit is a manifest, its issues' jobs and an invalidation: a push of
+        # thousands would cost thousands of each. HEAD as a whole costs one of each.
+        say(
+            f"{len(commits)} commits since the last publish, more than {MAX_COMMITS}: "
+            "publishing HEAD as one snapshot"
+        )
+        commits, snapshot = [git.head()], True
     for commit in commits:
         manifest = manifest_for(git, store, commit, head, snapshot=snapshot)
         touches = dict(head.touches) if head else {}

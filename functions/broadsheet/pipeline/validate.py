@@ -15,6 +15,7 @@ from broadsheet.pipeline import desk
 from broadsheet.pipeline.env import Env, blob, put_json, read_ahead, record
 from broadsheet.pipeline.manifest import SITE_PATH, SUBMODULE, SYMLINK, Manifest, Tree
 from broadsheet.pipeline.messages import CommitJob, IssueJob, report_key, tree_key
+from broadsheet.pipeline.release import release
 from broadsheet.pipeline.state import load_issue
 from broadsheet.pipeline.verdicts import keep_examined, keep_verdicts
 
@@ -61,6 +62,11 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
         manifest = Manifest.from_json(stored.body)
     except (ValueError, KeyError, TypeError) as error:
         raise Permanent(f"{job.key} is not a Broadsheet manifest: {error}") from error
+    if manifest.release and manifest.release != release():
+        raise Permanent(
+            f"{job.key} was written by Broadsheet release {manifest.release}; these functions "
+            f"are release {release()}: publish with the release deployed"
+        )
     findings = [Finding(p, 1, 1, None, SUBMODULE_FOUND) for p in manifest.submodules]
     if manifest.site_mode in (SYMLINK, SUBMODULE):
         site = None
