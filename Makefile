@@ -22,7 +22,7 @@ help: ## list the targets
 $(STAMP): requirements/dev.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
@@ -32,7 +32,7 @@ setup: $(STAMP) ## create .venv from the lock file
 $(SCAN_STAMP): requirements/scan.lock
 	@rm -f $(SCAN_VENV)/.installed-*
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/scan.lock
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/scan.lock
 	@touch $@
 
 scan-setup: $(SCAN_STAMP) ## install the template's security scanner (checkov)
@@ -44,7 +44,7 @@ SAM := $(SAM_VENV)/bin/sam
 $(SAM_STAMP): requirements/sam.lock
 	@rm -f $(SAM_VENV)/.installed-*
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/sam.lock
 	@touch $@
 
 sam-setup: $(SAM_STAMP) ## install the AWS SAM CLI into .venv-sam
@@ -86,7 +86,7 @@ serve: build-site ## preview a plain build of content/ (no pipeline) at http://1
 	$(BIN)/broadsheet serve $(call opt,--content,$(CONTENT)) $(call opt,--out,$(OUT)) $(call opt,--port,$(PORT))
 
 bench: setup build ## measure; prints figures and writes benchmarks/results/latest.json (ONLY=site,search: those parts again)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/bench.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bench.lock
 	$(BIN)/python -m benchmarks.run $(call opt,--only,$(ONLY))
 
 soak: setup ## the convergence oracle for MINUTES (default 10); prints the seed of a failure
@@ -101,18 +101,18 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)
 	$(BIN)/pip install --quiet --disable-pip-version-check --target $(PACKAGE) \
 	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
-	  --only-binary=:all: -r requirements/lambda.lock
+	  --only-binary=:all: --require-hashes -r requirements/lambda.lock
 	cp -r functions/broadsheet $(PACKAGE)/broadsheet
 	rm -rf $(PACKAGE)/broadsheet/local $(PACKAGE)/broadsheet/build $$(find $(PACKAGE) -name __pycache__ -o -name '*.dist-info' -prune)
 	rm -rf build/layer-redirects && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-redirects/python --platform manylinux2014_aarch64 \
-	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/redirects.lock
+	  --implementation cp --python-version 3.12 --only-binary=:all: --require-hashes -r requirements/redirects.lock
 	rm -rf build/layer-photos && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-photos/python --platform manylinux2014_aarch64 \
-	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/photos.lock
+	  --implementation cp --python-version 3.12 --only-binary=:all: --require-hashes -r requirements/photos.lock
 	rm -rf build/layer-search && $(BIN)/pip install --quiet --disable-pip-version-check \
 	  --target build/layer-search/python --platform manylinux2014_aarch64 \
-	  --implementation cp --python-version 3.12 --only-binary=:all: -r requirements/search.lock
+	  --implementation cp --python-version 3.12 --only-binary=:all: --require-hashes -r requirements/search.lock
 	$(if $(LANGUAGES),LANGUAGES=$(LANGUAGES)) $(BIN)/python -m broadsheet.local.package $(PACKAGE) build/template.yaml
 	@du -sh $(PACKAGE)
 
@@ -127,16 +127,24 @@ destroy: sam-setup ## delete the stack (the buckets must be emptied first: see R
 publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)
 	$(BIN)/broadsheet publish $(call opt,--stack,$(STACK)) $(call opt,--content,$(CONTENT))
 
-LOCKS := lambda dev scan redirects photos search sam bench
+LOCKS := lambda dev scan redirects photos search sam bench publish
+# What each lock installs on: the Lambda package and layers, arm64 Python 3.12; the tools,
+# CI's Python 3.11; the content workflow's publisher, x86-64 Python 3.12. A lock holds the hash of every file of each version the registry has.
+LAMBDA_TARGET := --python-version 3.12 --python-platform aarch64-manylinux2014
+TOOL_TARGET := --python-version 3.11.7 --python-platform x86_64-manylinux2014
+PUBLISH_TARGET := --python-version 3.12 --python-platform x86_64-manylinux2014  # content.yml's
+target_of = $(if $(filter lambda redirects photos search,$(1)),$(LAMBDA_TARGET),$(if $(filter publish,$(1)),$(PUBLISH_TARGET),$(TOOL_TARGET)))
 
-lock: ## re-resolve requirements/*.lock from requirements/*.in, each in a fresh venv
+# Every lock is installed with --require-hashes: a file that is not the one locked is refused.
+lock: setup ## hashed requirements/*.lock from requirements/*.in, keeping the locked versions (UPGRADE=1: the newest)
 	@set -e; for name in $(LOCKS); do \
-	  rm -rf .lockenv; $(PYTHON) -m venv .lockenv; \
-	  .lockenv/bin/pip install -q -r requirements/$$name.in; \
-	  { echo "# Generated by 'make lock' from requirements/$$name.in."; .lockenv/bin/pip freeze; } \
-	    > requirements/$$name.lock; \
+	  $(BIN)/uv pip compile --quiet --generate-hashes --no-header --no-annotate \
+	    $(call target_of,$$name) $(if $(UPGRADE),,--constraint requirements/$$name.lock) \
+	    --output-file .lock.tmp requirements/$$name.in; \
+	  { echo "# Generated by 'make lock' from requirements/$$name.in (uv pip compile --generate-hashes)."; \
+	    cat .lock.tmp; } > requirements/$$name.lock; \
 	  echo "requirements/$$name.lock"; \
-	done; rm -rf .lockenv
+	done; rm -f .lock.tmp
 
 clean: ## remove what builds, tests and setup made: _site, caches, build/, the three venvs
 	rm -rf _site .broadsheet-cache .pytest_cache .mypy_cache .ruff_cache .hypothesis build \

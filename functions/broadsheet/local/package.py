@@ -37,6 +37,10 @@ UNUSED = (
     "babel/messages",
     "markdown_it/cli",
 )
+# boto3 ships in the package at the locked version (the runtime's own would change under
+# the functions without a deploy): of botocore's 28 MB of service models, the services
+# the adapters call (adapters/aws.py) and STS, which signing may ask for.
+KEEP_SERVICES = {"s3", "sqs", "scheduler", "cloudfront", "cloudfront-keyvaluestore", "sts"}
 # Of mdit-py-plugins the typesetter uses the footnotes alone.
 KEEP_PLUGINS = {"__init__.py", "footnote", "utils.py", "py.typed"}
 
@@ -60,6 +64,10 @@ issue = Issue(1, dt.date(2025, 7, 25), {})
 doc = index.issue_doc(site, issue, [index.entry(site, article)])
 page = pages.render_article(site, doc, "a", article.body_html).decode()
 assert "25 de julio" in page and "footnote" in page, page
+import os, boto3, botocore
+assert botocore.__file__.startswith(os.path.abspath(PACKAGE)), botocore.__file__  # the locked one
+for service in KEEP_SERVICES:
+    boto3.client(service, region_name="us-east-1")
 """
 
 
@@ -82,6 +90,15 @@ def trim_unused(package: Path) -> None:
             shutil.rmtree(item)
         else:
             item.unlink()
+
+
+def trim_botocore(package: Path) -> int:
+    removed = 0
+    for service in (package / "botocore" / "data").iterdir():
+        if service.is_dir() and service.name not in KEEP_SERVICES:
+            shutil.rmtree(service)
+            removed += 1
+    return removed
 
 
 def drop_libyaml(package: Path) -> None:
@@ -152,7 +169,9 @@ def _version_of(interpreter: str) -> str | None:
 def check(package: Path) -> None:
     """C extensions built for arm64 fall back to pure Python on another machine, which is
     enough to prove that nothing the code needs was trimmed."""
-    code = CHECK.replace("PACKAGE", repr(str(package)))
+    code = CHECK.replace("PACKAGE", repr(str(package))).replace(
+        "KEEP_SERVICES", repr(sorted(KEEP_SERVICES))
+    )
     subprocess.run(
         [sys.executable, "-I", "-B", "-c", code],
         check=True,
@@ -164,6 +183,7 @@ def main(argv: list[str]) -> int:
     package, template = Path(argv[0]), Path(argv[1])
     removed = trim_babel(package)
     trim_unused(package)
+    services = trim_botocore(package)
     drop_libyaml(package)
     check(package)
     version = runtime_version(template_text())
@@ -184,7 +204,8 @@ def main(argv: list[str]) -> int:
     template.write_text(text)
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     print(
-        f"package: {size / 1e6:.2f} MB unzipped ({removed} unused Babel locales removed; "
+        f"package: {size / 1e6:.2f} MB unzipped ({removed} unused Babel locales and "
+        f"{services} service models removed; "
         f"{compiled}); template: {template}"
     )
     return 0
