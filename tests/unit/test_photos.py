@@ -64,7 +64,7 @@ def test_variants_are_the_same_bytes_every_time() -> None:
     data = DOCKS.read_bytes()
     examined = examine("media/dockworkers-at-dawn.jpg", data)
     first = variants(examined, data)
-    photo._made.cache_clear()
+    photo._MADE.clear()
     assert variants(examined, data) == first
 
 

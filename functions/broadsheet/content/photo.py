@@ -16,7 +16,6 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a photograph's name, like a slug
@@ -193,8 +192,10 @@ def examine(name: str, data: bytes) -> Photo:
                 if image.width * image.height > MAX_PIXELS:
                     return refused(_too_many(image.width, image.height))
                 image.load()  # the whole file: a truncated one fails here
-                upright = image_ops.exif_transpose(image) or image
-                return Photo(name, key, kind, upright.width, upright.height)
+                # Upright as readers see it, without a turned copy of every pixel.
+                turned = image.getexif().get(ORIENTATION, 1) in QUARTER_TURNS
+                width, height = (image.height, image.width) if turned else image.size
+                return Photo(name, key, kind, width, height)
     except (image_module.DecompressionBombWarning, image_module.DecompressionBombError):
         return refused("has more pixels than a photograph may (a decompression bomb?)")
     except image_module.UnidentifiedImageError:
@@ -222,19 +223,40 @@ def _encode(image: Any, extension: str) -> bytes:
 def variants(photo: Photo, data: bytes) -> dict[str, bytes]:
     """Every variant of a photograph by its file name: each width in WebP and JPEG, and
     the crops search engines and social cards ask for."""
-    return dict(_made(photo, data))
+    made = _MADE.pop(photo, None) or _made(photo, data)
+    _MADE[photo] = made  # the newest last
+    while len(_MADE) > KEPT:
+        del _MADE[next(iter(_MADE))]
+    return dict(made)
 
 
-@lru_cache(maxsize=8)  # a process asked twice (a build run again, a retried job) works once
+# A process asked twice (a build run again, a retried job) works once. Kept by the Photo
+# (its digest names the bytes), never by the source: a warm container keeps no source,
+# each up to MAX_BYTES, only the variants (about 1 MB a photograph).
+KEPT = 8
+ORIENTATION = 0x0112  # the EXIF tag
+QUARTER_TURNS = {5, 6, 7, 8}  # the orientations that swap width and height
+_MADE: dict[Photo, tuple[tuple[str, bytes], ...]] = {}
+
+
 def _made(photo: Photo, data: bytes) -> tuple[tuple[str, bytes], ...]:
     image_module, image_ops = _image()
+    # Memory (render's MemorySize is set from it): at most the decoded original, its
+    # alpha and the flat copy at once, about 8 bytes a pixel (tests/unit/test_memory.py).
     with image_module.open(io.BytesIO(data)) as original:
         original.draft("RGB", (WIDTHS[-1], WIDTHS[-1]))  # decode a large JPEG smaller
-        upright = image_ops.exif_transpose(original) or original
-        rgb = upright.convert("RGBA")
-    # Pixels alone, on white: no EXIF, GPS, ICC profile or text chunk can come along.
-    flat = image_module.new("RGB", rgb.size, (255, 255, 255))
-    flat.paste(rgb, mask=rgb.getchannel("A"))
+        # exif_transpose copies every pixel even when there is nothing to turn.
+        turned = original.getexif().get(ORIENTATION, 1) not in (1, None)
+        upright = (image_ops.exif_transpose(original) or original) if turned else original
+        # RGBA already: converting would copy every pixel for the same pixels.
+        rgba = upright if upright.mode == "RGBA" else upright.convert("RGBA")
+        if upright is not original and upright is not rgba:
+            upright.close()
+        # Pixels alone, on white: no EXIF, GPS, ICC profile or text chunk can come along.
+        flat = image_module.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        if rgba is not original:
+            rgba.close()
     made: dict[str, bytes] = {}
     for width in photo.widths():
         height = max(1, round(flat.height * width / flat.width))
