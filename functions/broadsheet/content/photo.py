@@ -178,7 +178,7 @@ def examine(name: str, data: bytes) -> Photo:
             f"is {len(data) / 1e6:.1f} MB; a photograph may have at most "
             f"{MAX_BYTES // (1024 * 1024)} MB: export it smaller"
         )
-    image_module, image_ops = _image()
+    image_module, _ops = _image()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", image_module.DecompressionBombWarning)
