@@ -118,8 +118,11 @@ def drop(
         )
 
 
-def failed(logger: Logger, record: SQSRecord, error: Exception, commit: object = None) -> None:
-    """The log line of a record that failed and comes back: which, and why."""
+def failed(
+    stage: str, logger: Logger, record: SQSRecord, error: Exception, commit: object = None
+) -> None:
+    """A record that failed and comes back: its log line (which, and why), and the
+    reason kept for ``broadsheet dlq list`` should it dead-letter."""
     logger.exception(
         "failed",
         extra={
@@ -129,6 +132,7 @@ def failed(logger: Logger, record: SQSRecord, error: Exception, commit: object =
             "commit": commit,
         },
     )
+    keep_failure(stage, record, error)
 
 
 def sqs_handler(
@@ -171,14 +175,12 @@ def sqs_handler(
                 try:
                     runtime().queue(waiting_room(stage)).send(again(message), delay=delay)
                 except Exception as unsent:  # it comes back, and says why if it dies
-                    failed(logger, record, unsent, message.get("commit"))
-                    keep_failure(stage, record, unsent)
+                    failed(stage, logger, record, unsent, message.get("commit"))
                     raise
             except Permanent as error:
                 drop(stage, record, error, logger, metrics, message.get("commit"))
             except Exception as error:
-                failed(logger, record, error, message.get("commit"))
-                keep_failure(stage, record, error)
+                failed(stage, logger, record, error, message.get("commit"))
                 raise
 
     gathered = GATHERED.get(stage)
@@ -195,8 +197,7 @@ def sqs_handler(
             return []
         except Exception as error:
             for record, message in zip(records, messages, strict=True):
-                failed(logger, record, error, message.get("commit"))
-                keep_failure(stage, record, error)
+                failed(stage, logger, record, error, message.get("commit"))
             return [r.message_id for r in records]
         logger.info("done", extra={"messages": len(records), "result": result})
         return []
@@ -270,8 +271,7 @@ def batch_handler(
             return {"batchItemFailures": []}
         except Exception as error:
             for record, message in zip(records, messages, strict=True):
-                failed(logger, record, error, message.get("commit"))
-                keep_failure(stage, record, error)
+                failed(stage, logger, record, error, message.get("commit"))
             return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in records]}
         metrics.add_metric(
             name=f"{stage.capitalize()}Latency",
