@@ -25,10 +25,12 @@ pytestmark = pytest.mark.browser
 
 
 class Running:
-    def __init__(self, repo: Repo, port: int, log: Path) -> None:
+    def __init__(
+        self, repo: Repo, port: int, log: Path, extra: dict[str, str] | None = None
+    ) -> None:
         self.repo, self.port, self.log = repo, port, log
         self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | (extra or {})
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -338,14 +340,33 @@ def test_a_taken_port_is_a_clear_message(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.fixture
+def small_render(tmp_path: Path) -> Iterator[Running]:
+    """The local stack with render given 200 MB, less than its MemorySize (1,024 MB,
+    which the worst photograph fits: tests/unit/test_memory.py)."""
+    running = Running(
+        Repo(tmp_path / "repo"),
+        quiet_port(),
+        tmp_path / "run.log",
+        {"BROADSHEET_MEMORY_MB": "render=200"},
+    )
+    try:
+        running.wait_for("Serving the site at")
+        yield running
+    finally:
+        running.process.terminate()
+        running.process.wait(timeout=20)
+
+
 def test_a_commit_whose_function_is_killed_is_reported_not_finished_and_the_page_stays(
-    stack: Running,
+    small_render: Running,
 ) -> None:
-    """A photograph inside the validator's limits whose variants take render past its
-    512 MB (issue 25 holds the fix): the environment is killed on every delivery, as on
-    Lambda, and the editor is told, not shown a clean publish. When render fits, this
-    test needs another way to kill a function."""
+    """A photograph whose variants take render past its memory: the environment is
+    killed on every delivery, as on Lambda, and the editor is told, not shown a clean
+    publish."""
     from PIL import Image, ImageDraw
+
+    stack = small_render
 
     # GIVEN a published article WHEN its photograph is replaced by a 39.7-megapixel PNG
     before = stack.get("/en/issues/412/dockworkers-vote-to-strike/")

@@ -430,12 +430,14 @@ class LocalEventSource:
                 )
 
     def waiting_later(self) -> int:
-        """Messages that are delayed (sent back to wait) or in flight: not done yet."""
+        """Messages that are delayed (sent back to wait), in flight, or visible but not
+        received this round (a killed batch coming back): not done yet."""
         count = 0
         for mapping in self.mappings:
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=mapping.queue_url,
                 AttributeNames=[
+                    "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesDelayed",
                     "ApproximateNumberOfMessagesNotVisible",
                 ],
