@@ -14,7 +14,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements/scan.lock | cksum
 PACKAGE := build/package
 
 .PHONY: help setup scan-setup test unit lint validate build-site run serve bench soak new-article \
-	lock browser-deps clean build deploy destroy publish sam-setup
+	lock browser-deps clean build deploy promote rollback destroy publish sam-setup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -120,13 +120,28 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 	$(if $(LANGUAGES),LANGUAGES=$(LANGUAGES)) $(BIN)/python -m broadsheet.local.package $(PACKAGE) build/template.yaml
 	@du -sh $(PACKAGE)
 
-deploy: build sam-setup ## sam deploy (guided the first time; settings in infra/samconfig.toml)
-	cd build && ../$(SAM) validate --lint --template template.yaml
-	cd build && ../$(SAM) deploy --config-file ../infra/samconfig.toml $(if $(wildcard infra/.deployed),,--guided)
-	@touch infra/.deployed
+# The environment of infra/samconfig.toml: default (production) or staging.
+ENV ?= default
+DEPLOYS := $(BIN)/python -m broadsheet.local.deploys --sam $(CURDIR)/$(SAM)
 
-destroy: sam-setup ## delete the stack (the buckets must be emptied first: see README)
-	$(SAM) delete --config-file infra/samconfig.toml $(call opt,--stack-name,$(STACK))
+deploy: build sam-setup ## package once, keep it by release in .deploys/, deploy it (ENV=staging; guided the first time)
+	cd build && ../$(SAM) validate --lint --template template.yaml
+	cd build && ../$(SAM) package --config-file ../infra/samconfig.toml --config-env $(ENV) \
+	  --template-file template.yaml --output-template-file packaged.yaml
+	$(DEPLOYS) keep build/packaged.yaml
+	cd build && ../$(SAM) deploy --config-file ../infra/samconfig.toml --config-env $(ENV) \
+	  --template-file packaged.yaml $(if $(wildcard infra/.deployed-$(ENV)),,--guided)
+	@touch infra/.deployed-$(ENV)
+
+promote: setup sam-setup ## deploy to production the package the staging stack runs (its Release)
+	$(DEPLOYS) promote --from staging --to default
+
+rollback: setup sam-setup ## deploy a kept release again: make rollback RELEASE=<digest> [ENV=staging]
+	@test -n "$(RELEASE)" || { echo "usage: make rollback RELEASE=<digest> [ENV=staging] (kept: $$(ls .deploys 2>/dev/null | sed 's/.yaml//' | tr '\n' ' '))"; exit 2; }
+	$(DEPLOYS) rollback --env $(ENV) --release $(RELEASE)
+
+destroy: setup sam-setup ## delete the stack of ENV after typing its name (the buckets stay: see README)
+	$(DEPLOYS) destroy --env $(ENV) $(call opt,--confirm,$(CONFIRM))
 
 publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)
 	$(BIN)/broadsheet publish $(call opt,--stack,$(STACK)) $(call opt,--content,$(CONTENT))

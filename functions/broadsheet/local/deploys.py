@@ -1,0 +1,203 @@
+"""Deploys by release: one package, staged, promoted, rolled back; and a guarded delete.
+
+``make deploy ENV=staging`` packages the build once (``sam package``: the code in S3, a
+template naming it) and keeps that packaged template here as ``.deploys/<release>.yaml``,
+then deploys it. ``make promote`` deploys to production the very package the staging
+stack runs, found by the ``Release`` output staging reports, so what was tried is what
+readers get. ``make rollback ENV= RELEASE=`` deploys a kept package again. Inside a
+deploy, CodeDeploy moves each function's alias and moves it back on an alarm (the
+template's DeploymentPreference); these commands are the maintainer's, between deploys.
+
+The kept templates are not history: each can be made again from git at its commit
+(``make deploy`` there), the hashed locks fixing every dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMCONFIG = ROOT / "infra" / "samconfig.toml"
+KEPT = ROOT / ".deploys"
+
+
+class DeployError(Exception):
+    """A deploy refused, with what to do instead."""
+
+
+def settings(env: str, config: Path = SAMCONFIG) -> dict[str, str]:
+    """The stack name and region an environment of samconfig.toml names."""
+    table = tomllib.loads(config.read_text())
+    if env not in table:
+        known = ", ".join(sorted(k for k in table if isinstance(table[k], dict)))
+        raise DeployError(f"{config.name} has no environment {env!r} (it has: {known})")
+    section = table[env]
+    stack = section.get("global", {}).get("parameters", {}).get("stack_name")
+    region = section.get("deploy", {}).get("parameters", {}).get("region")
+    if not stack or not region:
+        raise DeployError(f"{config.name}: [{env}] names no stack_name or region")
+    return {"stack": stack, "region": region}
+
+
+def release_of(packaged: Path) -> str:
+    """The release a packaged template deploys (its Release output, make build wrote it)."""
+    from broadsheet.local.template import parse
+
+    outputs = parse(packaged.read_text()).get("Outputs", {})
+    value = outputs.get("Release", {}).get("Value")
+    if not isinstance(value, str) or not value:
+        raise DeployError(f"{packaged} states no Release output: package it with make deploy")
+    return value
+
+
+def keep(packaged: Path, kept: Path = KEPT) -> Path:
+    """Keep a packaged template under its release; the path kept."""
+    kept.mkdir(parents=True, exist_ok=True)
+    target = kept / f"{release_of(packaged)}.yaml"
+    target.write_bytes(packaged.read_bytes())
+    return target
+
+
+def running(stack: str, cloudformation: Any) -> str:
+    """The release a deployed stack runs."""
+    try:
+        [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except Exception as error:  # botocore's ClientError: the stack does not exist
+        raise DeployError(f"no stack {stack}: {error}") from error
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if not outputs.get("Release"):
+        raise DeployError(f"the stack {stack} states no Release: it predates releases")
+    return str(outputs["Release"])
+
+
+def package_for(release: str, kept: Path = KEPT) -> Path:
+    path = kept / f"{release}.yaml"
+    if not path.exists():
+        have = sorted(p.stem for p in kept.glob("*.yaml")) if kept.exists() else []
+        raise DeployError(
+            f"no package of release {release} in {kept} (kept: {', '.join(have) or 'none'}): "
+            "check out the commit that made it and make deploy ENV=staging again"
+        )
+    return path
+
+
+def sam_deploy(sam: str, env: str, template: Path, extra: list[str]) -> list[str]:
+    return [
+        sam,
+        "deploy",
+        "--config-file",
+        str(SAMCONFIG),
+        "--config-env",
+        env,
+        "--template-file",
+        str(template),
+        *extra,
+    ]
+
+
+def promote(
+    cloudformation: Any,
+    sam: str,
+    source: str = "staging",
+    target: str = "default",
+    kept: Path = KEPT,
+    run: Callable[[list[str]], int] = subprocess.call,
+) -> int:
+    """Deploy to ``target`` the package the ``source`` stack runs."""
+    staged = running(settings(source)["stack"], cloudformation)
+    template = package_for(staged, kept)
+    print(
+        f"promoting release {staged} from {settings(source)['stack']} "
+        f"to {settings(target)['stack']}",
+        flush=True,
+    )
+    return run(sam_deploy(sam, target, template, []))
+
+
+def rollback(
+    sam: str,
+    env: str,
+    release: str,
+    kept: Path = KEPT,
+    run: Callable[[list[str]], int] = subprocess.call,
+) -> int:
+    template = package_for(release, kept)
+    print(f"deploying release {release} again to {settings(env)['stack']}", flush=True)
+    return run(sam_deploy(sam, env, template, []))
+
+
+def confirm_destroy(
+    env: str, answer: Callable[[str], str] = input, confirmed: str | None = None
+) -> str:
+    """The stack to delete, once its name is typed back; what stays is said first."""
+    stack = settings(env)["stack"]
+    print(
+        f"This deletes the stack {stack}: its functions, queues with their dead letters "
+        "(messages not yet applied are lost), the distribution (the site goes offline), "
+        "the alarms and the logs.\n"
+        "It keeps the source, site and logs buckets (DeletionPolicy Retain): delete them "
+        "by hand when you mean to, after emptying them. The site can be rebuilt from git "
+        "into a new stack (broadsheet publish --snapshot).",
+        flush=True,
+    )
+    typed = confirmed if confirmed is not None else answer(f"Type {stack} to delete it: ")
+    if typed.strip() != stack:
+        raise DeployError(f"not deleted: {typed.strip()!r} is not {stack!r}")
+    return stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m broadsheet.local.deploys")
+    parser.add_argument("--sam", default="sam")
+    commands = parser.add_subparsers(dest="command", required=True)
+    keep_ = commands.add_parser("keep", help="keep a packaged template under its release")
+    keep_.add_argument("packaged", type=Path)
+    promote_ = commands.add_parser("promote", help="staging's package to production")
+    promote_.add_argument("--from", dest="source", default="staging")
+    promote_.add_argument("--to", dest="target", default="default")
+    back = commands.add_parser("rollback", help="a kept release deployed again")
+    back.add_argument("--env", default="default")
+    back.add_argument("--release", required=True)
+    destroy = commands.add_parser("destroy", help="say what goes and what stays, ask, delete")
+    destroy.add_argument("--env", default="default")
+    destroy.add_argument("--confirm", default=None, help="the stack's name, typed ahead")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "keep":
+            print(keep(args.packaged))
+            return 0
+        if args.command == "promote":
+            import boto3
+
+            region = settings(args.source)["region"]
+            client = boto3.client("cloudformation", region_name=region)
+            return promote(client, args.sam, args.source, args.target)
+        if args.command == "rollback":
+            return rollback(args.sam, args.env, args.release)
+        stack = confirm_destroy(args.env, confirmed=args.confirm)
+        # sam's own question was answered above, with the stack's name.
+        command = [
+            args.sam,
+            "delete",
+            "--config-file",
+            str(SAMCONFIG),
+            "--config-env",
+            args.env,
+            "--stack-name",
+            stack,
+            "--no-prompts",
+        ]
+        return subprocess.call(command)
+    except DeployError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

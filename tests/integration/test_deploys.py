@@ -1,0 +1,129 @@
+"""Deploys by release (broadsheet.local.deploys) against moto's CloudFormation: promote
+deploys the package staging runs, rollback a kept one, destroy only once its name is typed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from broadsheet.local import deploys
+from tests.support.aws import REGION, fake_credentials
+
+
+def packaged(folder: Path, release: str) -> Path:
+    """A packaged template as `sam package` leaves it: the code in S3, the Release stated."""
+    path = folder / "packaged.yaml"
+    path.write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
+        "Resources:\n  Queue: {Type: AWS::SQS::Queue}\n"
+        f"Outputs:\n  Release: {{Value: {json.dumps(release)}}}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[object]:
+    fake_credentials()
+    with mock_aws():
+        yield boto3.client("cloudformation", region_name=REGION)
+
+
+def stage_stack(cloudformation: object, release: str, folder: Path) -> None:
+    (folder / "staged").mkdir()
+    body = packaged(folder / "staged", release).read_text()
+    cloudformation.create_stack(  # type: ignore[attr-defined]
+        StackName=deploys.settings("staging")["stack"], TemplateBody=body
+    )
+
+
+def test_each_environment_names_its_own_stack_in_the_cloudfronts_region() -> None:
+    assert deploys.settings("default") == {"stack": "broadsheet", "region": "us-east-1"}
+    assert deploys.settings("staging") == {"stack": "broadsheet-staging", "region": "us-east-1"}
+    with pytest.raises(deploys.DeployError, match="no environment 'prod'"):
+        deploys.settings("prod")
+
+
+def test_promote_deploys_to_production_the_very_package_staging_runs(
+    cloudformation: object, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    deploys.keep(packaged(tmp_path, "aaaa1111"), kept)
+    deploys.keep(packaged(tmp_path, "bbbb2222"), kept)  # built later, never staged
+    stage_stack(cloudformation, "aaaa1111", tmp_path)
+    ran: list[list[str]] = []
+    code = deploys.promote(cloudformation, "sam", kept=kept, run=lambda c: ran.append(c) or 0)
+    assert code == 0
+    [command] = ran
+    assert command[:2] == ["sam", "deploy"]
+    assert command[command.index("--config-env") + 1] == "default"
+    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111.yaml")
+
+
+def test_promote_refuses_a_release_no_package_was_kept_of(
+    cloudformation: object, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    deploys.keep(packaged(tmp_path, "bbbb2222"), kept)
+    stage_stack(cloudformation, "aaaa1111", tmp_path)
+    ran: list[list[str]] = []
+    with pytest.raises(deploys.DeployError, match=r"no package of release aaaa1111.*bbbb2222"):
+        deploys.promote(cloudformation, "sam", kept=kept, run=lambda c: ran.append(c) or 0)
+    assert ran == []
+
+
+def test_promote_refuses_when_there_is_no_staging_stack(
+    cloudformation: object, tmp_path: Path
+) -> None:
+    with pytest.raises(deploys.DeployError, match="no stack broadsheet-staging"):
+        deploys.promote(cloudformation, "sam", kept=tmp_path, run=lambda c: 0)
+
+
+def test_rollback_deploys_a_kept_release_again(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    deploys.keep(packaged(tmp_path, "aaaa1111"), kept)
+    ran: list[list[str]] = []
+    deploys.rollback("sam", "staging", "aaaa1111", kept, run=lambda c: ran.append(c) or 0)
+    [command] = ran
+    assert command[command.index("--config-env") + 1] == "staging"
+    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111.yaml")
+    with pytest.raises(deploys.DeployError, match="no package of release cccc"):
+        deploys.rollback("sam", "staging", "cccc", kept, run=lambda c: 0)
+
+
+def test_a_package_that_states_no_release_is_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "packaged.yaml"
+    path.write_text("Resources:\n  Queue: {Type: AWS::SQS::Queue}\n")
+    with pytest.raises(deploys.DeployError, match="states no Release"):
+        deploys.keep(path, tmp_path / "kept")
+
+
+def test_destroy_says_what_stays_and_needs_the_stacks_name_typed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(deploys.DeployError, match="not deleted: 'y' is not 'broadsheet'"):
+        deploys.confirm_destroy("default", answer=lambda _: "y")
+    said = capsys.readouterr().out
+    assert "keeps the source, site and logs buckets" in said and "dead letters" in said
+    assert deploys.confirm_destroy("staging", answer=lambda _: "broadsheet-staging\n") == (
+        "broadsheet-staging"
+    )
+    # Typed ahead (make destroy CONFIRM=…), for a script that means it.
+    assert deploys.confirm_destroy("default", confirmed="broadsheet") == "broadsheet"
+
+
+def test_destroy_through_the_command_deletes_nothing_without_the_name(tmp_path: Path) -> None:
+    sam = tmp_path / "sam"
+    record = tmp_path / "called"
+    sam.write_text(f'#!/bin/sh\necho "$@" > {record}\n')
+    sam.chmod(0o755)
+    assert deploys.main(["--sam", str(sam), "destroy", "--confirm", "broadsheet-x"]) == 1
+    assert not record.exists()
+    assert deploys.main(["--sam", str(sam), "destroy", "--confirm", "broadsheet"]) == 0
+    called = record.read_text().split()
+    assert called[:1] == ["delete"] and "--no-prompts" in called
+    assert called[called.index("--stack-name") + 1] == "broadsheet"
