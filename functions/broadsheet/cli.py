@@ -355,7 +355,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     git = Git.of(args.content)
     stack = _stack(args)
-    # A manifest of another release would be dropped by validate, or misread: refuse it
+    # A manifest of another release would wait in the dead-letter queue: refuse it
     # here, where the person who can mend it is looking.
     deployed = stack.settings.get("BROADSHEET_RELEASE")
     if deployed != release():

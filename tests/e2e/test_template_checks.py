@@ -43,6 +43,16 @@ def test_checkov_finds_nothing_not_listed_with_its_reason(tmp_path: Path) -> Non
             "s3://artifacts/package.zip",
             boto3.client("iam", region_name=REGION),
         )
+    # No function role holds a managed policy: SAM's AWSLambdaSQSQueueExecutionRole would
+    # let it take and delete any queue's messages (each has its own role, infra/template.yaml).
+    managed = {
+        name: r["Properties"].get("ManagedPolicyArns")
+        for name, r in transformed["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("ManagedPolicyArns")
+    }
+    assert managed == {
+        "CodeDeployServiceRole": ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"]
+    }
     target = tmp_path / "template.json"
     target.write_text(json.dumps(transformed))
     result = subprocess.run(

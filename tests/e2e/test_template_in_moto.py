@@ -18,6 +18,8 @@ from broadsheet.pipeline.publisher import Git, publish
 from tests.support.aws import REGION, moto_world
 from tests.support.gitrepo import Repo
 
+STAGES = ("Validate", "Render", "Index", "Invalidate", "Search", "Repair")
+
 
 def deploy_template() -> tuple[Deployed, Resolver]:
     return deploy_local(boto3.session.Session(region_name=REGION))
@@ -45,6 +47,7 @@ def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, A
         "ValidateDeadLetterAlarm",
         "SourceBucket.NotificationConfiguration",
         "SiteBucket.VersioningConfiguration",
+        "CdnLogDelivery",
     } <= set(deployed.applied)
     assert set(deployed.not_emulated) == {
         "HtmlCachePolicy",
@@ -54,7 +57,36 @@ def test_the_stack_deploys_with_what_moto_skips_applied(stack: tuple[Deployed, A
         "SourceBucketPolicy",
         "SiteBucketPolicy",
         "LogsBucketPolicy",
+        # CodeDeploy moves the alias on AWS; here the alias stays on the version made.
+        "ServerlessDeploymentApplication",
+        *(f"{f}FunctionDeploymentGroup" for f in STAGES),
     }
+    # Every queue and the schedule invoke the alias CodeDeploy moves, never $LATEST.
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    mappings = lambda_.list_event_source_mappings()["EventSourceMappings"]
+    assert len(mappings) == 5
+    for resource in deployed.resources.values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            invoked = resource["Properties"]["FunctionName"]["Ref"]
+            assert deployed.resources[invoked]["Type"] == "AWS::Lambda::Alias"
+    # (moto stores the version the alias names; AWS keeps the alias's ARN)
+    assert all(m["FunctionArn"].endswith(":1") for m in mappings), mappings
+    assert all(m["State"] == "Disabled" for m in mappings)  # the local event source runs them
+    for stage in STAGES:
+        name = deployed.physical[f"{stage}Function"]
+        alias = lambda_.get_alias(FunctionName=name, Name="live")
+        assert alias["FunctionVersion"] == "1"
+    events = boto3.client("events", region_name=REGION)
+    [rule] = events.list_rules()["Rules"]
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"].endswith(":live") and rule["ScheduleExpression"] == "rate(1 day)"
+    logs = boto3.client("logs", region_name=REGION)
+    [delivery] = logs.describe_deliveries()["deliveries"]
+    [source_] = logs.describe_delivery_sources()["deliverySources"]
+    assert source_["resourceArns"] == [
+        f"arn:aws:cloudfront::123456789012:distribution/{deployed.outputs['DistributionId']}"
+    ]
+    assert "c-ip" not in delivery["recordFields"]
     s3 = boto3.client("s3", region_name=REGION)
     source = deployed.outputs["SourceBucketName"]
     assert s3.get_bucket_versioning(Bucket=source)["Status"] == "Enabled"

@@ -19,15 +19,28 @@ def of_type(kind: str) -> dict[str, Any]:
     return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
 
 
+def role_of(function: str) -> dict[str, Any]:
+    role: dict[str, Any] = RESOURCES[FUNCTIONS[function]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    return role
+
+
 def statements(function: str) -> list[dict[str, Any]]:
     return [
-        s for policy in FUNCTIONS[function]["Properties"]["Policies"] for s in policy["Statement"]
+        s
+        for policy in role_of(function)["Properties"]["Policies"]
+        for s in policy["PolicyDocument"]["Statement"]
     ]
 
 
+RUNNING = {"TakeItsOwnQueue", "WriteItsOwnLog"}  # what every function needs to run at all
+
+
 def actions(function: str) -> set[str]:
+    """What the function's stage may do, beyond taking its messages and logging."""
     found: set[str] = set()
     for statement in statements(function):
+        if statement.get("Sid") in RUNNING:
+            continue
         action = statement["Action"]
         found |= {action} if isinstance(action, str) else set(action)
     return found
@@ -113,6 +126,27 @@ def test_alarms_watch_every_queues_age_and_every_functions_errors_and_throttles(
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
 
 
+def test_a_deploy_moves_each_functions_alias_gradually_and_rolls_back_on_the_alarms() -> None:
+    function = TEMPLATE["Globals"]["Function"]
+    assert function["AutoPublishAlias"] == "live"
+    preference = function["DeploymentPreference"]
+    # A tenth first, watched: a defect the alarms see reaches a tenth of the work, once.
+    assert preference["Type"].startswith(("Canary", "Linear"))
+    assert {a["Ref"] for a in preference["Alarms"]} == {
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "DroppedMessagesAlarm",
+    }
+    for name, resource in FUNCTIONS.items():  # none opts out
+        props = resource["Properties"]
+        assert "AutoPublishAlias" not in props and "DeploymentPreference" not in props, name
+    # A minute's data points, so the five minutes of a canary can see them.
+    for alarm in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm", "DroppedMessagesAlarm"):
+        props = RESOURCES[alarm]["Properties"]
+        periods = [m["MetricStat"]["Period"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        assert max(periods or [props["Period"]]) <= 60, alarm
+
+
 def test_the_alarms_reach_someone() -> None:
     parameter = TEMPLATE["Parameters"]["AlarmEmail"]
     assert "Default" not in parameter  # the deploy asks for it
@@ -132,7 +166,13 @@ def test_the_alarms_reach_someone() -> None:
 def test_each_function_logs_to_a_group_that_expires_and_goes_with_the_stack() -> None:
     groups = of_type("AWS::Logs::LogGroup")
     named = {g["Properties"]["LogGroupName"]["Fn::Sub"]: g for g in groups.values()}
-    assert set(named) == {f"/aws/lambda/${{{f}}}" for f in FUNCTIONS}
+    assert set(named) == {
+        "/aws/lambda/" + FUNCTIONS[f]["Properties"]["FunctionName"]["Fn::Sub"] for f in FUNCTIONS
+    }
+    for function in FUNCTIONS:  # and may write that group alone
+        [logs] = [s for s in statements(function) if s["Sid"] == "WriteItsOwnLog"]
+        assert logs["Resource"] == {"Fn::GetAtt": [function.replace("Function", "LogGroup"), "Arn"]}
+        assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["AlarmKey", "Arn"]}
@@ -272,6 +312,32 @@ def test_no_function_is_granted_a_wildcard_action_or_a_whole_account() -> None:
 )
 def test_each_function_holds_only_what_its_stage_needs(function: str, allowed: set[str]) -> None:
     assert actions(function) == allowed
+
+
+def test_each_function_takes_messages_from_its_own_queue_alone() -> None:
+    for function, resource in FUNCTIONS.items():
+        sources = [
+            e["Properties"]["Queue"]["Fn::GetAtt"][0]
+            for e in resource["Properties"]["Events"].values()
+            if e["Type"] == "SQS"
+        ]
+        taking = [s for s in statements(function) if s["Sid"] == "TakeItsOwnQueue"]
+        if not sources:  # the repair runs on a schedule
+            assert not taking, function
+            continue
+        [take] = taking
+        assert take["Resource"] == {"Fn::GetAtt": [sources[0], "Arn"]}, function
+        assert set(take["Action"]) == {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        }
+        others = [s for s in statements(function) if s["Sid"] != "TakeItsOwnQueue"]
+        assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & {
+            a
+            for s in others
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
 
 
 def test_the_search_stage_holds_only_what_rebuilding_the_index_needs() -> None:
@@ -452,7 +518,27 @@ def test_the_distribution_matches_the_brief() -> None:
     # A page born where nothing was is not invalidated: no cache may hold its absence.
     errors = {r["ErrorCode"]: r["ErrorCachingMinTTL"] for r in config["CustomErrorResponses"]}
     assert errors == {403: 0, 404: 0}
-    assert "Logging" in config
+
+
+def test_the_cdn_logs_into_the_logs_bucket_without_acls_or_readers_addresses() -> None:
+    assert "Logging" not in RESOURCES["Distribution"]["Properties"]["DistributionConfig"]
+    source = RESOURCES["CdnLogSource"]["Properties"]
+    assert (
+        source["LogType"] == "ACCESS_LOGS" and "${Distribution}" in source["ResourceArn"]["Fn::Sub"]
+    )
+    destination = RESOURCES["CdnLogDestination"]["Properties"]
+    assert destination["DestinationResourceArn"] == {"Fn::Sub": "${LogsBucket.Arn}/cdn"}
+    fields = RESOURCES["CdnLogDelivery"]["Properties"]["RecordFields"]
+    assert {"date", "time", "cs-uri-stem", "sc-status", "x-edge-request-id"} <= set(fields)
+    assert not {"c-ip", "x-forwarded-for", "c-port", "cs(Cookie)", "cs-uri-query"} & set(fields)
+    for bucket in ("SourceBucket", "SiteBucket", "LogsBucket"):
+        rules = RESOURCES[bucket]["Properties"]["OwnershipControls"]["Rules"]
+        assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}], bucket
+    statements_ = RESOURCES["LogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [delivery] = [s for s in statements_ if s["Sid"] == "CdnAccessLogs"]
+    assert delivery["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert delivery["Resource"] == {"Fn::Sub": "${LogsBucket.Arn}/cdn/AWSLogs/${AWS::AccountId}/*"}
+    assert delivery["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
 
 
 def test_the_viewer_function_source_is_inlined() -> None:

@@ -140,7 +140,7 @@ def event_source(
         environment.update(overrides or {})
         mappings.append(
             FunctionMapping(
-                function["name"],
+                function["logical"],  # RenderFunction: the template's name, said in reports
                 arns[function["queue_arn"]],
                 handler,
                 environment,

@@ -24,6 +24,16 @@ NO_VALUE = object()  # Ref AWS::NoValue: the property, or the list item, is left
 IGNORED_PROPERTIES = {
     "AWS::S3::Bucket": ("NotificationConfiguration", "VersioningConfiguration"),
 }
+# What moto could create but the helper creates instead: moto's CloudFormation has no
+# alias, so a version, its alias and what invokes the alias (mappings, the repair's
+# schedule rule and its permission) are made through the APIs in dependency order.
+APPLIED_BY_HELPER = {
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::Events::Rule",
+}
 
 
 @dataclass
@@ -44,6 +54,8 @@ class Deployed:
                 continue
             props = resource["Properties"]
             function = props["FunctionName"]["Ref"]
+            if self.resources[function]["Type"] == "AWS::Lambda::Alias":  # AutoPublishAlias
+                function = self.resources[function]["Properties"]["FunctionName"]["Ref"]
             definition = self.resources[function]["Properties"]
             env = definition.get("Environment", {}).get("Variables", {})
             queue_arn = resolver.resolve(props["EventSourceArn"])
@@ -280,7 +292,11 @@ def deploy(
         **parameters,
     }
     resources = template["Resources"]
-    skipped = {name for name, r in resources.items() if r["Type"] not in supported}
+    skipped = {
+        name
+        for name, r in resources.items()
+        if r["Type"] not in supported or r["Type"] in APPLIED_BY_HELPER
+    }
     deployed = Deployed(stack_name, resources)
     client = {
         name: session.client(name, region_name=region, endpoint_url=endpoint_url)
@@ -294,6 +310,8 @@ def deploy(
             "cloudwatch",
             "sns",
             "scheduler",
+            "events",
+            "logs",
         )
     }
 
@@ -351,12 +369,6 @@ def deploy(
                 _apply_property(client, resource["Type"], deployed.physical[name], prop, value)
                 deployed.applied.append(f"{name}.{prop}")
 
-    # 4. moto would hand queued messages to Lambda, which it cannot run without Docker, and
-    #    lose them: the local event source runs the handlers instead (Deployed.functions).
-    for mapping in client["lambda"].list_event_source_mappings()["EventSourceMappings"]:
-        # Disabled rather than deleted: moto keeps a deleted mapping on its queue.
-        client["lambda"].update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-
     deployed.outputs = {
         k: str(resolver.resolve(v["Value"])) for k, v in template.get("Outputs", {}).items()
     }
@@ -397,6 +409,8 @@ def _attribute(client: dict[str, Any], kind: str, physical: str, name: str, regi
         return physical
     if kind == "AWS::Scheduler::ScheduleGroup":
         return f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule-group/{physical}"
+    if kind == "AWS::Lambda::Version" and name == "Version":
+        return physical.rsplit(":", 1)[1]  # a version's Ref is its qualified ARN
     raise KeyError(f"no attribute {name} of {kind} in the local stack")
 
 
@@ -426,6 +440,69 @@ def _apply(
                 QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
             )
         return f"{name}-policy"
+    if kind == "AWS::Lambda::Version":
+        published = client["lambda"].publish_version(FunctionName=props["FunctionName"])
+        return str(published["FunctionArn"])
+    if kind == "AWS::Lambda::Alias":
+        return str(
+            client["lambda"].create_alias(
+                FunctionName=props["FunctionName"],
+                Name=props["Name"],
+                FunctionVersion=props["FunctionVersion"],
+            )["AliasArn"]
+        )
+    if kind == "AWS::Lambda::EventSourceMapping":
+        # Created disabled: moto would hand queued messages to Lambda, which it cannot run
+        # without Docker, and lose them; the local event source runs the handlers instead.
+        return str(
+            client["lambda"].create_event_source_mapping(
+                **{k: v for k, v in props.items() if k != "Enabled"}, Enabled=False
+            )["UUID"]
+        )
+    if kind == "AWS::Lambda::Permission":
+        client["lambda"].add_permission(
+            FunctionName=props["FunctionName"],
+            StatementId=name,
+            Action=props["Action"],
+            Principal=props["Principal"],
+            **({"SourceArn": props["SourceArn"]} if "SourceArn" in props else {}),
+        )
+        return f"{name}-permission"
+    if kind == "AWS::Events::Rule":
+        rule = f"{stack}-{name}"
+        arn = client["events"].put_rule(
+            Name=rule,
+            ScheduleExpression=props["ScheduleExpression"],
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+        )["RuleArn"]
+        client["events"].put_targets(
+            Rule=rule, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]]
+        )
+        deployed.attributes[(name, "Arn")] = str(arn)
+        return rule
+    if kind == "AWS::Logs::DeliverySource":
+        client["logs"].put_delivery_source(
+            name=props["Name"], resourceArn=props["ResourceArn"], logType=props["LogType"]
+        )
+        return str(props["Name"])
+    if kind == "AWS::Logs::DeliveryDestination":
+        made = client["logs"].put_delivery_destination(
+            name=props["Name"],
+            outputFormat=props.get("OutputFormat", "json"),
+            deliveryDestinationConfiguration={
+                "destinationResourceArn": props["DestinationResourceArn"]
+            },
+        )["deliveryDestination"]
+        deployed.attributes[(name, "Arn")] = str(made["arn"])
+        return str(props["Name"])
+    if kind == "AWS::Logs::Delivery":
+        made = client["logs"].create_delivery(
+            deliverySourceName=props["DeliverySourceName"],
+            deliveryDestinationArn=props["DeliveryDestinationArn"],
+            recordFields=props.get("RecordFields", []),
+        )["delivery"]
+        return str(made["id"])
     if kind == "AWS::CloudWatch::Alarm":
         alarm = f"{stack}-{name}"
         client["cloudwatch"].put_metric_alarm(AlarmName=alarm, **props)

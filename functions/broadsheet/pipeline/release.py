@@ -4,7 +4,8 @@ that applies one (the stages, the content model, the edition, the adapters).
 The publisher and the deployed functions must be the same release: a manifest one
 version writes, another may read otherwise, or drop. ``make build`` writes the digest
 into the template as the stack's ``Release`` output, ``broadsheet publish`` refuses a
-stack of another release, and validate drops (and counts) a manifest of another.
+stack of another release, and validate retries a manifest of another (a deploy in
+progress may hand it to its own), leaving it in the dead-letter queue if none takes it.
 """
 
 from __future__ import annotations

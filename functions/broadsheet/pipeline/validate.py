@@ -63,7 +63,10 @@ def validate_commit(job: CommitJob, env: Env) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as error:
         raise Permanent(f"{job.key} is not a Broadsheet manifest: {error}") from error
     if manifest.release and manifest.release != release():
-        raise Permanent(
+        # Retried, not dropped: while a deploy moves the alias, the next receive may meet
+        # functions of the manifest's release (or a rollback may bring them back); if none
+        # does, the manifest reaches the dead-letter queue and its alarm, to be replayed.
+        raise Retryable(
             f"{job.key} was written by Broadsheet release {manifest.release}; these functions "
             f"are release {release()}: publish with the release deployed"
         )
