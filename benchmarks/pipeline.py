@@ -265,6 +265,24 @@ def compiled_copy(package: Path, folder: Path) -> Path:
     return copy
 
 
+# What Lambda's Python 3.12 runtime carries itself (with its bytecode), and the package
+# now ships at the tested versions instead.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def without_runtime_sdk(package: Path, folder: Path) -> Path:
+    """The package as it was before it shipped boto3: the SDK then comes from the
+    interpreter's own site-packages, compiled, as the runtime's does."""
+    copy = folder / "package-runtime-sdk"
+    shutil.copytree(package, copy)
+    for path in (copy / name for name in RUNTIME_PROVIDED):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    return copy
+
+
 def cold_starts(runs: int, package: Path | None = None) -> dict[str, float]:
     env = {
         **os.environ,

@@ -99,3 +99,72 @@ def test_sam_validate_lint_passes_on_the_deployable_template(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_sam_package_keeps_the_release_that_promote_finds_it_by(tmp_path: Path) -> None:
+    """make deploy's first half: `sam package` (against moto's S3 on loopback) and the
+    packaged template kept under the release the stack will report."""
+    from moto.server import ThreadedMotoServer
+
+    from broadsheet.local import deploys
+    from broadsheet.local.devstack import free_port
+    from broadsheet.pipeline.release import release
+
+    sam_cli = REPO / ".venv-sam" / "bin" / "sam"
+    if not sam_cli.exists():
+        pytest.fail("the SAM CLI is missing: `make sam-setup` installs it (make test does)")
+    for folder in ("package", "layer-photos", "layer-redirects", "layer-search"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "marker.txt").write_text(folder)
+    (tmp_path / "template.yaml").write_text(sam.template_text().replace("../build/", ""))
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+        s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="artifacts")
+        result = subprocess.run(
+            [
+                str(sam_cli),
+                "package",
+                "--template-file",
+                "template.yaml",
+                "--s3-bucket",
+                "artifacts",
+                "--s3-prefix",
+                "broadsheet",
+                "--output-template-file",
+                "packaged.yaml",
+                "--region",
+                REGION,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        uploaded = s3.list_objects_v2(Bucket="artifacts", Prefix="broadsheet/")
+        assert len(uploaded["Contents"]) == 4  # the code and three layers
+    finally:
+        server.stop()
+    kept = deploys.keep(tmp_path / "packaged.yaml", tmp_path / "kept")
+    assert kept.name == f"{release()}.yaml"
+    text = kept.read_text()
+    assert "s3://artifacts/broadsheet/" in text and "ContentUri: layer-" not in text
