@@ -14,7 +14,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cat requirements/scan.lock | cksum
 PACKAGE := build/package
 
 .PHONY: help setup scan-setup test unit lint validate build-site run serve bench soak new-article \
-	lock browser-deps clean build deploy promote rollback destroy publish sam-setup
+	lock browser-deps clean build deploy deploy-check promote rollback destroy publish sam-setup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -124,11 +124,14 @@ build: setup ## the Lambda package (arm64, Python 3.12) and build/template.yaml,
 ENV ?= default
 DEPLOYS := $(BIN)/python -m broadsheet.local.deploys --sam $(CURDIR)/$(SAM)
 
-deploy: build sam-setup ## package once, keep it by release in .deploys/, deploy it (ENV=staging; guided the first time)
+deploy-check: setup
+	@$(DEPLOYS) committed $(if $(DIRTY),--allow-dirty)
+
+deploy: deploy-check build sam-setup ## package the commit once, keep it by release in .deploys/, deploy it (ENV=staging; guided the first time)
 	cd build && ../$(SAM) validate --lint --template template.yaml
 	cd build && ../$(SAM) package --config-file ../infra/samconfig.toml --config-env $(ENV) \
 	  --template-file template.yaml --output-template-file packaged.yaml
-	$(DEPLOYS) keep build/packaged.yaml
+	$(DEPLOYS) keep build/packaged.yaml --commit "$$(git rev-parse HEAD)$(if $(DIRTY),+uncommitted)"
 	cd build && ../$(SAM) deploy --config-file ../infra/samconfig.toml --config-env $(ENV) \
 	  --template-file packaged.yaml $(if $(wildcard infra/.deployed-$(ENV)),,--guided)
 	@touch infra/.deployed-$(ENV)

@@ -127,3 +127,35 @@ def test_destroy_through_the_command_deletes_nothing_without_the_name(tmp_path: 
     called = record.read_text().split()
     assert called[:1] == ["delete"] and "--no-prompts" in called
     assert called[called.index("--stack-name") + 1] == "broadsheet"
+
+
+def test_a_deploy_refuses_a_tree_whose_release_files_differ_from_its_commit(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "code.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("a\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "one")
+    head = deploys.committed(tmp_path)
+    assert len(head) == 40
+    (tmp_path / "notes.md").write_text("b\n")  # not what makes a release
+    assert deploys.committed(tmp_path) == head
+    (tmp_path / "functions" / "code.py").write_text("x = 2\n")
+    (tmp_path / "functions" / "new.py").write_text("")
+    with pytest.raises(deploys.DeployError, match=r"functions/code\.py[\s\S]*functions/new\.py"):
+        deploys.committed(tmp_path)
+
+
+def test_the_kept_package_says_the_commit_it_was_built_from(tmp_path: Path) -> None:
+    kept = deploys.keep(packaged(tmp_path, "aaaa1111"), tmp_path / "kept", commit="c0ffee")
+    assert kept.read_text().splitlines()[0] == (
+        "# Broadsheet release aaaa1111, built from commit c0ffee"
+    )
+    assert deploys.release_of(kept) == "aaaa1111"

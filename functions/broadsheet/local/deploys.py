@@ -56,11 +56,41 @@ def release_of(packaged: Path) -> str:
     return value
 
 
-def keep(packaged: Path, kept: Path = KEPT) -> Path:
-    """Keep a packaged template under its release; the path kept."""
+# What makes a release (pipeline/release.py digests the code; the rest builds the package).
+RELEASE_PATHS = ("functions", "requirements", "infra", "pyproject.toml", "Makefile")
+
+
+def committed(root: Path = ROOT) -> str:
+    """The commit the working tree is, refusing one whose release files differ from it:
+    a deploy of uncommitted code would run a release no commit can make again."""
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", *RELEASE_PATHS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    if changed:
+        listed = "\n  ".join(changed[:20])
+        raise DeployError(
+            "the working tree differs from its commit where a release is made:\n  "
+            f"{listed}\ncommit (or stash) first, so git can make this release again; "
+            "DIRTY=1 deploys it anyway"
+        )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    )
+    return head.stdout.strip()
+
+
+def keep(packaged: Path, kept: Path = KEPT, commit: str | None = None) -> Path:
+    """Keep a packaged template under its release (and the commit it was built from);
+    the path kept."""
     kept.mkdir(parents=True, exist_ok=True)
-    target = kept / f"{release_of(packaged)}.yaml"
-    target.write_bytes(packaged.read_bytes())
+    release = release_of(packaged)
+    target = kept / f"{release}.yaml"
+    said = f"# Broadsheet release {release}, built from commit {commit or 'unknown'}\n"
+    target.write_text(said + packaged.read_text())
     return target
 
 
@@ -158,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     keep_ = commands.add_parser("keep", help="keep a packaged template under its release")
     keep_.add_argument("packaged", type=Path)
+    keep_.add_argument("--commit", default=None)
+    check = commands.add_parser("committed", help="refuse a tree that differs from its commit")
+    check.add_argument("--allow-dirty", action="store_true")
     promote_ = commands.add_parser("promote", help="staging's package to production")
     promote_.add_argument("--from", dest="source", default="staging")
     promote_.add_argument("--to", dest="target", default="default")
@@ -170,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "keep":
-            print(keep(args.packaged))
+            print(keep(args.packaged, commit=args.commit))
+            return 0
+        if args.command == "committed":
+            if not args.allow_dirty:
+                print(committed())
             return 0
         if args.command == "promote":
             import boto3
