@@ -125,13 +125,13 @@ ENV ?= default
 DEPLOYS := $(BIN)/python -m broadsheet.local.deploys --sam $(CURDIR)/$(SAM)
 
 deploy-check: setup
-	@$(DEPLOYS) committed $(if $(DIRTY),--allow-dirty)
+	@$(DEPLOYS) committed $(if $(filter 1,$(DIRTY)),--allow-dirty)
 
 deploy: deploy-check build sam-setup ## package the commit once, keep it by release in .deploys/, deploy it (ENV=staging; guided the first time)
 	cd build && ../$(SAM) validate --lint --template template.yaml
 	cd build && ../$(SAM) package --config-file ../infra/samconfig.toml --config-env $(ENV) \
 	  --template-file template.yaml --output-template-file packaged.yaml
-	$(DEPLOYS) keep build/packaged.yaml --commit "$$(git rev-parse HEAD)$(if $(DIRTY),+uncommitted)"
+	$(DEPLOYS) keep build/packaged.yaml --commit "$$(git rev-parse HEAD)$(if $(filter 1,$(DIRTY)),+uncommitted)"
 	cd build && ../$(SAM) deploy --config-file ../infra/samconfig.toml --config-env $(ENV) \
 	  --template-file packaged.yaml $(if $(wildcard infra/.deployed-$(ENV)),,--guided)
 	@touch infra/.deployed-$(ENV)
@@ -143,7 +143,7 @@ rollback: setup sam-setup ## deploy a kept release again: make rollback RELEASE=
 	@test -n "$(RELEASE)" || { echo "usage: make rollback RELEASE=<digest> [ENV=staging] (kept: $$(ls .deploys 2>/dev/null | sed 's/.yaml//' | tr '\n' ' '))"; exit 2; }
 	$(DEPLOYS) rollback --env $(ENV) --release $(RELEASE)
 
-destroy: setup sam-setup ## delete the stack of ENV after typing its name (the buckets stay: see README)
+destroy: setup ## delete the stack of ENV after typing its name (the buckets and the packaged code stay: see README)
 	$(DEPLOYS) destroy --env $(ENV) $(call opt,--confirm,$(CONFIRM))
 
 publish: setup ## publish the commits since the last publish (STACK=, CONTENT=)

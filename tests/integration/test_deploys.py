@@ -3,6 +3,7 @@ deploys the package staging runs, rollback a kept one, destroy only once its nam
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,26 +53,28 @@ def test_promote_deploys_to_production_the_very_package_staging_runs(
     cloudformation: object, tmp_path: Path
 ) -> None:
     kept = tmp_path / "kept"
-    deploys.keep(packaged(tmp_path, "aaaa1111"), kept)
-    deploys.keep(packaged(tmp_path, "bbbb2222"), kept)  # built later, never staged
-    stage_stack(cloudformation, "aaaa1111", tmp_path)
+    deploys.keep(packaged(tmp_path, "aaaa1111aaaa1111"), kept)
+    deploys.keep(packaged(tmp_path, "bbbb2222bbbb2222"), kept)  # built later, never staged
+    stage_stack(cloudformation, "aaaa1111aaaa1111", tmp_path)
     ran: list[list[str]] = []
     code = deploys.promote(cloudformation, "sam", kept=kept, run=lambda c: ran.append(c) or 0)
     assert code == 0
     [command] = ran
     assert command[:2] == ["sam", "deploy"]
     assert command[command.index("--config-env") + 1] == "default"
-    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111.yaml")
+    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111aaaa1111.yaml")
 
 
 def test_promote_refuses_a_release_no_package_was_kept_of(
     cloudformation: object, tmp_path: Path
 ) -> None:
     kept = tmp_path / "kept"
-    deploys.keep(packaged(tmp_path, "bbbb2222"), kept)
-    stage_stack(cloudformation, "aaaa1111", tmp_path)
+    deploys.keep(packaged(tmp_path, "bbbb2222bbbb2222"), kept)
+    stage_stack(cloudformation, "aaaa1111aaaa1111", tmp_path)
     ran: list[list[str]] = []
-    with pytest.raises(deploys.DeployError, match=r"no package of release aaaa1111.*bbbb2222"):
+    with pytest.raises(
+        deploys.DeployError, match=r"no package of release aaaa1111aaaa1111.*bbbb2222bbbb2222"
+    ):
         deploys.promote(cloudformation, "sam", kept=kept, run=lambda c: ran.append(c) or 0)
     assert ran == []
 
@@ -85,14 +88,14 @@ def test_promote_refuses_when_there_is_no_staging_stack(
 
 def test_rollback_deploys_a_kept_release_again(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
-    deploys.keep(packaged(tmp_path, "aaaa1111"), kept)
+    deploys.keep(packaged(tmp_path, "aaaa1111aaaa1111"), kept)
     ran: list[list[str]] = []
-    deploys.rollback("sam", "staging", "aaaa1111", kept, run=lambda c: ran.append(c) or 0)
+    deploys.rollback("sam", "staging", "aaaa1111aaaa1111", kept, run=lambda c: ran.append(c) or 0)
     [command] = ran
     assert command[command.index("--config-env") + 1] == "staging"
-    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111.yaml")
-    with pytest.raises(deploys.DeployError, match="no package of release cccc"):
-        deploys.rollback("sam", "staging", "cccc", kept, run=lambda c: 0)
+    assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111aaaa1111.yaml")
+    with pytest.raises(deploys.DeployError, match="no package of release cccc0000cccc0000"):
+        deploys.rollback("sam", "staging", "cccc0000cccc0000", kept, run=lambda c: 0)
 
 
 def test_a_package_that_states_no_release_is_not_kept(tmp_path: Path) -> None:
@@ -116,17 +119,47 @@ def test_destroy_says_what_stays_and_needs_the_stacks_name_typed(
     assert deploys.confirm_destroy("default", confirmed="broadsheet") == "broadsheet"
 
 
-def test_destroy_through_the_command_deletes_nothing_without_the_name(tmp_path: Path) -> None:
-    sam = tmp_path / "sam"
-    record = tmp_path / "called"
-    sam.write_text(f'#!/bin/sh\necho "$@" > {record}\n')
-    sam.chmod(0o755)
-    assert deploys.main(["--sam", str(sam), "destroy", "--confirm", "broadsheet-x"]) == 1
-    assert not record.exists()
-    assert deploys.main(["--sam", str(sam), "destroy", "--confirm", "broadsheet"]) == 0
-    called = record.read_text().split()
-    assert called[:1] == ["delete"] and "--no-prompts" in called
-    assert called[called.index("--stack-name") + 1] == "broadsheet"
+def test_destroy_deletes_the_stack_alone_and_only_once_its_name_is_typed(
+    cloudformation: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = packaged(tmp_path, "aaaa1111bbbb2222").read_text()
+    cloudformation.create_stack(StackName="broadsheet", TemplateBody=body)  # type: ignore[attr-defined]
+
+    def stacks() -> list[str]:
+        listed = cloudformation.list_stacks()["StackSummaries"]  # type: ignore[attr-defined]
+        return [s["StackName"] for s in listed if s["StackStatus"] != "DELETE_COMPLETE"]
+
+    assert deploys.main(["destroy", "--confirm", "broadsheet-x"]) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert deploys.main(["destroy"]) == 1  # end of input: a refusal, not a traceback
+    assert stacks() == ["broadsheet"]
+    # Through CloudFormation, not `sam delete --no-prompts`, which would delete the
+    # packaged code every environment and kept package shares.
+    assert deploys.main(["--sam", "/nonexistent/sam", "destroy", "--confirm", "broadsheet"]) == 0
+    assert stacks() == []
+
+
+def test_only_a_release_names_a_package(tmp_path: Path) -> None:
+    for name in ("../infra/template", "/etc/passwd", "{{release}}", ""):
+        with pytest.raises(deploys.DeployError, match="is not a release"):
+            deploys.package_for(name, tmp_path)
+    unbuilt = tmp_path / "template.yaml"
+    unbuilt.write_text('Outputs:\n  Release: {Value: "{{release}}"}\n')
+    with pytest.raises(deploys.DeployError, match="states no Release"):
+        deploys.keep(unbuilt, tmp_path / "kept")
+    with pytest.raises(deploys.DeployError, match="cannot read"):
+        deploys.keep(tmp_path / "missing.yaml", tmp_path / "kept")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("Outputs: [\n")
+    with pytest.raises(deploys.DeployError, match="is not a template"):
+        deploys.keep(broken, tmp_path / "kept")
+
+
+def test_promote_names_its_environments_before_it_asks_anything(tmp_path: Path) -> None:
+    with pytest.raises(deploys.DeployError, match="to itself"):
+        deploys.promote(None, "sam", "staging", "staging", kept=tmp_path)
+    with pytest.raises(deploys.DeployError, match="no environment 'bogus'"):
+        deploys.promote(None, "sam", "staging", "bogus", kept=tmp_path)
 
 
 def test_a_deploy_refuses_a_tree_whose_release_files_differ_from_its_commit(
@@ -147,6 +180,14 @@ def test_a_deploy_refuses_a_tree_whose_release_files_differ_from_its_commit(
     assert len(head) == 40
     (tmp_path / "notes.md").write_text("b\n")  # not what makes a release
     assert deploys.committed(tmp_path) == head
+    (tmp_path / ".gitignore").write_text("*.log\n__pycache__/\n")
+    (tmp_path / "functions" / "__pycache__").mkdir()
+    (tmp_path / "functions" / "__pycache__" / "code.cpython-311.pyc").write_bytes(b"")
+    assert deploys.committed(tmp_path) == head  # bytecode is never shipped
+    (tmp_path / "functions" / "debug.log").write_text("ignored, but it would ship\n")
+    with pytest.raises(deploys.DeployError, match=r"functions/debug\.log"):
+        deploys.committed(tmp_path)
+    (tmp_path / "functions" / "debug.log").unlink()
     (tmp_path / "functions" / "code.py").write_text("x = 2\n")
     (tmp_path / "functions" / "new.py").write_text("")
     with pytest.raises(deploys.DeployError, match=r"functions/code\.py[\s\S]*functions/new\.py"):
@@ -154,8 +195,8 @@ def test_a_deploy_refuses_a_tree_whose_release_files_differ_from_its_commit(
 
 
 def test_the_kept_package_says_the_commit_it_was_built_from(tmp_path: Path) -> None:
-    kept = deploys.keep(packaged(tmp_path, "aaaa1111"), tmp_path / "kept", commit="c0ffee")
+    kept = deploys.keep(packaged(tmp_path, "aaaa1111aaaa1111"), tmp_path / "kept", commit="c0ffee")
     assert kept.read_text().splitlines()[0] == (
-        "# Broadsheet release aaaa1111, built from commit c0ffee"
+        "# Broadsheet release aaaa1111aaaa1111, built from commit c0ffee"
     )
-    assert deploys.release_of(kept) == "aaaa1111"
+    assert deploys.release_of(kept) == "aaaa1111aaaa1111"

@@ -15,6 +15,7 @@ The kept templates are not history: each can be made again from git at its commi
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tomllib
@@ -25,6 +26,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 SAMCONFIG = ROOT / "infra" / "samconfig.toml"
 KEPT = ROOT / ".deploys"
+
+
+RELEASE = re.compile(r"[0-9a-f]{16}")  # pipeline/release.py's digest
 
 
 class DeployError(Exception):
@@ -49,10 +53,18 @@ def release_of(packaged: Path) -> str:
     """The release a packaged template deploys (its Release output, make build wrote it)."""
     from broadsheet.local.template import parse
 
-    outputs = parse(packaged.read_text()).get("Outputs", {})
+    try:
+        outputs = parse(packaged.read_text()).get("Outputs", {})
+    except OSError as error:
+        raise DeployError(f"cannot read {packaged}: {error.strerror}") from error
+    except Exception as error:  # the YAML parser's errors
+        raise DeployError(f"{packaged} is not a template: {error}") from error
     value = outputs.get("Release", {}).get("Value")
-    if not isinstance(value, str) or not value:
-        raise DeployError(f"{packaged} states no Release output: package it with make deploy")
+    if not isinstance(value, str) or not RELEASE.fullmatch(value):
+        raise DeployError(
+            f"{packaged} states no Release output (found {value!r}): "
+            "keep the template make build wrote and sam package packaged"
+        )
     return value
 
 
@@ -63,13 +75,19 @@ RELEASE_PATHS = ("functions", "requirements", "infra", "pyproject.toml", "Makefi
 def committed(root: Path = ROOT) -> str:
     """The commit the working tree is, refusing one whose release files differ from it:
     a deploy of uncommitted code would run a release no commit can make again."""
-    changed = subprocess.run(
-        ["git", "status", "--porcelain", "--", *RELEASE_PATHS],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    # Ignored files too (a stray debug.log would ship in the package): all but bytecode,
+    # which make build leaves out.
+    changed = [
+        line
+        for line in subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--", *RELEASE_PATHS],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        if not (line.startswith("!!") and re.search(r"__pycache__/|\.pyc$|\.egg-info/", line))
+    ]
     if changed:
         listed = "\n  ".join(changed[:20])
         raise DeployError(
@@ -98,8 +116,10 @@ def running(stack: str, cloudformation: Any) -> str:
     """The release a deployed stack runs."""
     try:
         [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except Exception as error:  # botocore's ClientError: the stack does not exist
-        raise DeployError(f"no stack {stack}: {error}") from error
+    except Exception as error:  # botocore's: no such stack, no credentials, no network
+        if "does not exist" in str(error):
+            raise DeployError(f"no stack {stack}: deploy it first") from error
+        raise DeployError(f"cannot ask CloudFormation about {stack}: {error}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     if not outputs.get("Release"):
         raise DeployError(f"the stack {stack} states no Release: it predates releases")
@@ -107,6 +127,8 @@ def running(stack: str, cloudformation: Any) -> str:
 
 
 def package_for(release: str, kept: Path = KEPT) -> Path:
+    if not RELEASE.fullmatch(release):
+        raise DeployError(f"{release!r} is not a release (16 hex digits, as .deploys/ names them)")
     path = kept / f"{release}.yaml"
     if not path.exists():
         have = sorted(p.stem for p in kept.glob("*.yaml")) if kept.exists() else []
@@ -140,6 +162,9 @@ def promote(
     run: Callable[[list[str]], int] = subprocess.call,
 ) -> int:
     """Deploy to ``target`` the package the ``source`` stack runs."""
+    if source == target:
+        raise DeployError(f"promote from {source} to itself: name another environment")
+    settings(target)  # an unknown environment is refused before anything is asked
     staged = running(settings(source)["stack"], cloudformation)
     template = package_for(staged, kept)
     print(
@@ -157,8 +182,9 @@ def rollback(
     kept: Path = KEPT,
     run: Callable[[list[str]], int] = subprocess.call,
 ) -> int:
+    stack = settings(env)["stack"]
     template = package_for(release, kept)
-    print(f"deploying release {release} again to {settings(env)['stack']}", flush=True)
+    print(f"deploying release {release} again to {stack}", flush=True)
     return run(sam_deploy(sam, env, template, []))
 
 
@@ -173,32 +199,57 @@ def confirm_destroy(
         "the alarms and the logs.\n"
         "It keeps the source, site and logs buckets (DeletionPolicy Retain): delete them "
         "by hand when you mean to, after emptying them. The site can be rebuilt from git "
-        "into a new stack (broadsheet publish --snapshot).",
+        "into a new stack (broadsheet publish --snapshot). It keeps the packaged code in "
+        "SAM's bucket too: the other environment and every kept package deploy it.",
         flush=True,
     )
-    typed = confirmed if confirmed is not None else answer(f"Type {stack} to delete it: ")
+    if confirmed is not None:
+        typed = confirmed
+    else:
+        try:
+            typed = answer(f"Type {stack} to delete it: ")
+        except (EOFError, KeyboardInterrupt):
+            typed = ""
     if typed.strip() != stack:
         raise DeployError(f"not deleted: {typed.strip()!r} is not {stack!r}")
     return stack
 
 
+def delete_stack(stack: str, cloudformation: Any) -> None:
+    """Delete the stack alone, through CloudFormation: ``sam delete --no-prompts`` would
+    also delete the packaged code under its S3 prefix, which staging, production and
+    every kept package share."""
+    cloudformation.delete_stack(StackName=stack)
+    print(f"deleting {stack}; waiting for CloudFormation (the distribution takes minutes)")
+    cloudformation.get_waiter("stack_delete_complete").wait(
+        StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240}
+    )
+    print(f"{stack} deleted; the buckets remain")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m broadsheet.local.deploys")
-    parser.add_argument("--sam", default="sam")
+    parser = argparse.ArgumentParser(
+        prog="python -m broadsheet.local.deploys",
+        description="Deploys by release (make deploy, promote, rollback, destroy run this). "
+        "Environments are infra/samconfig.toml's: default (production) and staging.",
+    )
+    parser.add_argument("--sam", default="sam", help="the SAM CLI to run (default: sam)")
     commands = parser.add_subparsers(dest="command", required=True)
     keep_ = commands.add_parser("keep", help="keep a packaged template under its release")
-    keep_.add_argument("packaged", type=Path)
-    keep_.add_argument("--commit", default=None)
+    keep_.add_argument("packaged", type=Path, help="the template sam package wrote")
+    keep_.add_argument("--commit", default=None, help="the commit it was built from")
     check = commands.add_parser("committed", help="refuse a tree that differs from its commit")
-    check.add_argument("--allow-dirty", action="store_true")
-    promote_ = commands.add_parser("promote", help="staging's package to production")
-    promote_.add_argument("--from", dest="source", default="staging")
-    promote_.add_argument("--to", dest="target", default="default")
+    check.add_argument(
+        "--allow-dirty", action="store_true", help="deploy anyway (a release git cannot remake)"
+    )
+    promote_ = commands.add_parser("promote", help="the package one stack runs, to another")
+    promote_.add_argument("--from", dest="source", default="staging", help="default: staging")
+    promote_.add_argument("--to", dest="target", default="default", help="default: default")
     back = commands.add_parser("rollback", help="a kept release deployed again")
-    back.add_argument("--env", default="default")
-    back.add_argument("--release", required=True)
+    back.add_argument("--env", default="default", help="default: default (production)")
+    back.add_argument("--release", required=True, help="a release kept in .deploys/")
     destroy = commands.add_parser("destroy", help="say what goes and what stays, ask, delete")
-    destroy.add_argument("--env", default="default")
+    destroy.add_argument("--env", default="default", help="default: default (production)")
     destroy.add_argument("--confirm", default=None, help="the stack's name, typed ahead")
     args = parser.parse_args(argv)
     try:
@@ -206,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             print(keep(args.packaged, commit=args.commit))
             return 0
         if args.command == "committed":
-            if not args.allow_dirty:
+            if args.allow_dirty:
+                print("warning: deploying a tree that differs from its commit", file=sys.stderr)
+            else:
                 print(committed())
             return 0
         if args.command == "promote":
@@ -218,19 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rollback":
             return rollback(args.sam, args.env, args.release)
         stack = confirm_destroy(args.env, confirmed=args.confirm)
-        # sam's own question was answered above, with the stack's name.
-        command = [
-            args.sam,
-            "delete",
-            "--config-file",
-            str(SAMCONFIG),
-            "--config-env",
-            args.env,
-            "--stack-name",
-            stack,
-            "--no-prompts",
-        ]
-        return subprocess.call(command)
+        import boto3
+
+        region = settings(args.env)["region"]
+        delete_stack(stack, boto3.client("cloudformation", region_name=region))
+        return 0
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
