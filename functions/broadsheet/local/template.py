@@ -49,9 +49,13 @@ def transform(
     template: dict[str, Any], parameters: dict[str, str], code_uri: str, iam: Any
 ) -> dict[str, Any]:
     """SAM to plain CloudFormation, every function's code at ``code_uri`` (s3://…)."""
+    import logging
+
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
     from samtranslator.translator.transform import transform as sam_transform
 
+    # The translator warns of its own feature toggles and unpublished metrics: not ours.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     template = json.loads(json.dumps(template))
     template.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = code_uri
     for resource in template["Resources"].values():
