@@ -75,10 +75,19 @@ def test_checkov_finds_nothing_not_listed_with_its_reason(tmp_path: Path) -> Non
     assert report["summary"]["passed"] > 50
 
 
-def test_sam_validate_lint_passes_on_the_deployable_template(tmp_path: Path) -> None:
+def run_sam(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The SAM CLI `make sam-setup` installs, run in ``cwd``; it must succeed."""
     sam_cli = REPO / ".venv-sam" / "bin" / "sam"
     if not sam_cli.exists():
         pytest.fail("the SAM CLI is missing: `make sam-setup` installs it (make test does)")
+    result = subprocess.run(
+        [str(sam_cli), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_sam_validate_lint_passes_on_the_deployable_template(tmp_path: Path) -> None:
     # The template as `make build` writes it, beside a package folder of the real code.
     (tmp_path / "package").symlink_to(REPO / "functions")
     (tmp_path / "layer-redirects").mkdir()
@@ -89,15 +98,7 @@ def test_sam_validate_lint_passes_on_the_deployable_template(tmp_path: Path) -> 
     )
     (tmp_path / "template.yaml").write_text(text)
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
-    result = subprocess.run(
-        [str(sam_cli), "validate", "--lint", "--template", "template.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_sam(["validate", "--lint", "--template", "template.yaml"], tmp_path, env)
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
@@ -110,9 +111,6 @@ def test_sam_package_keeps_the_release_that_promote_finds_it_by(tmp_path: Path) 
     from broadsheet.local.devstack import free_port
     from broadsheet.pipeline.release import release
 
-    sam_cli = REPO / ".venv-sam" / "bin" / "sam"
-    if not sam_cli.exists():
-        pytest.fail("the SAM CLI is missing: `make sam-setup` installs it (make test does)")
     for folder in ("package", "layer-photos", "layer-redirects", "layer-search"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "marker.txt").write_text(folder)
@@ -138,28 +136,9 @@ def test_sam_package_keeps_the_release_that_promote_finds_it_by(tmp_path: Path) 
             aws_secret_access_key="testing",
         )
         s3.create_bucket(Bucket="artifacts")
-        result = subprocess.run(
-            [
-                str(sam_cli),
-                "package",
-                "--template-file",
-                "template.yaml",
-                "--s3-bucket",
-                "artifacts",
-                "--s3-prefix",
-                "broadsheet",
-                "--output-template-file",
-                "packaged.yaml",
-                "--region",
-                REGION,
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        package = ["package", "--template-file", "template.yaml", "--region", REGION]
+        output = ["--s3-bucket", "artifacts", "--s3-prefix", "broadsheet"]
+        run_sam([*package, *output, "--output-template-file", "packaged.yaml"], tmp_path, env)
         uploaded = s3.list_objects_v2(Bucket="artifacts", Prefix="broadsheet/")
         assert len(uploaded["Contents"]) == 4  # the code and three layers
     finally:
