@@ -75,15 +75,19 @@ def quiet_port() -> int:
     raise AssertionError(f"no two free ports side by side below {lowest}")
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Running]:
-    running = Running(Repo(tmp_path / "repo"), quiet_port(), tmp_path / "run.log")
+def serving(running: Running) -> Iterator[Running]:
+    """A started stack once it serves; stopped after."""
     try:
         running.wait_for("Serving the site at")
         yield running
     finally:
         running.process.terminate()
         running.process.wait(timeout=20)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Running]:
+    yield from serving(Running(Repo(tmp_path / "repo"), quiet_port(), tmp_path / "run.log"))
 
 
 def test_a_reader_browses_and_an_editor_publishes_a_change(
@@ -344,18 +348,8 @@ def test_a_taken_port_is_a_clear_message(tmp_path: Path) -> None:
 def small_render(tmp_path: Path) -> Iterator[Running]:
     """The local stack with render given 200 MB, less than its MemorySize (1,024 MB,
     which the worst photograph fits: tests/unit/test_memory.py)."""
-    running = Running(
-        Repo(tmp_path / "repo"),
-        quiet_port(),
-        tmp_path / "run.log",
-        {"BROADSHEET_MEMORY_MB": "render=200"},
-    )
-    try:
-        running.wait_for("Serving the site at")
-        yield running
-    finally:
-        running.process.terminate()
-        running.process.wait(timeout=20)
+    memory = {"BROADSHEET_MEMORY_MB": "render=200"}
+    yield from serving(Running(Repo(tmp_path / "repo"), quiet_port(), tmp_path / "run.log", memory))
 
 
 def test_a_commit_whose_function_is_killed_is_reported_not_finished_and_the_page_stays(

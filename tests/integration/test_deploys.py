@@ -90,12 +90,14 @@ def test_rollback_deploys_a_kept_release_again(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     deploys.keep(packaged(tmp_path, "aaaa1111aaaa1111"), kept)
     ran: list[list[str]] = []
-    deploys.rollback("sam", "staging", "aaaa1111aaaa1111", kept, run=lambda c: ran.append(c) or 0)
+    deploys.deploy_kept(
+        "sam", "staging", "aaaa1111aaaa1111", kept, run=lambda c: ran.append(c) or 0
+    )
     [command] = ran
     assert command[command.index("--config-env") + 1] == "staging"
     assert command[command.index("--template-file") + 1] == str(kept / "aaaa1111aaaa1111.yaml")
     with pytest.raises(deploys.DeployError, match="no package of release cccc0000cccc0000"):
-        deploys.rollback("sam", "staging", "cccc0000cccc0000", kept, run=lambda c: 0)
+        deploys.deploy_kept("sam", "staging", "cccc0000cccc0000", kept, run=lambda c: 0)
 
 
 def test_a_package_that_states_no_release_is_not_kept(tmp_path: Path) -> None:

@@ -139,18 +139,20 @@ def package_for(release: str, kept: Path = KEPT) -> Path:
     return path
 
 
-def sam_deploy(sam: str, env: str, template: Path, extra: list[str]) -> list[str]:
-    return [
-        sam,
-        "deploy",
-        "--config-file",
-        str(SAMCONFIG),
-        "--config-env",
-        env,
-        "--template-file",
-        str(template),
-        *extra,
-    ]
+def deploy_kept(
+    sam: str,
+    env: str,
+    release: str,
+    kept: Path = KEPT,
+    run: Callable[[list[str]], int] = subprocess.call,
+) -> int:
+    """``sam deploy`` of a kept package to an environment's stack: a rollback, and the
+    second half of a promote."""
+    stack = settings(env)["stack"]
+    template = package_for(release, kept)
+    print(f"deploying release {release} to {stack}", flush=True)
+    command = ["deploy", "--config-file", str(SAMCONFIG), "--config-env", env]
+    return run([sam, *command, "--template-file", str(template)])
 
 
 def promote(
@@ -166,26 +168,8 @@ def promote(
         raise DeployError(f"promote from {source} to itself: name another environment")
     settings(target)  # an unknown environment is refused before anything is asked
     staged = running(settings(source)["stack"], cloudformation)
-    template = package_for(staged, kept)
-    print(
-        f"promoting release {staged} from {settings(source)['stack']} "
-        f"to {settings(target)['stack']}",
-        flush=True,
-    )
-    return run(sam_deploy(sam, target, template, []))
-
-
-def rollback(
-    sam: str,
-    env: str,
-    release: str,
-    kept: Path = KEPT,
-    run: Callable[[list[str]], int] = subprocess.call,
-) -> int:
-    stack = settings(env)["stack"]
-    template = package_for(release, kept)
-    print(f"deploying release {release} again to {stack}", flush=True)
-    return run(sam_deploy(sam, env, template, []))
+    print(f"{settings(source)['stack']} runs release {staged}", flush=True)
+    return deploy_kept(sam, target, staged, kept, run)
 
 
 def confirm_destroy(
@@ -269,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             client = boto3.client("cloudformation", region_name=region)
             return promote(client, args.sam, args.source, args.target)
         if args.command == "rollback":
-            return rollback(args.sam, args.env, args.release)
+            return deploy_kept(args.sam, args.env, args.release)
         stack = confirm_destroy(args.env, confirmed=args.confirm)
         import boto3
 
