@@ -143,10 +143,10 @@ def test_a_commit_is_published_through_the_deployed_stack(
     searched = [p for p in paths if all("/search/pagefind/" in each for each in p)]
     assert len(paths) <= 2 and len(searched) == 1
     assert sorted(p for each in searched for p in each if p.endswith("entry.json")) == [
-        "/en/search/pagefind/pagefind-entry.json",
-        "/es/search/pagefind/pagefind-entry.json",
+        "/en/search/pagefind/401-500/pagefind-entry.json",
+        "/es/search/pagefind/401-500/pagefind-entry.json",
     ]
-    entry = s3.get_object(Bucket=site, Key="es/search/pagefind/pagefind-entry.json")
+    entry = s3.get_object(Bucket=site, Key="es/search/pagefind/401-500/pagefind-entry.json")
     assert json.loads(entry["Body"].read())["languages"]["es"]["page_count"] >= 5
     assert runner.delivered[next(n for n in runner.delivered if "Search" in n)] == 3
     assert runner.failures == 0

@@ -85,8 +85,8 @@ def test_a_commit_goes_through_the_five_functions(aws: Resources, tmp_path: Path
     [searched] = [i for i in invalidations(aws) if not reference(commit, i)]
     cleared = searched["InvalidationBatch"]["Paths"]["Items"]
     assert [p for p in cleared if p.endswith("entry.json")] == [
-        "/en/search/pagefind/pagefind-entry.json",
-        "/es/search/pagefind/pagefind-entry.json",
+        "/en/search/pagefind/401-500/pagefind-entry.json",
+        "/es/search/pagefind/401-500/pagefind-entry.json",
     ]
     assert runner.failures == 0
 
@@ -313,10 +313,10 @@ def test_the_search_function_rebuilds_once_a_batch_and_drops_what_is_not_its_own
     repo = Repo(tmp_path / "repo")
     publish_repo(repo, aws)
     event_source(aws).drain()
-    entry_key = "en/search/pagefind/pagefind-entry.json"
+    entry_key = "en/search/pagefind/401-500/pagefind-entry.json"
     assert json.loads(site_object(aws, entry_key) or b"{}")["languages"]["en"]["page_count"]
     s3().delete_object(Bucket=aws.site, Key=entry_key)  # so a rebuild must write it again
-    s3().delete_object(Bucket=aws.sources, Key="state/applied/search/en.json")
+    s3().delete_object(Bucket=aws.sources, Key="state/applied/search/en/401-500.json")
     # GIVEN the batch SQS hands the function, in the shape AWS sends (tests/events)
     sample = json.loads((EVENTS / "sqs_event.json").read_text())["Records"][0]
     bodies = [

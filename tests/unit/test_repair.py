@@ -45,7 +45,7 @@ def snapshot(stack: Stack) -> None:
 def test_disaster_the_site_bucket_emptied_is_mended_by_repair(renamed: Stack) -> None:
     lose(renamed.world.site)
     found = repair(renamed.world)
-    assert len(found.missing) > 100 and found.partitions and found.languages
+    assert len(found.missing) > 100 and found.partitions and found.searches
     renamed.world.drain()
     renamed.assert_is_the_full_build()
     assert renamed.world.redirects.all() == REDIRECT

@@ -25,6 +25,8 @@ from broadsheet.edition.search import SearchRecord
 from tests.conftest import CONTENT, NOW, real_build_bundle
 from tests.unit.test_hostile import MARKDOWN
 
+BLOCK = "en/search/pagefind/1-100/"  # where the records below are indexed
+
 
 def record(i: int, language: str = "en", **changes: object) -> SearchRecord:
     rng = random.Random(i)
@@ -176,7 +178,10 @@ def test_whatever_an_article_holds_pagefind_indexes_it(title: str, text: str) ->
 def test_the_full_build_indexes_public_articles_only(tmp_path: Path) -> None:
     build_site(CONTENT, tmp_path, now=NOW, workers=1)
     for language in ("en", "es"):
-        folder = tmp_path / language / "search" / "pagefind"
+        # the demo's issues (410-412) are one block, which the language's list names
+        listed = json.loads((tmp_path / search.blocks_key(language)).read_bytes())
+        assert listed == {"blocks": ["401-500"]}
+        folder = tmp_path / language / "search" / "pagefind" / "401-500"
         assert (folder / "pagefind-entry.json").is_file()
         text = b"".join(inflated(p.read_bytes()) for p in folder.glob("fragment/*"))
         assert b"notes-on-the-general-strike" not in text  # a draft
@@ -233,9 +238,8 @@ def test_a_build_with_the_same_records_reuses_its_bundles(
         stored.write_text("{not json")
     build_site(content, again, now=NOW, cache_dir=cache, workers=1)
     assert built == ["en"]
-    assert (again / "en/search/pagefind/pagefind-entry.json").read_bytes() == (
-        first / "en/search/pagefind/pagefind-entry.json"
-    ).read_bytes()
+    entry = "en/search/pagefind/401-500/pagefind-entry.json"
+    assert (again / entry).read_bytes() == (first / entry).read_bytes()
 
 
 def test_retired_files_expire_and_come_back_when_used_again() -> None:
@@ -285,8 +289,8 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(
     with contextlib.suppress(Crash):
         rebuild(world, build_bundle)
     live = site.live()
-    entry = json.loads(live["en/search/pagefind/pagefind-entry.json"])
-    meta = f"en/search/pagefind/pagefind.{entry['languages']['en']['hash']}.pf_meta"
+    entry = json.loads(live[f"{BLOCK}pagefind-entry.json"])
+    meta = f"{BLOCK}pagefind.{entry['languages']['en']['hash']}.pf_meta"
     assert meta in live  # whichever entry readers get, its index is there
     site.countdown = None
     if expired:  # AND a day passes: the lifecycle rule takes what the dead build tagged
@@ -297,21 +301,25 @@ def test_a_search_rebuild_cut_short_anywhere_leaves_a_whole_index(
     # WHEN the next job comes: it waits while the files are in doubt (another rebuild
     # may be writing them), then mends them once it has waited longer than one may run
     records(0 if expired else 2)
-    if any(entry == UNKNOWN for entry in load_applied(world.sources, "search/en").files.values()):
+    if any(
+        entry == UNKNOWN for entry in load_applied(world.sources, "search/en/1-100").files.values()
+    ):
         with pytest.raises(NotYet):
             rebuild(world, build_bundle)
     for version in (2, 0, 1) if expired else (0, 2, 1):
         records(version)
         rebuild(world, build_bundle, waits=TAKE_OVER)
         world.drain(stages=("invalidate",))
-        expected = build_bundle("en", list(records_of(world, "en")))  # type: ignore[arg-type]
-        live = {k.removeprefix("en/search/pagefind/"): v for k, v in site.live().items()}
+        expected = build_bundle("en", list(records_of(world, "en", "1-100")))  # type: ignore[arg-type]
+        expected = {f"{BLOCK}{name}": data for name, data in expected.items()}
+        expected[search.blocks_key("en")] = search.blocks_document(["1-100"])
+        live = site.live()
         assert sorted(live) == sorted(expected), version
         assert live == expected, version
     assert first != site.live()
     # and readers' caches were told, whichever write the crash came after
     cleared = {p for paths in world.cdn.invalidations.values() for p in paths}
-    assert "/en/search/pagefind/pagefind-entry.json" in cleared
+    assert f"/{BLOCK}pagefind-entry.json" in cleared
 
 
 def test_regression_an_index_held_again_later_is_invalidated_again() -> None:
@@ -335,7 +343,7 @@ def test_regression_an_index_held_again_later_is_invalidated_again() -> None:
         world.drain(stages=("invalidate",))
     # THEN each write of the entry was a new invalidation: the last, the same change
     # as the second, is not answered by the second's (made before it changed back)
-    entry = "/en/search/pagefind/pagefind-entry.json"
+    entry = f"/{BLOCK}pagefind-entry.json"
     made = [r for r, paths in world.cdn.invalidations.items() if entry in paths]
     assert len(made) == 4
 
@@ -376,5 +384,82 @@ def test_regression_records_gone_between_the_two_readings_leave_no_bundle_not_a_
     # THEN the language has no bundle (as the full build has none), and its record says
     # what was indexed: nothing, so the next job finds nothing more to do
     assert not [k for k in world.site.live() if k.startswith("es/search/pagefind/")]
+    assert load_applied(world.sources, "search/es/1-100").files == {}
     assert load_applied(world.sources, "search/es").files == {}
     assert rebuild(world, build_bundle) == {}
+
+
+def test_a_job_re_indexes_the_blocks_of_its_issues_and_reads_nothing_else() -> None:
+    import datetime as dt
+
+    from broadsheet.adapters.pagefind import build_bundle
+    from broadsheet.pipeline.search import RECORDS, indexed, rebuild
+    from broadsheet.pipeline.world import World
+
+    world = World(clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    def records(number: int, words: str = "") -> None:
+        found = [
+            {**record(number * 10 + i), "issue": number, "text": f"rent strike {words}"}
+            for i in range(2)
+        ]
+        for r in found:
+            r["path"] = f"/en/issues/{number}/story-{r['path'].rsplit('-', 1)[1]}"
+        doc = {
+            "revision": 1,
+            "commit": "c",
+            "records": {r["path"]: {**r, "source": "x"} for r in found},
+        }
+        world.bucket.put(f"{RECORDS}{number}.json", json.dumps(doc).encode())
+
+    # GIVEN an archive of three blocks, indexed
+    for number in (1, 150, 250):
+        records(number)
+    rebuild(world, build_bundle, issues=[1, 150, 250], version="v1")
+    listed = json.loads(world.site.live()[search.blocks_key("en")])
+    assert listed == {"blocks": ["201-300", "101-200", "1-100"]}
+    assert indexed(world.sources) == {"en": True}
+    before = dict(world.site.live())
+    # WHEN one issue's records change, and its job comes
+    records(250, "zarzamora")
+    assert indexed(world.sources) == {"en": False}
+    read: list[str] = []
+    real_get = world.bucket.get
+
+    def get(key: str) -> object:
+        read.append(key)
+        return real_get(key)
+
+    world.bucket.get = get  # type: ignore[method-assign]
+    done = rebuild(world, build_bundle, issues=[250], version="v1")
+    world.bucket.get = real_get  # type: ignore[method-assign]
+    # THEN only its block is indexed again, from its own records: no other issue's are read
+    assert list(done) == ["search/en/201-300"]
+    assert [k for k in read if k.startswith(RECORDS)] == [f"{RECORDS}250.json"] * 2
+    after = world.site.live()
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed and all(k.startswith("en/search/pagefind/201-300/") for k in changed)
+    assert indexed(world.sources) == {"en": True}
+    # WHEN the indexer's version changes THEN a job for one issue has every block made
+    # again by the new one (the search page runs one Pagefind for all its blocks)
+    done = rebuild(world, build_bundle, issues=[250], version="v2")
+    assert done == {}  # the bytes are the same: nothing is written, each record says v2
+    assert indexed(world.sources, "v2") == {"en": True}
+    # WHEN a block's record is lost THEN the next job, for whichever issue, makes it again
+    world.bucket.delete("state/applied/search/en/1-100.json")
+    rebuild(world, build_bundle, issues=[250], version="v2")
+    assert world.bucket.get("state/applied/search/en/1-100.json") is not None
+    assert indexed(world.sources, "v2") == {"en": True}
+    # WHEN a block's last records go THEN the list stops naming it before its files go
+    world.bucket.delete(f"{RECORDS}150.json")
+    order: list[str] = []
+    real_delete, real_put = world.site.delete, world.site.put
+    world.site.delete = lambda key: order.append(f"-{key}") or real_delete(key)  # type: ignore[method-assign]
+    world.site.put = lambda key, data, **kw: order.append(key) or real_put(key, data, **kw)  # type: ignore[method-assign]
+    rebuild(world, build_bundle, issues=[150], version="v2")
+    assert order[0] == search.blocks_key("en")
+    assert order[1] == "-en/search/pagefind/101-200/pagefind-entry.json"
+    live = world.site.live()
+    assert json.loads(live[search.blocks_key("en")]) == {"blocks": ["201-300", "1-100"]}
+    assert not [k for k in live if k.startswith("en/search/pagefind/101-200/")]
+    assert indexed(world.sources) == {"en": True}

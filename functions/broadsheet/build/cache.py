@@ -103,33 +103,35 @@ class Shelf:
 
 
 class BundleCache:
-    """Search bundles kept by what they were made from: the language, its records, the
-    code that makes them and Pagefind's binary. A build whose records did not change (a
-    template edited, nothing changed at all) takes the bundle as it is instead of running
-    Pagefind again, which was most of a warm build. One bundle a language is kept."""
+    """Search bundles kept by what they were made from: the language, the block, its
+    records, the code that makes them and Pagefind's binary. A build whose records did
+    not change (a template edited, nothing changed at all) takes the bundle as it is
+    instead of running Pagefind again, and an edit re-indexes its own block only. One
+    bundle a block is kept."""
 
     def __init__(self, folder: Path, version: str) -> None:
         self.folder = folder
         self.version = version
 
-    def _path(self, language: str, records: bytes) -> Path:
-        key = hashlib.sha256(f"{self.version}\0{language}\0".encode() + records).hexdigest()
-        return self.folder / f"search-{language}-{key[:24]}.json"
+    def _path(self, language: str, block: str, records: bytes) -> Path:
+        made_from = f"{self.version}\0{language}\0{block}\0".encode() + records
+        key = hashlib.sha256(made_from).hexdigest()
+        return self.folder / f"search-{language}-{block}-{key[:24]}.json"
 
-    def get(self, language: str, records: bytes) -> dict[str, bytes] | None:
+    def get(self, language: str, block: str, records: bytes) -> dict[str, bytes] | None:
         try:
-            stored = json.loads(self._path(language, records).read_bytes())
+            stored = json.loads(self._path(language, block, records).read_bytes())
             return {name: bytes.fromhex(data) for name, data in stored.items()}
         except (OSError, ValueError, AttributeError, TypeError):
             return None
 
-    def put(self, language: str, records: bytes, files: dict[str, bytes]) -> None:
-        path = self._path(language, records)
+    def put(self, language: str, block: str, records: bytes, files: dict[str, bytes]) -> None:
+        path = self._path(language, block, records)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps({name: data.hex() for name, data in files.items()}))
         partial.replace(path)
-        for old in path.parent.glob(f"search-{language}-*.json"):
+        for old in path.parent.glob(f"search-{language}-{block}-*.json"):
             if old != path:
                 with contextlib.suppress(OSError):
                     old.unlink()

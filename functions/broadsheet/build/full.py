@@ -48,6 +48,9 @@ from broadsheet.errors import CommandError
 
 Progress = Callable[[str, int], Callable[[], object]]
 PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves
+# Search blocks indexed at once: Pagefind runs threads of its own, but part of each run
+# is one thread (reading, writing), which a second run beside it fills.
+SEARCH_WORKERS = 2
 
 
 @dataclass
@@ -197,26 +200,38 @@ class _Variants:
         return self.made[name]
 
 
-def _bundles(
-    grouped: Mapping[str, list[SearchRecord]], cache: BundleCache
-) -> dict[str, dict[str, bytes]]:
-    """Each language's search bundle, from the cache or from Pagefind, the languages side
-    by side (each a process of its own)."""
-    made: dict[str, dict[str, bytes]] = {}
+def _search_files(
+    grouped: Mapping[tuple[str, str], list[SearchRecord]], cache: BundleCache, workers: int
+) -> dict[str, bytes]:
+    """Each block's search bundle, from the cache or from Pagefind (``workers`` blocks
+    side by side, each a process of its own), and each language's list of its blocks:
+    the site's keys and bytes."""
+    made: dict[tuple[str, str], dict[str, bytes]] = {}
     todo = {}
-    for language, records in grouped.items():
+    for part, records in grouped.items():
         dumped = search.dumps(records)
-        cached = cache.get(language, dumped)
+        cached = cache.get(*part, dumped)
         if cached is None:
-            todo[language] = (records, dumped)
+            todo[part] = (records, dumped)
         else:
-            made[language] = cached
-    with ThreadPoolExecutor(max(1, len(todo))) as pool:
-        running = {lang: pool.submit(build_bundle, lang, recs) for lang, (recs, _) in todo.items()}
-        for language, future in running.items():
-            made[language] = future.result()
-            cache.put(language, todo[language][1], made[language])
-    return {language: made[language] for language in grouped}
+            made[part] = cached
+    with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as pool:
+        running = {
+            part: pool.submit(build_bundle, part[0], recs) for part, (recs, _) in todo.items()
+        }
+        for part, future in running.items():
+            made[part] = future.result()
+            cache.put(*part, todo[part][1], made[part])
+    files: dict[str, bytes] = {}
+    listed: dict[str, list[str]] = {}
+    for (language, block), bundle in sorted(made.items()):
+        for name, data in bundle.items():
+            files[search.bundle_key(language, block, name)] = data
+        if bundle:  # a block with nothing to find has no bundle
+            listed.setdefault(language, []).append(block)
+    for language, blocks in listed.items():
+        files[search.blocks_key(language)] = search.blocks_document(blocks)
+    return files
 
 
 def _built(folders: list[IssueFolder], workers: int, parallel: bool) -> Iterator[_IssueBuilt]:
@@ -374,15 +389,13 @@ def _build_into(
             job.write(key, data)
             written.add(key)
         public = {e["path"] for d in docs.values() for e in d["articles"]}
-        grouped = search.by_language(r for r in found if r["path"] in public)
+        grouped = search.by_block(r for r in found if r["path"] in public)
         if not search_index:
             grouped = {}
-        bundles = _bundles(grouped, BundleCache(folder, bundle_version()))
-        for language, files in bundles.items():  # a language with nothing has no index
-            for name, data in files.items():
-                key = search.bundle_key(language, name)
-                job.write(key, data)
-                written.add(key)
+        cache = BundleCache(folder, bundle_version())
+        for key, data in _search_files(grouped, cache, SEARCH_WORKERS).items():
+            job.write(key, data)
+            written.add(key)
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)

@@ -127,7 +127,10 @@ def content_type(key: str) -> str:
 
 
 # Pagefind names its index files by their bytes, as the assets are named.
-SEARCH_HASHED = re.compile(r"[^/]+/search/pagefind/(?:(?:fragment|index|filter)/|pagefind\.)")
+# (Within a block's folder; its loader, WebAssembly and entry keep their names.)
+SEARCH_HASHED = re.compile(
+    r"[^/]+/search/pagefind/[^/]+/(?:(?:fragment|index|filter)/|pagefind\.[^/]+\.pf_meta$)"
+)
 
 
 def is_fingerprinted(key: str) -> bool:

@@ -46,8 +46,9 @@ class Survey:
     lost: set[str] = field(default_factory=set)  # partitions with files but no record
 
     @property
-    def languages(self) -> set[str]:
-        """The languages whose search bundle is missing a file or holds another."""
+    def searches(self) -> set[str]:
+        """The search partitions (a language's list, or one block of its index) missing
+        a file or holding another."""
         return {p.removeprefix(SEARCH) for p in self.partitions if p.startswith(SEARCH)}
 
     @property
@@ -84,7 +85,8 @@ def owner(key: str) -> str:
         return f"issues/{int(next(g for g in found.groups() if g))}"
     parts = key.split("/")
     if len(parts) >= 3 and parts[1:3] == ["search", "pagefind"]:
-        return f"search/{parts[0]}"
+        # A block's bundle in a folder of its own; the language's list of them beside.
+        return f"search/{parts[0]}" + (f"/{parts[3]}" if len(parts) >= 5 else "")
     if len(parts) >= 3 and parts[1] in _LISTINGS:
         kind = _LISTINGS[parts[1]]
         return (
@@ -142,7 +144,7 @@ def repair(env: Env, *, dry_run: bool = False) -> Survey:
         for job in rebuild_jobs(env.sources, f"repair-{stamp}", env.now().isoformat()):
             if shared or job.issue in numbers:
                 env.queue("validate").send(job.to_json())
-    if found.languages:
+    if found.searches:
         env.queue("search").send(SearchJob(f"repair-{stamp}", 0, verify=True).to_json())
     if found.orphans and found.records:
         # With no record at all (the source bucket lost, not yet published again) every

@@ -4,7 +4,7 @@ stage; the Lambda handlers and the in-memory pipeline (``world``) both call it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from broadsheet.errors import Permanent
@@ -75,18 +75,28 @@ def handle_batch(stage: str, messages: Sequence[Mapping[str, Any]], env: Env) ->
         searches = [j for j in jobs if isinstance(j, SearchJob)]
         # A repair's job among them makes the rebuild look at each file.
         verify = any(j.verify for j in searches)
-        return search_archive(env, verify=verify, waits=max(j.waits for j in searches))
+        # Issue 0 (a job that names none) has every block looked at.
+        issues = None if any(j.issue == 0 for j in searches) else {j.issue for j in searches}
+        waits = max(j.waits for j in searches)
+        return search_archive(env, issues=issues, verify=verify, waits=waits)
     kinds = sorted({type(j).__name__ for j in jobs})
     raise Permanent(f"the {stage} stage takes no {', '.join(kinds)}")
 
 
-def search_archive(env: Env, *, verify: bool = False, waits: int = 0) -> dict[str, Any]:
-    """The search stage: every language's index made to match the records (one rebuild
-    serves any number of jobs, so the Lambda handler runs it once a batch)."""
-    from broadsheet.adapters.pagefind import build_bundle
+def search_archive(
+    env: Env,
+    *,
+    issues: Iterable[int] | None = None,
+    verify: bool = False,
+    waits: int = 0,
+) -> dict[str, Any]:
+    """The search stage: the blocks of ``issues`` (None: all) made to match the records
+    (one rebuild serves any number of jobs, so the Lambda handler runs it once a batch)."""
+    from broadsheet.adapters.pagefind import build_bundle, bundle_version
     from broadsheet.pipeline.search import rebuild
 
-    return rebuild(env, build_bundle, verify=verify, waits=waits)
+    version = bundle_version()
+    return rebuild(env, build_bundle, issues=issues, version=version, verify=verify, waits=waits)
 
 
 def again(message: Mapping[str, Any]) -> dict[str, Any]:
