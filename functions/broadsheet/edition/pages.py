@@ -479,7 +479,7 @@ def render_search(site: Site, language: str) -> bytes:
             alternates,
         ),
         script=assets().search.path,
-        bundle=urls.search_bundle(language) + "pagefind.js",
+        blocks="/" + search_index.blocks_key(language),
         stop=search_index.stop_words(language),
     )
 

@@ -76,13 +76,27 @@ function options(select, values) {
   }
 }
 
+// The index comes in blocks of issues, each a bundle of its own, listed newest first:
+// Pagefind is loaded from the first, the others are merged into it, and a query runs
+// on all of them at once.
+async function open() {
+  const listed = await fetch(form.dataset.blocks);
+  if (!listed.ok) throw new Error(`${form.dataset.blocks}: ${listed.status}`);
+  const { blocks } = await listed.json();
+  const folder = form.dataset.blocks.replace(/[^/]*$/, "");
+  const pagefind = await import(`${folder}${blocks[0]}/pagefind.js`);
+  // Results are site paths; Pagefind would put them under the folder of its bundle.
+  const options = { baseUrl: "/", excerptLength: 24 };
+  await pagefind.options(options);
+  await pagefind.init();
+  await Promise.all(blocks.slice(1).map((block) => pagefind.mergeIndex(`${folder}${block}/`, options)));
+  return pagefind;
+}
+
 async function start() {
   let pagefind;
   try {
-    pagefind = await import(form.dataset.bundle);
-    // Results are site paths; Pagefind would put them under the folder of its bundle.
-    await pagefind.options({ baseUrl: "/", excerptLength: 24 });
-    await pagefind.init();
+    pagefind = await open();
   } catch (error) {
     say(form.dataset.unavailable);
     return;
@@ -129,12 +143,25 @@ async function start() {
       say(query ? form.dataset.common : ""); // only stop words: nothing the index holds
       return;
     }
-    const search = await pagefind.search(words, { filters: chosen });
+    const results = await find(words, chosen);
     if (ask !== asked) return; // a newer search has started
     list.replaceChildren();
-    await more(search.results, ask);
-    const n = search.results.length;
+    await more(results, ask);
+    const n = results.length;
     say(n === 0 ? form.dataset.none : n === 1 ? form.dataset.result : form.dataset.results.replace("{n}", n));
+  }
+
+  // Pagefind leaves out of a query a word its index does not hold, and each block is
+  // an index: a block without one of the words would offer its pages with the others,
+  // which one whole index would not. So a query of several words keeps only pages that
+  // each word found alone, of the words found at all (ids: no page's text is fetched).
+  async function find(words, filters) {
+    const search = await pagefind.search(words, { filters });
+    const terms = [...new Set(words.toLowerCase().split(/\s+/).filter(Boolean))];
+    if (terms.length < 2 || words.includes('"')) return search.results;
+    const alone = await Promise.all(terms.map((term) => pagefind.search(term, { filters })));
+    const found = alone.filter((s) => s.results.length).map((s) => new Set(s.results.map((r) => r.id)));
+    return search.results.filter((r) => found.every((ids) => ids.has(r.id)));
   }
 
   async function more(results, ask) {
