@@ -463,3 +463,19 @@ def test_a_job_re_indexes_the_blocks_of_its_issues_and_reads_nothing_else() -> N
     assert json.loads(live[search.blocks_key("en")]) == {"blocks": ["201-300", "1-100"]}
     assert not [k for k in live if k.startswith("en/search/pagefind/101-200/")]
     assert indexed(world.sources) == {"en": True}
+
+
+@given(
+    st.lists(
+        st.sampled_from(["The", "the,", "(and", "Union", "İ", "i", "¿Qué", "que", "y…", "—"])
+        | st.text(max_size=6),
+        max_size=30,
+    ),
+    st.sampled_from(["en", "es", "fr"]),
+)
+def test_the_indexed_words_are_those_the_stop_lists_do_not_hold(words, language) -> None:
+    # The remembered answers (search._stopped) say what word_key and the list say.
+    text = " ".join(words)
+    stop = search.STOP_WORDS.get(language, frozenset())
+    expected = [w for w in text.split() if search.word_key(w) not in stop] if stop else None
+    assert search.indexed(text, language) == (" ".join(expected) if stop else text)

@@ -63,12 +63,21 @@ def bundle_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def scratch_folder() -> str | None:
+    """Where Pagefind's input pages go: a memory file system when the machine has one
+    (a block is 2,500 pages in folders of their own; on this machine's disk, creating and
+    removing them took a second, against 0.1 s in memory, and Pagefind reads them
+    faster), else the temporary folder (Lambda has no /dev/shm)."""
+    shared = "/dev/shm"
+    return shared if os.path.isdir(shared) and os.access(shared, os.W_OK | os.X_OK) else None
+
+
 def build_bundle(language: str, found: Iterable[SearchRecord]) -> dict[str, bytes]:
     """The search bundle of one language: file name (relative to the bundle) → bytes.
     Content-hashed names for the index, the same names for the loader and its entry.
     The records are written out as they come (Pagefind reads a folder), so an iterator
     keeps the archive's text out of memory."""
-    with tempfile.TemporaryDirectory(prefix="broadsheet-search-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="broadsheet-search-", dir=scratch_folder()) as scratch:
         site, out = Path(scratch, "site"), Path(scratch, "out")
         written = 0
         for record in found:

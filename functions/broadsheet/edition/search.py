@@ -74,6 +74,7 @@ STOP_WORDS = {
     ),
 }
 _EDGES = re.compile(r"^\W+|\W+$")
+_STOPPED: dict[str, dict[str, bool]] = {language: {} for language in STOP_WORDS}
 
 
 def word_key(word: str) -> str:
@@ -84,10 +85,21 @@ def word_key(word: str) -> str:
 
 def indexed(text: str, language: str) -> str:
     """The words of ``text`` the index holds: all but the language's stop words."""
-    stop = STOP_WORDS.get(language)
-    if not stop:
+    if language not in STOP_WORDS:
         return text
-    return " ".join(w for w in text.split() if word_key(w) not in stop)
+    return " ".join([w for w in text.split() if not _stopped(w, language)])
+
+
+def _stopped(word: str, language: str) -> bool:
+    # Remembered per spelling: an archive's text repeats a few thousand spellings,
+    # and a block's pages hold two million words (this was a quarter of its re-index).
+    known = _STOPPED[language]
+    found = known.get(word)
+    if found is None:
+        if len(known) > 200_000:  # a bound on the memory, whatever the vocabulary
+            known.clear()
+        found = known[word] = word_key(word) in STOP_WORDS[language]
+    return found
 
 
 def stop_words(language: str) -> str:
