@@ -26,6 +26,7 @@ from pathlib import Path
 from broadsheet import __version__
 from broadsheet.adapters.pagefind import build_bundle, bundle_version
 from broadsheet.build.archive import (
+    PARALLEL_FROM,
     Archive,
     IssueFolder,
     open_archive,
@@ -40,14 +41,13 @@ from broadsheet.content.issue import Issue
 from broadsheet.content.photo import Photo, variants
 from broadsheet.content.site import Site
 from broadsheet.content.validation import Entry, check_settled, in_no_site_language
-from broadsheet.edition import beats, index, search
+from broadsheet.edition import beats, index, pages, search
 from broadsheet.edition.index import IssueDoc
 from broadsheet.edition.plan import State, issue_inputs, render_issue_output, site_wide, with_issues
 from broadsheet.edition.search import SearchRecord
 from broadsheet.errors import CommandError
 
 Progress = Callable[[str, int], Callable[[], object]]
-PARALLEL_FROM = 400  # articles; below this a process pool costs more than it saves
 # Search blocks indexed at once: Pagefind runs threads of its own, but part of each run
 # is one thread (reading, writing), which a second run beside it fills.
 SEARCH_WORKERS = 2
@@ -238,9 +238,46 @@ def _built(folders: list[IssueFolder], workers: int, parallel: bool) -> Iterator
     if not parallel:
         yield from map(_build_issue, folders)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    pages.prepare()
+    with ProcessPoolExecutor(workers, mp_context=_FORK) as pool:
         yield from pool.map(_build_issue, folders)
+
+
+_FORK = multiprocessing.get_context("fork")
+_beats: list[tuple[beats.Beat, list[beats.Item]]] = []  # what forked workers render
+
+
+def _render_beats(chosen: list[int]) -> dict[str, bytes]:
+    job = _job
+    assert job is not None
+    files: dict[str, bytes] = {}
+    for number in chosen:
+        beat, items = _beats[number]
+        files.update(beats.beat_files(job.site, beat, items))
+    return files
+
+
+@contextmanager
+def _beat_files(
+    every: Mapping[beats.Beat, list[beats.Item]], workers: int, parallel: bool
+) -> Iterator[Iterator[dict[str, bytes]]]:
+    """Every beat's pages and feed, rendered side by side: the section, tag and author
+    listings are a fifth of a build, and the parent would render them alone. The
+    workers are forked on entering, before any thread is started beside them."""
+    global _beats
+    _beats = sorted(every.items())
+    if not parallel:
+        yield map(_render_beats, ([n] for n in range(len(_beats))))
+        return
+    # The longest beats first, dealt out in turn, so no worker is left with the largest.
+    heaviest = sorted(range(len(_beats)), key=lambda n: -len(_beats[n][1]))
+    shares = workers * 4
+    chunks = [heaviest[start::shares] for start in range(shares)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=_FORK) as pool:
+            yield pool.map(_render_beats, [c for c in chunks if c])
+    finally:
+        _beats = []
 
 
 @contextmanager
@@ -377,25 +414,30 @@ def _build_into(
                     docs[built.number] = built.doc
                 for _ in range(len(built.articles) + len(built.broken) if tick else 0):
                     tick()  # type: ignore[misc]
+            settle(archive, broken, media)
+            # Only the listings across issues, the site's own files and search are left.
+            public = {e["path"] for d in docs.values() for e in d["articles"]}
+            grouped = search.by_block(r for r in found if r["path"] in public)
+            if not search_index:
+                grouped = {}
+            cache = BundleCache(folder, bundle_version())
+            every = beats.archive_beats(site, docs.values())
+            # Pagefind runs beside the listings (much of its run is one thread); the
+            # listings' workers are forked before its thread starts.
+            with _beat_files(every, workers, parallel) as rendered, ThreadPoolExecutor(1) as aside:
+                indexing = aside.submit(_search_files, grouped, cache, SEARCH_WORKERS)
+                whole = with_issues(site, docs.values(), index.utc(now))
+                files = {**site_wide(site, whole), **beats.index_files(site, every)}
+                for chunk in rendered:
+                    files.update(chunk)
+                for key, data in files.items():
+                    job.write(key, data)
+                for key, data in indexing.result().items():
+                    job.write(key, data)
+                    written.add(key)
+            written.update(files)
         finally:
             _job = None
-        settle(archive, broken, media)
-        # Only the listings across issues and the site's own files are left.
-        whole = with_issues(site, docs.values(), index.utc(now))
-        for key, data in {
-            **site_wide(site, whole),
-            **beats.archive_files(site, docs.values()),
-        }.items():
-            job.write(key, data)
-            written.add(key)
-        public = {e["path"] for d in docs.values() for e in d["articles"]}
-        grouped = search.by_block(r for r in found if r["path"] in public)
-        if not search_index:
-            grouped = {}
-        cache = BundleCache(folder, bundle_version())
-        for key, data in _search_files(grouped, cache, SEARCH_WORKERS).items():
-            job.write(key, data)
-            written.add(key)
     report.articles = sum(1 for a in archive.articles if a.is_public(now))
     report.skipped = len(archive.articles) - report.articles
     report.pages = len(written)

@@ -254,25 +254,28 @@ def index_file(site: Site, language: str, kind: str, names: Mapping[str, str]) -
     return html.render_beat_index(site, language, kind, present)
 
 
-def archive_files(site: Site, docs: Iterable[IssueDoc]) -> dict[str, bytes]:
-    """Every beat file of an archive: what a full build writes."""
+def archive_beats(site: Site, docs: Iterable[IssueDoc]) -> dict[Beat, list[Item]]:
+    """Every beat a full build renders, with its items: each language's corrections page
+    too, which says so when it is empty."""
     beats = all_items(site, docs)
-    files: dict[str, bytes] = {}
+    for language in site.languages:
+        beats.setdefault(Beat("correction", language, "all"), [])
+    return beats
+
+
+def index_files(site: Site, beats: Mapping[Beat, list[Item]]) -> dict[str, bytes]:
+    """Each language's pages listing its sections and its tags."""
     names: dict[tuple[str, str], dict[str, str]] = {}
-    for beat, items in sorted(beats.items()):
-        files.update(beat_files(site, beat, items))
-        if beat.kind in INDEXED:
+    for beat, items in beats.items():
+        if beat.kind in INDEXED and items:
             names.setdefault((beat.language, beat.kind), {})[beat.key] = display_name(
                 site, beat, items[-1]
             )
-    for language in site.languages:  # an empty corrections page says so
-        beat = Beat("correction", language, "all")
-        if beat not in beats:
-            files.update(beat_files(site, beat, []))
-        for kind in INDEXED:
-            listed = names.get((language, kind), {})
-            files[index_key(language, kind)] = index_file(site, language, kind, listed)
-    return files
+    return {
+        index_key(language, kind): index_file(site, language, kind, names.get((language, kind), {}))
+        for language in site.languages
+        for kind in INDEXED
+    }
 
 
 def entry_beats(site: Site, entry: ArticleEntry) -> dict[str, Any]:
