@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _RUNS = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=8192)  # an archive's tags and authors recur on every article
 def fold(name: str) -> str:
     """The slug of a tag's or an author's page; empty when the name has no letter or digit."""
     # Lowered first: the letters spelled out below have capitals (Ł, Æ, Ø, ẞ, Œ, Þ) that
